@@ -1,0 +1,255 @@
+/*
+ * Open and close: the one place that starts and stops threads.
+ *
+ * sluice_open, in order:
+ *   1. validate options          4. create the I/O backend (io_uring probed, POSIX else)
+ *   2. create DIR and DIR/log    5. recover the log into the hot index
+ *   3. flock DIR/LOCK            6. allocate the ring, start the writer thread
+ * sluice_close, in order:
+ *   1. refuse while iterators are open (SLUICE_EBUSY)
+ *   2. stop the writer: it drains the ring, writes and syncs everything, exits; join it
+ *   3. close segments, free index and ring, destroy the I/O backend, drop the lock
+ * A read_only open does 1, 4, 5 only: no lock, no thread, no write to the directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "format.h"
+
+void sluice_options_init(sluice_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->ring_bytes = 64u << 20;
+    opts->segment_bytes = 64u << 20;
+    opts->batch_max_bytes = 4u << 20;
+    opts->linger_us = 0;
+    opts->default_ack = SLUICE_ACK_DURABLE;
+    opts->full_policy = SLUICE_FULL_BLOCK;
+    opts->put_timeout_ms = 10000;
+    opts->cold_map_bytes = 1u << 30;
+    opts->retention_ns = 0;
+    opts->read_only = 0;
+    opts->io_backend = SLUICE_IO_AUTO;
+}
+
+static int check_options(const sluice_options *o)
+{
+    if (o->ring_bytes < 65536 || (o->ring_bytes & (o->ring_bytes - 1)) ||
+        o->ring_bytes > ((size_t)1 << 40))
+        return SLUICE_EINVAL;
+    if (o->segment_bytes < SEG_MIN_BYTES || o->segment_bytes > UINT32_MAX ||
+        o->segment_bytes % 4096)
+        return SLUICE_EINVAL;
+    if (o->batch_max_bytes < 4096 || o->batch_max_bytes > o->ring_bytes)
+        return SLUICE_EINVAL;
+    if (o->default_ack < SLUICE_ACK_MEMORY || o->default_ack > SLUICE_ACK_DURABLE)
+        return SLUICE_EINVAL;
+    if (o->full_policy != SLUICE_FULL_BLOCK && o->full_policy != SLUICE_FULL_FAIL)
+        return SLUICE_EINVAL;
+    if (o->io_backend < SLUICE_IO_AUTO || o->io_backend > SLUICE_IO_POSIX)
+        return SLUICE_EINVAL;
+    return 0;
+}
+
+static void say(const sluice_options *o, const char *fmt, const char *a, const char *b)
+{
+    if (o->errbuf && o->errbuf_bytes)
+        snprintf(o->errbuf, o->errbuf_bytes, fmt, a, b);
+}
+
+static int make_dirs(sluice_db *db)
+{
+    if (mkdir(db->dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    if (mkdir(db->log.logdir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int take_lock(sluice_db *db)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/LOCK", db->dir);
+    db->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0)
+        return -errno;
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK ? SLUICE_ELOCKED : -errno;
+    return 0;
+}
+
+static void db_free(sluice_db *db)
+{
+    if (!db)
+        return;
+    log_destroy(&db->log);
+    hot_destroy(&db->index);
+    ring_destroy(&db->ring);
+    io_destroy(db->io);
+    if (db->doorbell_fd >= 0)
+        close(db->doorbell_fd);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* releases the flock */
+    free(db->log.logdir);
+    free(db->dir);
+    free(db);
+}
+
+int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
+{
+    if (!dir || !*dir || !out)
+        return SLUICE_EINVAL;
+    *out = NULL;
+    sluice_options o;
+    if (opts)
+        o = *opts;
+    else
+        sluice_options_init(&o);
+    int r = check_options(&o);
+    if (r) {
+        say(&o, "%s%s", "invalid options", "");
+        return r;
+    }
+    sluice_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return SLUICE_ENOMEM;
+    db->lock_fd = db->doorbell_fd = -1;
+    db->opts = o;
+    db->read_only = o.read_only != 0;
+    db->value_max = rec_max_value(o.segment_bytes, o.ring_bytes);
+    db->dir = strdup(dir);
+    size_t n = strlen(dir) + 5;
+    db->log.logdir = malloc(n);
+    if (!db->dir || !db->log.logdir) {
+        r = SLUICE_ENOMEM;
+        goto err;
+    }
+    snprintf(db->log.logdir, n, "%s/log", dir);
+    if ((r = hot_init(&db->index)))
+        goto err;
+
+    if (!db->read_only) {
+        if ((r = make_dirs(db))) {
+            say(&o, "%s: cannot create: %s", dir, strerror(-r));
+            goto err;
+        }
+        if ((r = take_lock(db))) {
+            say(&o, "%s/LOCK: %s", dir,
+                r == SLUICE_ELOCKED ? "another process writes this directory" : strerror(-r));
+            goto err;
+        }
+    } else {
+        struct stat st;
+        if (stat(db->log.logdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            r = errno == ENOENT || !errno ? SLUICE_NOTFOUND : -errno;
+            say(&o, "%s: %s", db->log.logdir, "not a sluice directory (no log/)");
+            goto err;
+        }
+    }
+    /* read-only opens use plain syscalls: they must not start io_uring or worker threads */
+    if ((r = io_create(db->read_only ? SLUICE_IO_POSIX : o.io_backend, &db->io)))
+        goto err;
+
+    struct log *lg = &db->log;
+    lg->io = db->io;
+    lg->ring = &db->ring;
+    lg->index = &db->index;
+    lg->segment_bytes = o.segment_bytes;
+    lg->batch_max_bytes = o.batch_max_bytes;
+    lg->linger_us = o.linger_us;
+    if (getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid) {
+        r = -EIO;
+        goto err;
+    }
+    int had_log;
+    if ((r = log_recover(lg, db->read_only, &had_log, o.errbuf, o.errbuf_bytes)))
+        goto err;
+    if (db->read_only)
+        goto done;
+
+    db->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (db->doorbell_fd < 0) {
+        r = -errno;
+        goto err;
+    }
+    lg->doorbell_fd = db->doorbell_fd;
+    if ((r = ring_init(&db->ring, o.ring_bytes, lg->gather_lsn, db->doorbell_fd)))
+        goto err;
+    if ((r = log_start(lg)))
+        goto err;
+done:
+    *out = db;
+    return 0;
+err:
+    db_free(db);
+    return r;
+}
+
+int sluice_close(sluice_db *db)
+{
+    if (!db)
+        return SLUICE_EINVAL;
+    if (atomic_load(&db->open_iters) > 0)
+        return SLUICE_EBUSY;
+    int r = log_stop(&db->log);
+    db_free(db);
+    return r ? SLUICE_EPOISONED : 0;
+}
+
+int sluice_stats(sluice_db *db, struct sluice_stats *out)
+{
+    if (!db || !out)
+        return SLUICE_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
+    out->io_backend = (uint32_t)db->io->backend;
+    /* Read from the bottom of the lattice up, so the copy keeps compacted <= durable
+     * <= written <= indexed <= claimed even while they move. */
+    out->compacted_lsn = 0;
+    out->durable_lsn = pos_load(&db->log.durable);
+    out->written_lsn = pos_load(&db->log.written);
+    out->indexed_lsn = pos_load(&db->log.indexed);
+    out->claimed_lsn = db->read_only ? out->indexed_lsn : ring_claimed_lsn(&db->ring);
+    struct log_stats *s = &db->log.st;
+    out->puts = atomic_load_explicit(&s->puts, memory_order_relaxed);
+    out->put_bytes = atomic_load_explicit(&s->put_bytes, memory_order_relaxed);
+    out->log_bytes = atomic_load_explicit(&s->log_bytes, memory_order_relaxed);
+    out->batches = atomic_load_explicit(&s->batches, memory_order_relaxed);
+    out->fsyncs = atomic_load_explicit(&s->fsyncs, memory_order_relaxed);
+    out->short_writes = atomic_load_explicit(&s->short_writes, memory_order_relaxed);
+    out->segments_created = atomic_load_explicit(&s->segments_created, memory_order_relaxed);
+    out->ring_full_waits = atomic_load_explicit(&db->ring_full_waits, memory_order_relaxed);
+    out->ring_full_rejections =
+        atomic_load_explicit(&db->ring_full_rejections, memory_order_relaxed);
+    out->ring_full_wait_ns = atomic_load_explicit(&db->ring_full_wait_ns, memory_order_relaxed);
+    hot_rdlock(&db->index);
+    out->segments = db->index.nsegs;
+    hot_unlock(&db->index);
+    if (!db->read_only) {
+        out->ring_bytes = db->ring.size;
+        uint64_t released = pos_load(&db->ring.released); /* first: it trails the claim */
+        out->ring_used_bytes = ring_claimed_pos(&db->ring) - released;
+    }
+    out->poison_error = atomic_load(&db->log.poison_cause);
+    return 0;
+}
+
+int db_resolve_ack(const sluice_db *db, int ack)
+{
+    if (ack == SLUICE_ACK_DEFAULT)
+        return db->opts.default_ack;
+    if (ack < SLUICE_ACK_MEMORY || ack > SLUICE_ACK_DURABLE)
+        return -1;
+    return ack;
+}

@@ -1,0 +1,262 @@
+/*
+ * sluice.h — the whole public interface of sluice, an embedded storage engine for
+ * real-time pipelines. Records are (key bytes, uint64 timestamp, value bytes).
+ *
+ * Conventions and caveats
+ *  - Every fallible function returns int: SLUICE_OK (0) or a negative code below.
+ *    Errors from the operating system come back as -errno (for example -ENOSPC).
+ *    sluice_strerror() names every code and never returns NULL.
+ *  - One sluice_db handle may be used from any number of threads at once: puts, gets
+ *    and iterators are thread-safe. sluice_close() must not race with other calls.
+ *  - One writing process per directory (an flock on DIR/LOCK); a second one gets
+ *    SLUICE_ELOCKED. Any number of read_only handles may inspect a directory.
+ *  - A handle must not be used in a child after fork(); open a new one there.
+ *  - The library never prints and never exits. Nothing is allocated per put.
+ *
+ * Limits (checked before anything enters the ring; beyond them SLUICE_EINVAL):
+ *  - key: 1 .. SLUICE_KEY_MAX (511) bytes;
+ *  - value: 0 .. min(SLUICE_VALUE_MAX (1 MiB), ring_bytes / 4, (segment_bytes - 4 KiB) / 2);
+ *  - source names for offsets: 1 .. SLUICE_SOURCE_MAX (255) bytes, NUL-terminated.
+ *
+ * Durability levels (the `ack` argument of writes):
+ *  - SLUICE_ACK_MEMORY:  returned once the record is in the ring. Visible to every read
+ *                        that starts after the put returns. Lost if the process dies.
+ *  - SLUICE_ACK_WRITTEN: returned once the log write completed (OS page cache):
+ *                        survives a crash of the process, not a power cut.
+ *  - SLUICE_ACK_DURABLE: returned once an fdatasync covering the record completed:
+ *                        survives power loss.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SLUICE_API __attribute__((visibility("default")))
+#define SLUICE_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define SLUICE_API
+#define SLUICE_MUST_CHECK
+#endif
+
+#define SLUICE_KEY_MAX 511u
+#define SLUICE_VALUE_MAX (1u << 20)
+#define SLUICE_SOURCE_MAX 255u
+
+/* One table generates the codes and sluice_strerror(). X(name, value, message).
+ * The codes sit far below -4095 so they never collide with -errno values (as LMDB's). */
+#define SLUICE_ERROR_TABLE(X)                                                              \
+    X(OK, 0, "success")                                                                    \
+    X(END, -30001, "no more records")                                                          \
+    X(NOTFOUND, -30002, "no such record")                                                      \
+    X(EINVAL, -30003, "invalid argument")                                                      \
+    X(EBUSY, -30004, "resource busy (ring full, or iterators still open)")                    \
+    X(ETIMEDOUT, -30005, "timed out")                                                          \
+    X(ERANGE, -30006, "buffer too small; *vlen holds the size needed")                        \
+    X(ECORRUPT, -30007, "data corruption detected")                                            \
+    X(ELOCKED, -30008, "another process is writing this directory")                           \
+    X(EVERSION, -30009, "unsupported on-disk format version")                                 \
+    X(EPOISONED, -30010, "an earlier write or sync error poisoned the database; reopen it") \
+    X(ENOMEM, -30011, "out of memory")                                                        \
+    X(EREADONLY, -30012, "the database was opened read-only")                                \
+    X(ENOTSUP, -30013, "not supported by this build")
+
+enum {
+#define SLUICE_X_ENUM(name, value, msg) SLUICE_##name = value,
+    SLUICE_ERROR_TABLE(SLUICE_X_ENUM)
+#undef SLUICE_X_ENUM
+    SLUICE_ERROR_MIN_ = -30013
+};
+
+typedef struct sluice_db sluice_db;
+typedef struct sluice_iter sluice_iter;
+
+enum {
+    SLUICE_ACK_MEMORY = 0,  /* in the ring: visible to readers, lost on crash */
+    SLUICE_ACK_WRITTEN = 1, /* write completed: survives a process crash */
+    SLUICE_ACK_DURABLE = 2, /* fdatasync completed: survives power loss */
+    SLUICE_ACK_DEFAULT = 3  /* the database's default_ack */
+};
+enum { SLUICE_FULL_BLOCK = 0, SLUICE_FULL_FAIL = 1 };
+
+typedef struct sluice_options {
+    size_t ring_bytes;      /* ring tier capacity, power of two, >= 64 KiB (default 64 MiB) */
+    size_t segment_bytes;   /* log segment size, >= 256 KiB (default 64 MiB) */
+    size_t batch_max_bytes; /* largest group-commit batch (default 4 MiB) */
+    uint32_t linger_us;     /* extra wait for a batch to grow (default 0) */
+    int default_ack;        /* default SLUICE_ACK_DURABLE */
+    int full_policy;        /* default SLUICE_FULL_BLOCK */
+    uint32_t put_timeout_ms;/* bound on a put blocked by a full ring (default 10000) */
+    size_t cold_map_bytes;  /* initial LMDB map size (cold tier; accepted, not yet used) */
+    uint64_t retention_ns;  /* 0 = keep forever (cold tier; accepted, not yet used) */
+    int read_only;          /* inspect a directory: no lock, no threads, no writes */
+    int io_backend;         /* SLUICE_IO_AUTO (default), SLUICE_IO_URING or SLUICE_IO_POSIX */
+    char *errbuf;           /* optional: a failed open writes a one-line reason here, */
+    size_t errbuf_bytes;    /* naming the file and offset for SLUICE_ECORRUPT */
+} sluice_options;
+
+enum { SLUICE_IO_AUTO = 0, SLUICE_IO_URING = 1, SLUICE_IO_POSIX = 2 };
+
+/* Fills *opts with the defaults above. */
+SLUICE_API void sluice_options_init(sluice_options *opts);
+
+/*
+ * Opens (creating if needed) the database in directory `dir`. opts may be NULL for the
+ * defaults. Recovery is automatic: a torn tail of the last log segment is cut off (and
+ * the cut made durable); damage anywhere else refuses the open with SLUICE_ECORRUPT.
+ * On success *db owns a writer thread (none when read_only); release it with sluice_close.
+ * Errors: SLUICE_EINVAL (NULL argument, bad option), SLUICE_ELOCKED, SLUICE_ECORRUPT,
+ * SLUICE_EVERSION, SLUICE_ENOMEM, -errno (the directory could not be read or created;
+ * an I/O error during recovery fails the open and changes nothing on disk).
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_open(const char *dir, const sluice_options *opts,
+                                             sluice_db **db);
+
+/*
+ * Stops intake, drains the ring, makes everything durable, joins the writer thread and
+ * frees the handle. Refuses with SLUICE_EBUSY (handle still valid) while iterators are
+ * open. Returns SLUICE_EPOISONED or -errno if the final flush failed; the handle is freed
+ * in that case too. NULL is SLUICE_EINVAL.
+ */
+SLUICE_API int sluice_close(sluice_db *db);
+
+/*
+ * Appends a record. `ack` is one of SLUICE_ACK_*; the call returns once that level is
+ * reached. *lsn (if lsn is not NULL) receives the record's log sequence number, which
+ * increases by one per record (puts, deletes and offsets share the sequence).
+ * The same (key, ts) written twice: the higher LSN wins.
+ * Errors: SLUICE_EINVAL (NULL key/db, NULL val with vlen > 0, lengths out of limits,
+ * unknown ack), SLUICE_EBUSY (ring full under SLUICE_FULL_FAIL), SLUICE_ETIMEDOUT (ring
+ * stayed full for put_timeout_ms under SLUICE_FULL_BLOCK), SLUICE_EPOISONED,
+ * SLUICE_EREADONLY. After EBUSY/ETIMEDOUT/EINVAL nothing was written and no LSN taken.
+ * A put that fails with EPOISONED while waiting for its ack may or may not survive.
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_put(sluice_db *db, const void *key, size_t klen,
+                                            uint64_t ts, const void *val, size_t vlen,
+                                            int ack, uint64_t *lsn);
+
+/* Writes a tombstone that hides (key, ts) for reads; same errors as sluice_put. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_delete(sluice_db *db, const void *key, size_t klen,
+                                               uint64_t ts, int ack, uint64_t *lsn);
+
+/*
+ * Waits until record `lsn` reached level `ack` (MEMORY: visible to reads). timeout_ms 0
+ * only checks. Errors: SLUICE_EINVAL (lsn 0 or never handed out, unknown ack),
+ * SLUICE_ETIMEDOUT, SLUICE_EPOISONED.
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_wait(sluice_db *db, uint64_t lsn, int ack,
+                                             uint32_t timeout_ms);
+
+/* Returns once every record put before the call is durable. Errors: SLUICE_EPOISONED,
+ * SLUICE_EREADONLY, SLUICE_EINVAL. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_flush(sluice_db *db);
+
+/* Every earlier put in the cold tier. The cold tier is not built yet: returns
+ * SLUICE_ENOTSUP after validating its argument. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_compact(sluice_db *db);
+
+/*
+ * Reads the value of (key, ts) as of the call into buf (cap bytes); *vlen receives its
+ * length. Errors: SLUICE_NOTFOUND (never written, or deleted), SLUICE_ERANGE (cap <
+ * *vlen; nothing copied), SLUICE_EINVAL (NULL db/key/vlen, NULL buf with cap > 0, bad
+ * klen), SLUICE_ECORRUPT (a checksum failed while reading the log).
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_get(sluice_db *db, const void *key, size_t klen,
+                                            uint64_t ts, void *buf, size_t cap,
+                                            size_t *vlen);
+
+/* Like sluice_get for the key's newest timestamp that is not deleted; *ts receives it. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_get_latest(sluice_db *db, const void *key,
+                                                   size_t klen, uint64_t *ts, void *buf,
+                                                   size_t cap, size_t *vlen);
+
+typedef struct sluice_record {
+    const void *key;
+    size_t klen;
+    uint64_t ts;
+    const void *val;
+    size_t vlen;
+    uint64_t lsn;
+} sluice_record;
+
+/*
+ * Opens an iterator over [ts_from, ts_to) for one key (key != NULL: ts order) or all keys
+ * (key == NULL: (ts, key bytes) order), from a stable view taken now: each (key, ts)
+ * once, with the value of its highest LSN in the view; deleted ones are skipped.
+ * Errors: SLUICE_EINVAL (NULL db/it, ts_from > ts_to, bad klen), SLUICE_ENOMEM.
+ * The iterator belongs to the caller, who closes it before closing the database; it may
+ * be used by one thread at a time.
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_iter_open(sluice_db *db, const void *key, size_t klen,
+                                                  uint64_t ts_from, uint64_t ts_to,
+                                                  sluice_iter **it);
+
+/* Fills *rec with the next record. Its pointers stay valid until the next call on this
+ * iterator or its close. Returns SLUICE_END when done, SLUICE_ECORRUPT, SLUICE_EINVAL. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_iter_next(sluice_iter *it, sluice_record *rec);
+
+/* Closes an iterator; NULL is ignored. */
+SLUICE_API void sluice_iter_close(sluice_iter *it);
+
+/*
+ * Stores the consumed offset of an upstream `source` (a NUL-terminated name) in the log,
+ * in order with the data: after a crash the recovered offset never runs ahead of the
+ * recovered records. Same errors as sluice_put.
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_offset_put(sluice_db *db, const char *source,
+                                                   uint64_t offset, int ack);
+
+/* Latest offset stored for `source`. Errors: SLUICE_NOTFOUND, SLUICE_EINVAL. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_offset_get(sluice_db *db, const char *source,
+                                                   uint64_t *offset);
+
+enum { SLUICE_IO_BACKEND_NONE = 0, SLUICE_IO_BACKEND_URING = 1, SLUICE_IO_BACKEND_POSIX = 2 };
+
+/*
+ * Positions: compacted <= durable <= written <= indexed <= claimed, always.
+ * C gives a typedef and a function separate name spaces only for struct tags, so the
+ * struct is used as `struct sluice_stats` and the function keeps the name sluice_stats.
+ */
+struct sluice_stats {
+    uint32_t size;          /* sizeof(sluice_stats) of the library that filled it */
+    uint32_t io_backend;    /* SLUICE_IO_BACKEND_* in use */
+    uint64_t claimed_lsn;   /* last LSN handed to a producer */
+    uint64_t indexed_lsn;   /* every record <= it is visible to reads */
+    uint64_t written_lsn;   /* every record <= it is in the OS page cache */
+    uint64_t durable_lsn;   /* every record <= it survived fdatasync */
+    uint64_t compacted_lsn; /* every record <= it is in the cold tier (0: none yet) */
+    uint64_t puts;          /* records accepted into the log since open (puts, deletes, offsets) */
+    uint64_t put_bytes;     /* key + value bytes of those records */
+    uint64_t log_bytes;     /* bytes written to log segments since open */
+    uint64_t batches;       /* log writes submitted (group-commit batches) */
+    uint64_t fsyncs;        /* fdatasync calls completed on segments */
+    uint64_t ring_full_waits;      /* puts that slept because the ring was full */
+    uint64_t ring_full_rejections; /* puts refused by a full ring (EBUSY or ETIMEDOUT) */
+    uint64_t ring_full_wait_ns;    /* time puts spent asleep on a full ring */
+    uint64_t short_writes;  /* partial writes resubmitted */
+    uint64_t segments;      /* live log segments */
+    uint64_t segments_created; /* segments created since open */
+    uint64_t ring_bytes;    /* ring capacity */
+    uint64_t ring_used_bytes;  /* ring bytes reserved and not yet released */
+    int32_t poison_error;   /* 0, or the error that poisoned the database */
+    uint32_t reserved_;
+};
+
+/* Fills *out; each field is read atomically, the fields together are not one snapshot
+ * (the position lattice still holds). Errors: SLUICE_EINVAL. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_stats(sluice_db *db, struct sluice_stats *out);
+
+/* A static message for any code, including -errno values. Never NULL. */
+SLUICE_API const char *sluice_strerror(int err);
+/* The code's name ("SLUICE_EINVAL", "ENOSPC", ...), or "unknown". Never NULL. */
+SLUICE_API const char *sluice_errname(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_H */

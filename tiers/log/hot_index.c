@@ -1,0 +1,239 @@
+#include "hot_index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice.h"
+
+int hot_init(struct hot_index *x)
+{
+    memset(x, 0, sizeof *x);
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* glibc's default prefers readers: a steady read load would starve the writer,
+     * and with it indexing, i.e. visibility of new puts. */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int r = pthread_rwlock_init(&x->lock, &a);
+    pthread_rwlockattr_destroy(&a);
+    if (r)
+        return SLUICE_ENOMEM;
+    x->nslots = 1024;
+    x->slots = calloc(x->nslots, sizeof *x->slots);
+    if (!x->slots) {
+        pthread_rwlock_destroy(&x->lock);
+        return SLUICE_ENOMEM;
+    }
+    return 0;
+}
+
+void hot_destroy(struct hot_index *x)
+{
+    if (!x->slots)
+        return;
+    for (size_t i = 0; i < x->nslots; i++) {
+        struct hot_series *s = x->slots[i];
+        if (s) {
+            free(s->key);
+            free(s->e);
+            free(s);
+        }
+    }
+    free(x->slots);
+    for (size_t i = 0; i < x->noffsets; i++)
+        free(x->offsets[i].source);
+    free(x->offsets);
+    free(x->segs);
+    pthread_rwlock_destroy(&x->lock);
+    memset(x, 0, sizeof *x);
+}
+
+uint64_t hot_hash(const void *key, size_t klen)
+{
+    /* FNV-1a with a final avalanche: keys are short and often share long prefixes. */
+    const uint8_t *p = key;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < klen; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+struct hot_series *hot_find(const struct hot_index *x, const void *key, size_t klen)
+{
+    uint64_t h = hot_hash(key, klen);
+    size_t mask = x->nslots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct hot_series *s = x->slots[i];
+        if (!s)
+            return NULL;
+        if (s->hash == h && s->klen == klen && memcmp(s->key, key, klen) == 0)
+            return s;
+    }
+}
+
+static int grow_slots(struct hot_index *x)
+{
+    size_t n = x->nslots * 2;
+    struct hot_series **v = calloc(n, sizeof *v);
+    if (!v)
+        return SLUICE_ENOMEM;
+    for (size_t i = 0; i < x->nslots; i++) {
+        struct hot_series *s = x->slots[i];
+        if (!s)
+            continue;
+        size_t j = s->hash & (n - 1);
+        while (v[j])
+            j = (j + 1) & (n - 1);
+        v[j] = s;
+    }
+    free(x->slots);
+    x->slots = v;
+    x->nslots = n;
+    return 0;
+}
+
+static struct hot_series *find_or_add(struct hot_index *x, const void *key, size_t klen)
+{
+    struct hot_series *s = hot_find(x, key, klen);
+    if (s)
+        return s;
+    if ((x->nseries + 1) * 10 > x->nslots * 7 && grow_slots(x))
+        return NULL;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->key = malloc(klen);
+    if (!s->key) {
+        free(s);
+        return NULL;
+    }
+    memcpy(s->key, key, klen);
+    s->klen = (uint32_t)klen;
+    s->hash = hot_hash(key, klen);
+    size_t mask = x->nslots - 1;
+    size_t i = s->hash & mask;
+    while (x->slots[i])
+        i = (i + 1) & mask;
+    x->slots[i] = s;
+    x->nseries++;
+    return s;
+}
+
+static int entry_less(const struct hot_entry *a, uint64_t ts, uint64_t lsn)
+{
+    return a->ts < ts || (a->ts == ts && a->lsn < lsn);
+}
+
+static int offset_set(struct hot_index *x, const struct rec_hdr *h)
+{
+    const char *src = (const char *)rec_key(h);
+    uint64_t off;
+    memcpy(&off, rec_val(h), 8);
+    for (size_t i = 0; i < x->noffsets; i++) {
+        struct hot_offset *o = &x->offsets[i];
+        if (strlen(o->source) == h->klen && memcmp(o->source, src, h->klen) == 0) {
+            o->offset = off;
+            o->lsn = h->lsn;
+            return 0;
+        }
+    }
+    /* Sources are few (one per upstream partition): a linear table is enough. */
+    struct hot_offset *v = realloc(x->offsets, (x->noffsets + 1) * sizeof *v);
+    if (!v)
+        return SLUICE_ENOMEM;
+    x->offsets = v;
+    char *name = malloc(h->klen + 1u);
+    if (!name)
+        return SLUICE_ENOMEM;
+    memcpy(name, src, h->klen);
+    name[h->klen] = 0;
+    v[x->noffsets++] = (struct hot_offset){.source = name, .offset = off, .lsn = h->lsn};
+    return 0;
+}
+
+int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos, uint32_t seg,
+               uint32_t off)
+{
+    if (h->type == REC_OFFSET)
+        return offset_set(x, h);
+    struct hot_series *s = find_or_add(x, rec_key(h), h->klen);
+    if (!s)
+        return SLUICE_ENOMEM;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        struct hot_entry *e = realloc(s->e, cap * sizeof *e);
+        if (!e)
+            return SLUICE_ENOMEM;
+        s->e = e;
+        s->cap = cap;
+    }
+    struct hot_entry ne = {.ts = h->ts, .lsn = h->lsn, .ring_pos = ring_pos, .seg = seg,
+                           .off = off, .vlen = h->vlen, .type = h->type};
+    size_t i = s->n;
+    if (i && !entry_less(&s->e[i - 1], ne.ts, ne.lsn)) {
+        /* Late data: binary search its place; appends are the common case. */
+        size_t lo = 0, hi = s->n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (entry_less(&s->e[mid], ne.ts, ne.lsn))
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        i = lo;
+        memmove(&s->e[i + 1], &s->e[i], (s->n - i) * sizeof *s->e);
+    }
+    s->e[i] = ne;
+    s->n++;
+    x->records++;
+    return 0;
+}
+
+int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int fd)
+{
+    if (x->nsegs == x->segs_cap) {
+        size_t cap = x->segs_cap ? x->segs_cap * 2 : 16;
+        struct hot_segment *v = realloc(x->segs, cap * sizeof *v);
+        if (!v)
+            return SLUICE_ENOMEM;
+        x->segs = v;
+        x->segs_cap = cap;
+    }
+    x->segs[x->nsegs] = (struct hot_segment){.seq = seq, .first_lsn = first_lsn, .fd = fd,
+                                             .end = SEG_HEADER_BYTES};
+    return (int)x->nsegs++;
+}
+
+size_t hot_seek(const struct hot_series *s, uint64_t ts)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->e[mid].ts < ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+const struct hot_entry *hot_at(const struct hot_series *s, uint64_t ts, uint64_t snap)
+{
+    const struct hot_entry *best = NULL;
+    for (size_t i = hot_seek(s, ts); i < s->n && s->e[i].ts == ts; i++)
+        if (s->e[i].lsn <= snap)
+            best = &s->e[i];
+    return best;
+}
+
+int hot_offset_get(const struct hot_index *x, const char *source, uint64_t *offset)
+{
+    for (size_t i = 0; i < x->noffsets; i++)
+        if (strcmp(x->offsets[i].source, source) == 0) {
+            *offset = x->offsets[i].offset;
+            return 0;
+        }
+    return SLUICE_NOTFOUND;
+}

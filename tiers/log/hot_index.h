@@ -1,0 +1,98 @@
+/*
+ * The hot index: every record of the log tier (in the ring or in a segment) that reads
+ * must see. DESIGN: one hash map from key bytes to a series; each series keeps its
+ * entries sorted by (ts, lsn), so a point read is a hash lookup plus a binary search and
+ * a one-key scan walks one array. The writer thread inserts records as it drains the
+ * ring, before their I/O, so a read waits at most for indexing, never for a disk.
+ *
+ * The guide suggests one index per segment so compaction can drop a segment in one
+ * step; a single index pruned by LSN serves reads with one lookup instead of one per
+ * segment, and pruning is one pass per compaction (docs/design.md).
+ *
+ * Concurrency: a writer-preferring rwlock. The writer thread takes it exclusively only
+ * for memory work (inserting a drained batch, recording a release of ring bytes, adding
+ * a segment); readers take it shared and never hold it across file I/O.
+ *
+ * Invariants:
+ *  1. Entries of a series are sorted by (ts, lsn); an LSN appears once in the index.
+ *  2. An entry with lsn > ring_released_lsn has its bytes in the ring at ring_pos;
+ *     otherwise at (seg, off) in a segment file that is open while the index lives.
+ *  3. Series, entry arrays and the segment table change only under the write lock.
+ */
+#ifndef SLUICE_HOT_INDEX_H
+#define SLUICE_HOT_INDEX_H
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+
+struct hot_entry {
+    uint64_t ts;
+    uint64_t lsn;
+    uint64_t ring_pos;
+    uint32_t seg; /* index into the segment table */
+    uint32_t off; /* byte offset in that segment (segments are < 4 GiB) */
+    uint32_t vlen;
+    uint8_t type; /* REC_PUT or REC_DELETE */
+    uint8_t pad_[3];
+};
+
+struct hot_series {
+    uint64_t hash;
+    uint8_t *key;
+    uint32_t klen;
+    struct hot_entry *e;
+    size_t n, cap;
+};
+
+struct hot_segment {
+    uint64_t seq;
+    uint64_t first_lsn;
+    int fd;      /* -1 until the writer created the file */
+    uint64_t end; /* bytes laid out so far (header included) */
+};
+
+struct hot_offset {
+    char *source;
+    uint64_t offset;
+    uint64_t lsn;
+};
+
+struct hot_index {
+    pthread_rwlock_t lock;
+    struct hot_series **slots;
+    size_t nslots, nseries;
+    struct hot_segment *segs;
+    size_t nsegs, segs_cap;
+    struct hot_offset *offsets;
+    size_t noffsets;
+    uint64_t ring_released_lsn;
+    uint64_t records;
+};
+
+int hot_init(struct hot_index *x);
+/* Frees everything; closes no file descriptors (the log owns them). */
+void hot_destroy(struct hot_index *x);
+
+static inline void hot_rdlock(struct hot_index *x) { pthread_rwlock_rdlock(&x->lock); }
+static inline void hot_wrlock(struct hot_index *x) { pthread_rwlock_wrlock(&x->lock); }
+static inline void hot_unlock(struct hot_index *x) { pthread_rwlock_unlock(&x->lock); }
+
+/* Write lock held. Indexes one drained record. SLUICE_ENOMEM leaves the index unchanged. */
+int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos, uint32_t seg,
+               uint32_t off);
+/* Write lock held. Appends a segment; returns its table index or SLUICE_ENOMEM. */
+int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int fd);
+
+/* Read lock held. NULL if the key was never indexed. */
+struct hot_series *hot_find(const struct hot_index *x, const void *key, size_t klen);
+/* The index of the first entry with ts >= ts (n if none). */
+size_t hot_seek(const struct hot_series *s, uint64_t ts);
+/* The entry with the highest lsn <= snap among those with this ts, or NULL. */
+const struct hot_entry *hot_at(const struct hot_series *s, uint64_t ts, uint64_t snap);
+/* Read lock held. 0 and *offset, or SLUICE_NOTFOUND. */
+int hot_offset_get(const struct hot_index *x, const char *source, uint64_t *offset);
+
+uint64_t hot_hash(const void *key, size_t klen);
+#endif

@@ -1,0 +1,88 @@
+/*
+ * The log tier: segment files under DIR/log, appended by one writer thread that drains
+ * the ring, with group commit. See writer.c for the loop, recovery.c for open.
+ *
+ * Positions (each advanced only by the writer thread):
+ *   indexed  every record <= it is in the hot index, visible to reads
+ *   written  every record <= it completed its write (OS page cache)
+ *   durable  every record <= it is covered by a completed fdatasync
+ * durable <= written <= indexed <= ring claimed LSN, always.
+ */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hot_index.h"
+#include "io.h"
+#include "position.h"
+#include "ring.h"
+
+struct log_run; /* a contiguous stretch of ring bytes bound for one segment (writer.c) */
+
+struct log_stats {
+    _Atomic uint64_t puts, put_bytes, log_bytes, batches, fsyncs, short_writes,
+        segments_created;
+};
+
+struct log {
+    /* wiring, set before log_recover */
+    struct io *io;
+    struct ring *ring;
+    struct hot_index *index;
+    char *logdir;
+    uint8_t uuid[16];
+    size_t segment_bytes, batch_max_bytes;
+    uint32_t linger_us;
+    int doorbell_fd;
+
+    struct position indexed, written, durable;
+    _Atomic int poison;       /* 0, or SLUICE_EPOISONED: the abort code of every waiter */
+    _Atomic int poison_cause; /* the error that poisoned the log (-errno) */
+    _Atomic int stopping;
+    struct log_stats st;
+
+    /* writer-thread state */
+    pthread_t thread;
+    int thread_started;
+    uint64_t next_seq;      /* segment_seq of the next segment to create */
+    uint64_t gather_pos;    /* ring cursor of the next record to index */
+    uint64_t gather_lsn;    /* LSN expected there */
+    uint32_t layout_seg;    /* segment the next record goes to */
+    struct log_run *runs;   /* FIFO of laid-out, not yet written runs */
+    size_t runs_cap, runs_head, runs_count;
+    int write_inflight, fsync_inflight;
+    uint64_t fsync_target;
+    uint64_t tag;
+    struct iovec iov[IO_MAX_IOV];
+    int iovcnt;
+    size_t write_runs;      /* runs covered by the write in flight */
+    uint64_t write_off;     /* file offset of iov[0] */
+    uint64_t linger_since;
+};
+
+/* Recovery: scans log/, rebuilds the index, cuts a torn tail (unless read_only), creates
+ * the first segment of an empty log (unless read_only). On SLUICE_ECORRUPT or an I/O
+ * error, errbuf (may be NULL) receives a one-line reason naming the file and offset.
+ * *had_log is set to 1 when segments existed. */
+int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap);
+
+/* Starts the writer thread. */
+int log_start(struct log *lg);
+/* Drains everything into the log and makes it durable (unless poisoned), then joins the
+ * writer. Returns 0 or the poison cause. */
+int log_stop(struct log *lg);
+/* Frees writer state and closes segment files. */
+void log_destroy(struct log *lg);
+
+/* Wakes the writer if it sleeps (used by flush and close). */
+void log_kick(struct log *lg);
+
+/* Creates segment <first_lsn>.seg fully (tmp file, header, preallocation, sync, rename,
+ * directory sync). Returns the open fd or -errno. */
+int seg_create(struct io *io, const char *logdir, const uint8_t uuid[16], uint64_t seq,
+               uint64_t first_lsn, uint64_t bytes);
+void seg_filename(char out[32], uint64_t first_lsn);
+#endif

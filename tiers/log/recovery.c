@@ -1,0 +1,271 @@
+/*
+ * Recovery, run by sluice_open before any thread starts.
+ *
+ *   list log/ ──▶ delete *.tmp ──▶ for each *.seg in LSN order:
+ *        check header (magic, version, CRC, UUID, seq, first LSN == name == expected)
+ *        walk records (CRC, LSN continuity), indexing each
+ *        scan what follows the last valid record:
+ *          valid later record, or not the last segment and LSNs do not continue
+ *                                  ──▶ SLUICE_ECORRUPT naming file and offset
+ *          last segment, garbage   ──▶ zero it (the torn tail) and fdatasync
+ *
+ * Every step is idempotent, so a crash during recovery is recovered by the next open.
+ * An I/O error fails the open before anything is changed on disk: the tail is cut only
+ * after every segment was read.
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sluice.h"
+#include "walker.h"
+
+static void reason(char *errbuf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reason(char *errbuf, size_t cap, const char *fmt, ...)
+{
+    if (!errbuf || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, cap, fmt, ap);
+    va_end(ap);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Parses "<16 hex>.seg"; 1 on success. */
+static int parse_seg_name(const char *name, uint64_t *lsn)
+{
+    if (strlen(name) != 20 || strcmp(name + 16, ".seg") != 0)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *lsn = v;
+    return v != 0;
+}
+
+static int list_segments(struct log *lg, int read_only, uint64_t **out, size_t *n,
+                         char *errbuf, size_t errcap)
+{
+    DIR *d = opendir(lg->logdir);
+    if (!d) {
+        reason(errbuf, errcap, "%s: cannot open directory: %s", lg->logdir, strerror(errno));
+        return -errno;
+    }
+    uint64_t *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int r = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len > 8 && strcmp(e->d_name + len - 8, ".seg.tmp") == 0) {
+            /* a segment whose creation did not finish: never held acknowledged data */
+            if (!read_only) {
+                char p[4096];
+                snprintf(p, sizeof p, "%s/%s", lg->logdir, e->d_name);
+                lg->io->ops->unlink(lg->io, p);
+            }
+            continue;
+        }
+        uint64_t lsn;
+        if (!parse_seg_name(e->d_name, &lsn))
+            continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                r = SLUICE_ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        v[cnt++] = lsn;
+    }
+    closedir(d);
+    if (r) {
+        free(v);
+        return r;
+    }
+    if (cnt)
+        qsort(v, cnt, sizeof *v, cmp_u64);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+struct tail_cut {
+    int fd;
+    uint64_t from, to;
+};
+
+/* Walks one segment, indexing its records. */
+static int recover_segment(struct log *lg, int fd, const char *path, uint32_t segidx,
+                           uint64_t first_lsn, uint64_t expect_seq, int first,
+                           int last, struct tail_cut *cut, uint64_t *next_lsn,
+                           char *errbuf, size_t errcap)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    struct seg_walker w;
+    int r = seg_walker_open(&w, lg->io, fd, (uint64_t)st.st_size);
+    if (r) {
+        if (r == SLUICE_ECORRUPT || r == SLUICE_EVERSION)
+            reason(errbuf, errcap, "%s: offset 0: %s", path,
+                   r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
+        goto out;
+    }
+    if (first) {
+        memcpy(lg->uuid, w.hdr.uuid, 16);
+    } else if (memcmp(lg->uuid, w.hdr.uuid, 16) != 0) {
+        reason(errbuf, errcap, "%s: offset 0: segment belongs to another database", path);
+        r = SLUICE_ECORRUPT;
+        goto out;
+    }
+    if (w.hdr.first_lsn != first_lsn || (!first && (first_lsn != *next_lsn ||
+                                                    w.hdr.segment_seq != expect_seq))) {
+        reason(errbuf, errcap,
+               "%s: offset 0: segment starts at LSN %" PRIu64 " (seq %" PRIu64
+               "), expected LSN %" PRIu64 " (seq %" PRIu64 ")",
+               path, w.hdr.first_lsn, w.hdr.segment_seq, first ? first_lsn : *next_lsn,
+               expect_seq);
+        r = SLUICE_ECORRUPT;
+        goto out;
+    }
+    lg->next_seq = w.hdr.segment_seq + 1;
+    const struct rec_hdr *h;
+    uint64_t off;
+    while ((r = seg_walker_next(&w, &h, &off)) == 1) {
+        hot_wrlock(lg->index);
+        r = hot_insert(lg->index, h, 0, segidx, (uint32_t)off);
+        hot_unlock(lg->index);
+        if (r)
+            goto out;
+    }
+    if (r < 0) {
+        reason(errbuf, errcap, "%s: read error: %s", path, strerror(-r));
+        goto out;
+    }
+    uint64_t nonzero_end, valid_at;
+    r = seg_walker_scan_tail(&w, &nonzero_end, &valid_at);
+    if (r < 0) {
+        reason(errbuf, errcap, "%s: read error: %s", path, strerror(-r));
+        goto out;
+    }
+    if (valid_at != UINT64_MAX || (!last && nonzero_end > w.pos)) {
+        reason(errbuf, errcap,
+               "%s: offset %" PRIu64 ": invalid record before later data (LSN %" PRIu64
+               " expected)", path, w.pos, w.expect_lsn);
+        r = SLUICE_ECORRUPT;
+        goto out;
+    }
+    lg->index->segs[segidx].end = w.pos;
+    *next_lsn = w.expect_lsn;
+    if (last && nonzero_end > w.pos)
+        *cut = (struct tail_cut){.fd = fd, .from = w.pos, .to = nonzero_end};
+    r = 0;
+out:
+    seg_walker_close(&w);
+    return r;
+}
+
+/* Zeroes a torn tail and makes the cut durable. */
+static int cut_tail(struct log *lg, const struct tail_cut *cut)
+{
+    static const uint8_t zeros[65536];
+    for (uint64_t p = cut->from; p < cut->to;) {
+        size_t n = cut->to - p < sizeof zeros ? (size_t)(cut->to - p) : sizeof zeros;
+        ssize_t w = lg->io->ops->pwrite(lg->io, cut->fd, zeros, n, p);
+        if (w <= 0)
+            return w < 0 ? (int)w : -EIO;
+        p += (uint64_t)w;
+    }
+    return lg->io->ops->fdatasync(lg->io, cut->fd);
+}
+
+int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap)
+{
+    uint64_t *lsns = NULL;
+    size_t n = 0;
+    int r = list_segments(lg, read_only, &lsns, &n, errbuf, errcap);
+    if (r)
+        return r;
+    *had_log = n > 0;
+    uint64_t next_lsn = n ? lsns[0] : 1;
+    struct tail_cut cut = {.fd = -1};
+    lg->next_seq = 1;
+    for (size_t i = 0; i < n; i++) {
+        char name[32], path[4096];
+        seg_filename(name, lsns[i]);
+        snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
+        int fd = lg->io->ops->open(lg->io, path, read_only ? O_RDONLY : O_RDWR, 0);
+        if (fd < 0) {
+            reason(errbuf, errcap, "%s: cannot open: %s", path, strerror(-fd));
+            r = fd;
+            goto out;
+        }
+        hot_wrlock(lg->index);
+        int idx = hot_add_segment(lg->index, 0, lsns[i], fd);
+        hot_unlock(lg->index);
+        if (idx < 0) {
+            lg->io->ops->close(lg->io, fd);
+            r = idx;
+            goto out;
+        }
+        r = recover_segment(lg, fd, path, (uint32_t)idx, lsns[i], lg->next_seq, i == 0,
+                            i + 1 == n, &cut, &next_lsn, errbuf, errcap);
+        lg->index->segs[idx].seq = lg->next_seq - 1;
+        if (r)
+            goto out;
+    }
+    if (cut.fd >= 0 && !read_only && (r = cut_tail(lg, &cut)) < 0) {
+        reason(errbuf, errcap, "cutting the torn log tail failed: %s", strerror(-r));
+        goto out;
+    }
+    lg->gather_lsn = next_lsn;
+    lg->index->ring_released_lsn = next_lsn - 1;
+    pos_init(&lg->indexed, next_lsn - 1);
+    pos_init(&lg->written, next_lsn - 1);
+    pos_init(&lg->durable, next_lsn - 1);
+    if (n == 0 && !read_only) {
+        int fd = seg_create(lg->io, lg->logdir, lg->uuid, 1, 1, lg->segment_bytes);
+        if (fd < 0) {
+            reason(errbuf, errcap, "%s: cannot create the first segment: %s", lg->logdir,
+                   strerror(-fd));
+            r = fd;
+            goto out;
+        }
+        hot_wrlock(lg->index);
+        r = hot_add_segment(lg->index, 1, 1, fd);
+        hot_unlock(lg->index);
+        if (r < 0) {
+            lg->io->ops->close(lg->io, fd);
+            goto out;
+        }
+        lg->next_seq = 2;
+        r = 0;
+    }
+    lg->layout_seg = lg->index->nsegs ? (uint32_t)(lg->index->nsegs - 1) : 0;
+out:
+    free(lsns);
+    return r;
+}

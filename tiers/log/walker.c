@@ -1,0 +1,127 @@
+#include "walker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice.h"
+
+/* The window must hold the largest record (1 MiB value + key + header). */
+#define WALK_WINDOW (4u << 20)
+
+int seg_walker_open(struct seg_walker *w, struct io *io, int fd, uint64_t file_size)
+{
+    memset(w, 0, sizeof *w);
+    w->io = io;
+    w->fd = fd;
+    w->file_size = file_size;
+    if (file_size < SEG_HEADER_BYTES)
+        return SLUICE_ECORRUPT;
+    w->cap = WALK_WINDOW;
+    w->buf = malloc(w->cap);
+    if (!w->buf)
+        return SLUICE_ENOMEM;
+    ssize_t n = io_pread_full(io, fd, w->buf, SEG_HEADER_BYTES, 0);
+    if (n < 0)
+        return (int)n;
+    if (n != SEG_HEADER_BYTES)
+        return SLUICE_ECORRUPT;
+    int r = seg_hdr_check(w->buf, &w->hdr);
+    if (r)
+        return r;
+    w->pos = SEG_HEADER_BYTES;
+    w->expect_lsn = w->hdr.first_lsn;
+    w->buf_off = 0;
+    w->buf_len = 0;
+    return 0;
+}
+
+void seg_walker_close(struct seg_walker *w)
+{
+    free(w->buf);
+    w->buf = NULL;
+}
+
+/* Makes [pos, pos + want) readable in the window if the file has it; returns what is. */
+static ssize_t window_at(struct seg_walker *w, uint64_t pos, size_t want)
+{
+    if (pos >= w->buf_off && pos + want <= w->buf_off + w->buf_len)
+        return (ssize_t)(w->buf_off + w->buf_len - pos);
+    if (pos >= w->file_size)
+        return 0;
+    size_t len = w->cap;
+    if (len > w->file_size - pos)
+        len = (size_t)(w->file_size - pos);
+    ssize_t n = io_pread_full(w->io, w->fd, w->buf, len, pos);
+    if (n < 0)
+        return n;
+    w->buf_off = pos;
+    w->buf_len = (size_t)n;
+    return n;
+}
+
+int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *off)
+{
+    ssize_t avail = window_at(w, w->pos, REC_HDR_BYTES);
+    if (avail < 0)
+        return (int)avail;
+    if (avail < REC_HDR_BYTES)
+        return 0;
+    const uint8_t *p = w->buf + (w->pos - w->buf_off);
+    const struct rec_hdr *h = (const struct rec_hdr *)p;
+    if (h->type == REC_PUT || h->type == REC_DELETE || h->type == REC_OFFSET) {
+        size_t need = rec_size(h->klen, h->vlen);
+        if (h->klen <= SLUICE_KEY_MAX && h->vlen <= SLUICE_VALUE_MAX && (size_t)avail < need) {
+            avail = window_at(w, w->pos, need);
+            if (avail < 0)
+                return (int)avail;
+            p = w->buf + (w->pos - w->buf_off);
+            h = (const struct rec_hdr *)p;
+        }
+    }
+    size_t size;
+    if (rec_check(p, (size_t)avail, &size) != REC_VALID || h->lsn != w->expect_lsn)
+        return 0;
+    *rec = h;
+    *off = w->pos;
+    w->pos += size;
+    w->expect_lsn++;
+    return 1;
+}
+
+int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at)
+{
+    *nonzero_end = w->pos;
+    *valid_at = UINT64_MAX;
+    uint64_t pos = w->pos;
+    while (pos < w->file_size) {
+        ssize_t n = window_at(w, pos, 8);
+        if (n < 0)
+            return (int)n;
+        if (n < 8)
+            break;
+        const uint8_t *p = w->buf + (pos - w->buf_off);
+        /* records are 8-aligned relative to the header, which is 4 KiB */
+        uint64_t word;
+        memcpy(&word, p, 8);
+        if (word)
+            *nonzero_end = pos + 8;
+        if (word && *valid_at == UINT64_MAX && (size_t)n >= REC_HDR_BYTES) {
+            const struct rec_hdr *h = (const struct rec_hdr *)p;
+            if ((h->type == REC_PUT || h->type == REC_DELETE || h->type == REC_OFFSET) &&
+                h->lsn >= w->expect_lsn) {
+                size_t need = rec_size(h->klen, h->vlen), size;
+                if (h->klen <= SLUICE_KEY_MAX && h->vlen <= SLUICE_VALUE_MAX &&
+                    (size_t)n < need) {
+                    n = window_at(w, pos, need);
+                    if (n < 0)
+                        return (int)n;
+                    p = w->buf + (pos - w->buf_off);
+                }
+                if (rec_check(p, (size_t)n, &size) == REC_VALID)
+                    *valid_at = pos;
+            }
+        }
+        pos += 8;
+    }
+    return 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * The segment walker: reads one segment file record by record through the I/O
+ * interface, validating every record. Shared by recovery and the CLI, so both judge a
+ * file by the same rules.
+ */
+#ifndef SLUICE_WALKER_H
+#define SLUICE_WALKER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "io.h"
+
+struct seg_walker {
+    struct io *io;
+    int fd;
+    uint64_t file_size;
+    struct seg_hdr hdr;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t buf_off; /* file offset of buf[0] */
+    size_t buf_len;
+    uint64_t pos;     /* file offset of the next record */
+    uint64_t expect_lsn;
+};
+
+/* Reads and checks the header. 0, SLUICE_ECORRUPT, SLUICE_EVERSION, SLUICE_ENOMEM, -errno.
+ * The walker does not own fd. */
+int seg_walker_open(struct seg_walker *w, struct io *io, int fd, uint64_t file_size);
+void seg_walker_close(struct seg_walker *w);
+
+/*
+ * 1: *rec (valid until the next call) is the record at *off, its LSN the one expected.
+ * 0: the valid records end at w->pos (invalid bytes, a wrong LSN, or the end of file).
+ * <0: an I/O error.
+ */
+int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *off);
+
+/*
+ * After the end: scans [w->pos, file end). *nonzero_end is the end of the last non-zero
+ * byte (w->pos if all zero); *valid_at the offset of a valid record with a later LSN
+ * (UINT64_MAX if none) — evidence that the end is damage, not a torn tail.
+ */
+int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at);
+#endif
