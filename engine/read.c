@@ -47,7 +47,8 @@ static int read_record_file(sluice_db *db, int fd, uint64_t off, const struct ho
             memcmp(rec_key(h), key, klen) != 0) {
             r = SLUICE_ECORRUPT;
         } else {
-            memcpy(dst, rec_val(h), e->vlen);
+            if (e->vlen) /* dst may be NULL for an empty value */
+                memcpy(dst, rec_val(h), e->vlen);
             r = 0;
         }
     }
@@ -61,7 +62,8 @@ int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key
 {
     if (!db->read_only && e->lsn > db->index.ring_released_lsn) {
         const struct rec_hdr *h = ring_at(&db->ring, e->ring_pos);
-        memcpy(dst, rec_val(h), e->vlen);
+        if (e->vlen)
+            memcpy(dst, rec_val(h), e->vlen);
         hot_unlock(&db->index);
         return 0;
     }

@@ -101,9 +101,12 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
     uint64_t claimed = db->read_only ? pos_load(&db->log.indexed) : ring_claimed_lsn(&db->ring);
     if (level < 0 || lsn == 0 || lsn > claimed)
         return SLUICE_EINVAL;
-    struct position *p = level == SLUICE_ACK_MEMORY    ? &db->log.indexed
-                         : level == SLUICE_ACK_WRITTEN ? &db->log.written
-                                                       : &db->log.durable;
+    if (level == SLUICE_ACK_MEMORY) {
+        /* Visible to reads: indexing is memory work only, so wait as a read would. */
+        (void)db_read_snapshot(db);
+        return 0;
+    }
+    struct position *p = level == SLUICE_ACK_WRITTEN ? &db->log.written : &db->log.durable;
     if (pos_load(p) >= lsn)
         return 0;
     if (db->read_only)

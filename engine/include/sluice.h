@@ -145,8 +145,9 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_delete(sluice_db *db, const void *key, s
                                                uint64_t ts, int ack, uint64_t *lsn);
 
 /*
- * Waits until record `lsn` reached level `ack` (MEMORY: visible to reads). timeout_ms 0
- * only checks. Errors: SLUICE_EINVAL (lsn 0 or never handed out, unknown ack),
+ * Waits until record `lsn` reached level `ack`. MEMORY means visible to reads, which
+ * never waits on I/O, so it returns without regard to timeout_ms. For WRITTEN and
+ * DURABLE, timeout_ms 0 only checks. Errors: SLUICE_EINVAL (lsn 0 or never handed out, unknown ack),
  * SLUICE_ETIMEDOUT, SLUICE_EPOISONED.
  */
 SLUICE_API SLUICE_MUST_CHECK int sluice_wait(sluice_db *db, uint64_t lsn, int ack,

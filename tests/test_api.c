@@ -1,0 +1,432 @@
+/* The public API, function by function: round trips, semantics, and a table of bad
+ * inputs each with its documented error. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sluice.h"
+#include "util.h"
+
+static char *dir;
+static sluice_db *db;
+
+static void small_opts(sluice_options *o)
+{
+    sluice_options_init(o);
+    o->ring_bytes = 1 << 20;
+    o->segment_bytes = 256 << 10;
+    o->batch_max_bytes = 64 << 10;
+}
+
+static void setup(void)
+{
+    dir = tu_mkdtemp();
+    sluice_options o;
+    small_opts(&o);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+}
+
+static void teardown(void)
+{
+    if (db)
+        cr_expect_eq(sluice_close(db), 0);
+    db = NULL;
+    tu_rmdir(dir);
+}
+
+static void reopen(void)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    small_opts(&o);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+}
+
+#define PUT(k, ts, v, ack) sluice_put(db, k, strlen(k), ts, v, strlen(v), ack, NULL)
+
+static void expect_value(const char *key, uint64_t ts, const char *want)
+{
+    char buf[256];
+    size_t vlen = 0;
+    int r = sluice_get(db, key, strlen(key), ts, buf, sizeof buf, &vlen);
+    cr_assert_eq(r, 0, "get %s@%llu: %s", key, (unsigned long long)ts, sluice_strerror(r));
+    cr_assert_eq(vlen, strlen(want));
+    cr_assert_eq(memcmp(buf, want, vlen), 0);
+}
+
+static void expect_missing(const char *key, uint64_t ts)
+{
+    char buf[256];
+    size_t vlen;
+    cr_assert_eq(sluice_get(db, key, strlen(key), ts, buf, sizeof buf, &vlen), SLUICE_NOTFOUND);
+}
+
+TestSuite(api, .init = setup, .fini = teardown);
+
+Test(api, put_get_at_every_ack_level_and_after_reopen)
+{
+    uint64_t lsn[3];
+    for (int ack = 0; ack < 3; ack++) {
+        char k[8], v[8];
+        snprintf(k, sizeof k, "k%d", ack);
+        snprintf(v, sizeof v, "v%d", ack);
+        cr_assert_eq(sluice_put(db, k, 2, 100, v, 2, ack, &lsn[ack]), 0);
+        expect_value(k, 100, v);
+    }
+    cr_expect_eq(lsn[1], lsn[0] + 1);
+    cr_expect_eq(lsn[2], lsn[1] + 1);
+    reopen();
+    expect_value("k0", 100, "v0");
+    expect_value("k1", 100, "v1");
+    expect_value("k2", 100, "v2");
+}
+
+Test(api, memory_puts_are_drained_and_durable_after_close)
+{
+    char k[16], v[64];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(k, sizeof k, "s%d", i % 97);
+        snprintf(v, sizeof v, "value-%d", i);
+        cr_assert_eq(sluice_put(db, k, strlen(k), (uint64_t)i, v, strlen(v), SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    reopen();
+    for (int i = 0; i < 20000; i += 7) {
+        snprintf(k, sizeof k, "s%d", i % 97);
+        snprintf(v, sizeof v, "value-%d", i);
+        expect_value(k, (uint64_t)i, v);
+    }
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_gt(st.segments, 1, "20000 records roll over 256 KiB segments");
+    cr_expect_eq(st.durable_lsn, 20000);
+}
+
+Test(api, higher_lsn_wins_and_delete_hides)
+{
+    cr_assert_eq(PUT("a", 5, "one", SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(PUT("a", 5, "two", SLUICE_ACK_MEMORY), 0);
+    expect_value("a", 5, "two");
+    cr_assert_eq(sluice_delete(db, "a", 1, 5, SLUICE_ACK_MEMORY, NULL), 0);
+    expect_missing("a", 5);
+    cr_assert_eq(PUT("a", 5, "three", SLUICE_ACK_DURABLE), 0);
+    expect_value("a", 5, "three");
+    cr_assert_eq(sluice_delete(db, "a", 1, 5, SLUICE_ACK_DURABLE, NULL), 0);
+    reopen();
+    expect_missing("a", 5);
+    expect_missing("never", 1);
+}
+
+Test(api, get_latest_skips_deleted_timestamps)
+{
+    char buf[16];
+    size_t vlen;
+    uint64_t ts;
+    cr_assert_eq(sluice_get_latest(db, "x", 1, &ts, buf, sizeof buf, &vlen), SLUICE_NOTFOUND);
+    cr_assert_eq(PUT("x", 10, "ten", 0), 0);
+    cr_assert_eq(PUT("x", 30, "thirty", 0), 0);
+    cr_assert_eq(PUT("x", 20, "twenty", 0), 0); /* late data */
+    cr_assert_eq(sluice_get_latest(db, "x", 1, &ts, buf, sizeof buf, &vlen), 0);
+    cr_expect_eq(ts, 30);
+    cr_expect_eq(vlen, 6);
+    cr_assert_eq(sluice_delete(db, "x", 1, 30, 0, NULL), 0);
+    cr_assert_eq(sluice_get_latest(db, "x", 1, &ts, buf, sizeof buf, &vlen), 0);
+    cr_expect_eq(ts, 20);
+    cr_expect_eq(memcmp(buf, "twenty", 6), 0);
+}
+
+Test(api, erange_reports_the_needed_size)
+{
+    cr_assert_eq(PUT("k", 1, "0123456789", 0), 0);
+    char buf[4];
+    size_t vlen = 0;
+    cr_expect_eq(sluice_get(db, "k", 1, 1, buf, sizeof buf, &vlen), SLUICE_ERANGE);
+    cr_expect_eq(vlen, 10);
+    cr_expect_eq(sluice_get(db, "k", 1, 1, NULL, 0, &vlen), SLUICE_ERANGE);
+    cr_expect_eq(vlen, 10);
+    uint64_t ts;
+    cr_expect_eq(sluice_get_latest(db, "k", 1, &ts, buf, sizeof buf, &vlen), SLUICE_ERANGE);
+    cr_expect_eq(vlen, 10);
+}
+
+Test(api, empty_values_round_trip)
+{
+    cr_assert_eq(sluice_put(db, "e", 1, 3, NULL, 0, SLUICE_ACK_DURABLE, NULL), 0);
+    size_t vlen = 99;
+    cr_assert_eq(sluice_get(db, "e", 1, 3, NULL, 0, &vlen), 0);
+    cr_expect_eq(vlen, 0);
+}
+
+Test(api, largest_value_round_trips_and_one_more_byte_is_einval)
+{
+    /* ring 1 MiB: the limit is ring/4 = 256 KiB, and (256 KiB - 4 KiB)/2 per segment */
+    size_t max = (256u << 10) - 4096;
+    max /= 2;
+    static uint8_t big[300000], back[300000];
+    tu_fill(big, sizeof big, 5);
+    cr_assert_eq(sluice_put(db, "big", 3, 1, big, max, SLUICE_ACK_DURABLE, NULL), 0);
+    cr_expect_eq(sluice_put(db, "big", 3, 2, big, max + 1, SLUICE_ACK_DURABLE, NULL), SLUICE_EINVAL);
+    reopen();
+    size_t vlen;
+    cr_assert_eq(sluice_get(db, "big", 3, 1, back, sizeof back, &vlen), 0);
+    cr_assert_eq(vlen, max);
+    cr_expect_eq(memcmp(big, back, max), 0);
+}
+
+static int collect(sluice_iter *it, char out[][32], int cap)
+{
+    sluice_record rec;
+    int n = 0, r;
+    while ((r = sluice_iter_next(it, &rec)) == 0) {
+        cr_assert_lt(n, cap);
+        snprintf(out[n++], 32, "%.*s@%llu=%.*s", (int)rec.klen, (const char *)rec.key,
+                 (unsigned long long)rec.ts, (int)rec.vlen, (const char *)rec.val);
+    }
+    cr_assert_eq(r, SLUICE_END);
+    return n;
+}
+
+Test(api, iterators_order_range_upserts_and_deletes)
+{
+    cr_assert_eq(PUT("b", 2, "b2", 0), 0);
+    cr_assert_eq(PUT("a", 2, "a2", 0), 0);
+    cr_assert_eq(PUT("a", 1, "a1", 0), 0);
+    cr_assert_eq(PUT("c", 1, "c1", 0), 0);
+    cr_assert_eq(PUT("a", 3, "a3", 0), 0);
+    cr_assert_eq(PUT("b", 2, "B2", 0), 0); /* upsert */
+    cr_assert_eq(sluice_delete(db, "c", 1, 1, 0, NULL), 0);
+    cr_assert_eq(PUT("ab", 2, "ab2", 0), 0);
+    char got[16][32];
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
+    int n = collect(it, got, 16);
+    sluice_iter_close(it);
+    const char *want[] = {"a@1=a1", "a@2=a2", "ab@2=ab2", "b@2=B2", "a@3=a3"};
+    cr_assert_eq(n, 5);
+    for (int i = 0; i < n; i++)
+        cr_expect_str_eq(got[i], want[i]);
+
+    cr_assert_eq(sluice_iter_open(db, "a", 1, 2, 3, &it), 0); /* [2, 3) */
+    n = collect(it, got, 16);
+    sluice_iter_close(it);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(got[0], "a@2=a2");
+
+    cr_assert_eq(sluice_iter_open(db, "zz", 2, 0, UINT64_MAX, &it), 0);
+    cr_expect_eq(collect(it, got, 16), 0);
+    sluice_iter_close(it);
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 5, 5, &it), 0); /* empty range */
+    cr_expect_eq(collect(it, got, 16), 0);
+    sluice_iter_close(it);
+}
+
+Test(api, iterator_view_is_stable_from_open)
+{
+    cr_assert_eq(PUT("k", 1, "old", 0), 0);
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
+    cr_assert_eq(PUT("k", 1, "new", 0), 0);
+    cr_assert_eq(PUT("k", 0, "earlier", 0), 0);
+    cr_assert_eq(PUT("j", 1, "other", 0), 0);
+    char got[8][32];
+    int n = collect(it, got, 8);
+    sluice_iter_close(it);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(got[0], "k@1=old");
+}
+
+Test(api, close_with_open_iterator_is_ebusy)
+{
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, 10, &it), 0);
+    cr_expect_eq(sluice_close(db), SLUICE_EBUSY);
+    sluice_iter_close(it);
+}
+
+Test(api, offsets_are_stored_in_order_with_data)
+{
+    uint64_t off;
+    cr_expect_eq(sluice_offset_get(db, "kafka-0", &off), SLUICE_NOTFOUND);
+    cr_assert_eq(sluice_offset_put(db, "kafka-0", 17, SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(sluice_offset_put(db, "kafka-1", 5, SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(sluice_offset_put(db, "kafka-0", 18, SLUICE_ACK_DURABLE), 0);
+    cr_assert_eq(sluice_offset_get(db, "kafka-0", &off), 0);
+    cr_expect_eq(off, 18);
+    reopen();
+    cr_assert_eq(sluice_offset_get(db, "kafka-0", &off), 0);
+    cr_expect_eq(off, 18);
+    cr_assert_eq(sluice_offset_get(db, "kafka-1", &off), 0);
+    cr_expect_eq(off, 5);
+}
+
+Test(api, wait_and_flush)
+{
+    uint64_t lsn;
+    cr_assert_eq(sluice_put(db, "w", 1, 1, "v", 1, SLUICE_ACK_MEMORY, &lsn), 0);
+    cr_expect_eq(sluice_wait(db, lsn, SLUICE_ACK_MEMORY, 0), 0);
+    cr_expect_eq(sluice_wait(db, lsn, SLUICE_ACK_DURABLE, 60000), 0);
+    cr_expect_eq(sluice_wait(db, lsn + 1, SLUICE_ACK_DURABLE, 10), SLUICE_EINVAL);
+    cr_expect_eq(sluice_wait(db, 0, SLUICE_ACK_DURABLE, 10), SLUICE_EINVAL);
+    cr_assert_eq(sluice_put(db, "w", 1, 2, "v", 1, SLUICE_ACK_MEMORY, &lsn), 0);
+    cr_assert_eq(sluice_flush(db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_geq(st.durable_lsn, lsn);
+    cr_expect_eq(st.size, sizeof st);
+    cr_expect(st.durable_lsn <= st.written_lsn && st.written_lsn <= st.indexed_lsn &&
+              st.indexed_lsn <= st.claimed_lsn);
+    cr_expect_eq(st.puts, 2);
+    cr_expect_geq(st.fsyncs, 1);
+    cr_expect_neq(st.io_backend, SLUICE_IO_BACKEND_NONE);
+}
+
+Test(api, second_writer_is_elocked_and_read_only_sees_durable_data)
+{
+    cr_assert_eq(PUT("r", 1, "v", SLUICE_ACK_DURABLE), 0);
+    sluice_db *other;
+    cr_expect_eq(sluice_open(dir, NULL, &other), SLUICE_ELOCKED);
+    pid_t pid = fork();
+    if (pid == 0) /* another process: flock is per open file, but check across processes too */
+        _exit(sluice_open(dir, NULL, &other) == SLUICE_ELOCKED ? 0 : 1);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    sluice_options o;
+    sluice_options_init(&o);
+    o.read_only = 1;
+    sluice_db *ro;
+    cr_assert_eq(sluice_open(dir, &o, &ro), 0);
+    char buf[8];
+    size_t vlen;
+    cr_expect_eq(sluice_get(ro, "r", 1, 1, buf, sizeof buf, &vlen), 0);
+    cr_expect_eq(sluice_put(ro, "r", 1, 2, "v", 1, SLUICE_ACK_MEMORY, NULL), SLUICE_EREADONLY);
+    cr_expect_eq(sluice_flush(ro), SLUICE_EREADONLY);
+    cr_expect_eq(sluice_close(ro), 0);
+}
+
+Test(api, posix_backend_round_trip)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    small_opts(&o);
+    o.io_backend = SLUICE_IO_POSIX;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_eq(st.io_backend, SLUICE_IO_BACKEND_POSIX);
+    char k[16];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "p%d", i % 10);
+        cr_assert_eq(sluice_put(db, k, strlen(k), (uint64_t)i, "value", 5,
+                                i % 100 ? SLUICE_ACK_MEMORY : SLUICE_ACK_DURABLE, NULL), 0);
+    }
+    reopen();
+    expect_value("p9", 2999, "value");
+}
+
+Test(api, strerror_names_every_code)
+{
+    for (int c = SLUICE_ERROR_MIN_; c <= SLUICE_END; c++) {
+        cr_expect_not_null(sluice_strerror(c));
+        cr_expect_neq(strcmp(sluice_errname(c), "unknown"), 0, "code %d", c);
+    }
+    cr_expect_str_eq(sluice_errname(SLUICE_EINVAL), "SLUICE_EINVAL");
+    cr_expect_str_eq(sluice_errname(-ENOSPC), "ENOSPC");
+    cr_expect_not_null(sluice_strerror(12345));
+    cr_expect_not_null(sluice_strerror(-99999));
+}
+
+/* ---- bad inputs: each returns its documented code and changes nothing ---- */
+
+Test(api, bad_inputs_table)
+{
+    char buf[16], key[600];
+    size_t vlen;
+    uint64_t u64;
+    sluice_iter *it;
+    sluice_record rec;
+    memset(key, 'k', sizeof key);
+    struct {
+        const char *what;
+        int got, want;
+    } cases[] = {
+        {"open NULL dir", sluice_open(NULL, NULL, &db), SLUICE_EINVAL},
+        {"open NULL out", sluice_open(dir, NULL, NULL), SLUICE_EINVAL},
+        {"put NULL db", sluice_put(NULL, "k", 1, 1, "v", 1, 0, NULL), SLUICE_EINVAL},
+        {"put NULL key", sluice_put(db, NULL, 1, 1, "v", 1, 0, NULL), SLUICE_EINVAL},
+        {"put zero klen", sluice_put(db, "k", 0, 1, "v", 1, 0, NULL), SLUICE_EINVAL},
+        {"put klen 512", sluice_put(db, key, 512, 1, "v", 1, 0, NULL), SLUICE_EINVAL},
+        {"put klen SIZE_MAX", sluice_put(db, key, SIZE_MAX, 1, "v", 1, 0, NULL), SLUICE_EINVAL},
+        {"put NULL val", sluice_put(db, "k", 1, 1, NULL, 1, 0, NULL), SLUICE_EINVAL},
+        {"put vlen SIZE_MAX", sluice_put(db, "k", 1, 1, "v", SIZE_MAX, 0, NULL), SLUICE_EINVAL},
+        {"put vlen 1 MiB + 1", sluice_put(db, "k", 1, 1, "v", (1u << 20) + 1, 0, NULL), SLUICE_EINVAL},
+        {"put ack 4", sluice_put(db, "k", 1, 1, "v", 1, 4, NULL), SLUICE_EINVAL},
+        {"put ack -1", sluice_put(db, "k", 1, 1, "v", 1, -1, NULL), SLUICE_EINVAL},
+        {"delete NULL key", sluice_delete(db, NULL, 1, 1, 0, NULL), SLUICE_EINVAL},
+        {"delete klen 0", sluice_delete(db, "k", 0, 1, 0, NULL), SLUICE_EINVAL},
+        {"delete ack 9", sluice_delete(db, "k", 1, 1, 9, NULL), SLUICE_EINVAL},
+        {"get NULL db", sluice_get(NULL, "k", 1, 1, buf, 16, &vlen), SLUICE_EINVAL},
+        {"get NULL key", sluice_get(db, NULL, 1, 1, buf, 16, &vlen), SLUICE_EINVAL},
+        {"get NULL vlen", sluice_get(db, "k", 1, 1, buf, 16, NULL), SLUICE_EINVAL},
+        {"get NULL buf cap 16", sluice_get(db, "k", 1, 1, NULL, 16, &vlen), SLUICE_EINVAL},
+        {"get klen 512", sluice_get(db, key, 512, 1, buf, 16, &vlen), SLUICE_EINVAL},
+        {"get_latest NULL ts", sluice_get_latest(db, "k", 1, NULL, buf, 16, &vlen), SLUICE_EINVAL},
+        {"iter inverted range", sluice_iter_open(db, NULL, 0, 10, 5, &it), SLUICE_EINVAL},
+        {"iter NULL out", sluice_iter_open(db, NULL, 0, 0, 5, NULL), SLUICE_EINVAL},
+        {"iter NULL db", sluice_iter_open(NULL, NULL, 0, 0, 5, &it), SLUICE_EINVAL},
+        {"iter key klen 0", sluice_iter_open(db, "k", 0, 0, 5, &it), SLUICE_EINVAL},
+        {"iter_next NULL", sluice_iter_next(NULL, &rec), SLUICE_EINVAL},
+        {"offset_put NULL source", sluice_offset_put(db, NULL, 1, 0), SLUICE_EINVAL},
+        {"offset_put empty source", sluice_offset_put(db, "", 1, 0), SLUICE_EINVAL},
+        {"offset_put ack 7", sluice_offset_put(db, "s", 1, 7), SLUICE_EINVAL},
+        {"offset_get NULL out", sluice_offset_get(db, "s", NULL), SLUICE_EINVAL},
+        {"wait NULL db", sluice_wait(NULL, 1, 0, 0), SLUICE_EINVAL},
+        {"wait unknown ack", sluice_wait(db, 1, 5, 0), SLUICE_EINVAL},
+        {"flush NULL", sluice_flush(NULL), SLUICE_EINVAL},
+        {"compact NULL", sluice_compact(NULL), SLUICE_EINVAL},
+        {"compact without cold tier", sluice_compact(db), SLUICE_ENOTSUP},
+        {"stats NULL out", sluice_stats(db, NULL), SLUICE_EINVAL},
+        {"close NULL", sluice_close(NULL), SLUICE_EINVAL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        cr_expect_eq(cases[i].got, cases[i].want, "%s: got %s", cases[i].what,
+                     sluice_errname(cases[i].got));
+    char longsrc[300];
+    memset(longsrc, 's', sizeof longsrc - 1);
+    longsrc[sizeof longsrc - 1] = 0;
+    cr_expect_eq(sluice_offset_put(db, longsrc, 1, 0), SLUICE_EINVAL);
+    cr_expect_eq(sluice_offset_get(db, longsrc, &u64), SLUICE_EINVAL);
+    sluice_iter_close(NULL); /* accepted */
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_eq(st.claimed_lsn, 0, "no bad input took an LSN");
+}
+
+Test(api, bad_options_are_einval)
+{
+    char *d2 = tu_mkdtemp();
+    sluice_db *x;
+    sluice_options o;
+    sluice_options_init(&o);
+    o.ring_bytes = 100000; /* not a power of two */
+    cr_expect_eq(sluice_open(d2, &o, &x), SLUICE_EINVAL);
+    sluice_options_init(&o);
+    o.segment_bytes = 4096;
+    cr_expect_eq(sluice_open(d2, &o, &x), SLUICE_EINVAL);
+    sluice_options_init(&o);
+    o.default_ack = SLUICE_ACK_DEFAULT;
+    cr_expect_eq(sluice_open(d2, &o, &x), SLUICE_EINVAL);
+    sluice_options_init(&o);
+    o.full_policy = 2;
+    cr_expect_eq(sluice_open(d2, &o, &x), SLUICE_EINVAL);
+    sluice_options_init(&o);
+    o.batch_max_bytes = 0;
+    cr_expect_eq(sluice_open(d2, &o, &x), SLUICE_EINVAL);
+    sluice_options_init(&o);
+    o.read_only = 1;
+    cr_expect_eq(sluice_open("/nonexistent/sluice", &o, &x), SLUICE_NOTFOUND);
+    tu_rmdir(d2);
+}

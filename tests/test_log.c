@@ -1,0 +1,314 @@
+/* The log tier on real files: roll-over, torn tails at every offset, and damage that
+ * must refuse the open with SLUICE_ECORRUPT naming file and offset. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "format.h"
+#include "io.h"
+#include "sluice.h"
+#include "util.h"
+#include "walker.h"
+
+static char *dir;
+static char errbuf[512];
+enum { RECORDS = 6000 };
+
+static void opts(sluice_options *o)
+{
+    sluice_options_init(o);
+    o->ring_bytes = 1 << 20;
+    o->segment_bytes = 256 << 10;
+    o->batch_max_bytes = 32 << 10;
+    o->errbuf = errbuf;
+    o->errbuf_bytes = sizeof errbuf;
+}
+
+static void key_of(char *k, int i) { sprintf(k, "series-%03d", i % 50); }
+
+static void populate(void)
+{
+    dir = tu_mkdtemp();
+    sluice_options o;
+    opts(&o);
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    char k[32], v[200];
+    for (int i = 0; i < RECORDS; i++) {
+        key_of(k, i);
+        tu_fill(v, 100, (uint64_t)i);
+        cr_assert_eq(sluice_put(db, k, strlen(k), (uint64_t)i, v, 100,
+                                i % 500 == 499 ? SLUICE_ACK_DURABLE : SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_close(db), 0);
+}
+
+static void cleanup(void) { tu_rmdir(dir); }
+
+/* Opens, counts records present as written; returns the open's result. */
+static int open_and_count(int *present)
+{
+    sluice_options o;
+    opts(&o);
+    errbuf[0] = 0;
+    sluice_db *db;
+    int r = sluice_open(dir, &o, &db);
+    if (r)
+        return r;
+    *present = 0;
+    char k[32], v[200], want[200];
+    for (int i = 0; i < RECORDS; i++) {
+        key_of(k, i);
+        size_t vlen;
+        int g = sluice_get(db, k, strlen(k), (uint64_t)i, v, sizeof v, &vlen);
+        if (g == SLUICE_NOTFOUND)
+            continue;
+        cr_assert_eq(g, 0, "record %d: %s", i, sluice_strerror(g));
+        tu_fill(want, 100, (uint64_t)i);
+        cr_assert(vlen == 100 && memcmp(v, want, 100) == 0, "record %d is wrong", i);
+        ++*present;
+    }
+    cr_assert_eq(sluice_close(db), 0);
+    return 0;
+}
+
+/* Offsets of every record in a segment file, through the library's own walker. */
+static int record_offsets(const char *path, uint64_t *offs, int cap, uint64_t *end)
+{
+    struct io *io;
+    cr_assert_eq(io_create(SLUICE_IO_POSIX, &io), 0);
+    int fd = open(path, O_RDONLY);
+    struct seg_walker w;
+    cr_assert_eq(seg_walker_open(&w, io, fd, (uint64_t)tu_file_size(path)), 0);
+    const struct rec_hdr *h;
+    uint64_t off;
+    int n = 0;
+    while (seg_walker_next(&w, &h, &off) == 1) {
+        memmove(offs, offs + (n == cap), sizeof *offs * (size_t)(cap - 1));
+        offs[n == cap ? cap - 1 : n] = off;
+        if (n < cap)
+            n++;
+    }
+    *end = w.pos;
+    seg_walker_close(&w);
+    close(fd);
+    io_destroy(io);
+    return n;
+}
+
+static void *read_file(const char *path, size_t *n)
+{
+    *n = (size_t)tu_file_size(path);
+    void *b = malloc(*n);
+    int fd = open(path, O_RDONLY);
+    cr_assert_eq(pread(fd, b, *n, 0), (ssize_t)*n);
+    close(fd);
+    return b;
+}
+
+static void write_file(const char *path, const void *b, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_eq(pwrite(fd, b, n, 0), (ssize_t)n);
+    close(fd);
+}
+
+static void patch(const char *path, uint64_t off, const void *b, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+    cr_assert_eq(pwrite(fd, b, n, (off_t)off), (ssize_t)n);
+    close(fd);
+}
+
+TestSuite(log, .init = populate, .fini = cleanup);
+
+Test(log, records_roll_over_segments_and_survive_reopen)
+{
+    cr_assert_gt(tu_count_segments(dir), 2);
+    int present;
+    cr_assert_eq(open_and_count(&present), 0);
+    cr_expect_eq(present, RECORDS);
+}
+
+Test(log, torn_tail_at_every_offset_of_the_last_three_records)
+{
+    int nseg = tu_count_segments(dir);
+    char *last = tu_segment(dir, nseg - 1);
+    uint64_t offs[3], end;
+    int n = record_offsets(last, offs, 3, &end);
+    cr_assert_eq(n, 3);
+    size_t size;
+    uint8_t *orig = read_file(last, &size);
+    uint64_t seed = tu_seed("torn_tail");
+    int cases = 0;
+    for (uint64_t cut = offs[0]; cut < end; cut++) {
+        int kind = (int)(cut % 3); /* zeros, garbage, or a real truncation */
+        uint8_t *copy = malloc(size);
+        memcpy(copy, orig, size);
+        if (kind == 0)
+            memset(copy + cut, 0, end - cut);
+        else if (kind == 1)
+            for (uint64_t i = cut; i < end; i++)
+                copy[i] = (uint8_t)tu_rand(&seed);
+        write_file(last, copy, kind == 2 ? cut : size);
+        /* A record is lost iff a byte of it changed: zeroing its (already zero)
+         * alignment bytes, or garbage that happens to equal them, changes nothing. */
+        int lost = 0;
+        for (int i = 0; i < 3; i++) {
+            uint64_t rec_end = i < 2 ? offs[i + 1] : end;
+            int changed = kind == 2 ? cut < rec_end
+                                    : memcmp(copy + offs[i], orig + offs[i], rec_end - offs[i]) != 0;
+            lost += changed;
+        }
+        free(copy);
+        int present, r = open_and_count(&present);
+        cr_assert_eq(r, 0, "cut at %llu (kind %d): %s: %s", (unsigned long long)cut, kind,
+                     sluice_strerror(r), errbuf);
+        cr_assert_eq(present, RECORDS - lost, "cut at %llu kind %d", (unsigned long long)cut, kind);
+        cases++;
+    }
+    write_file(last, orig, size);
+    free(orig);
+    free(last);
+    cr_log_info("torn-tail cases: %d", cases);
+}
+
+Test(log, damage_in_an_earlier_segment_is_ecorrupt_naming_file_and_offset)
+{
+    char *first = tu_segment(dir, 0);
+    uint64_t offs[1], end;
+    record_offsets(first, offs, 1, &end);
+    uint8_t b = 0x5a;
+    patch(first, end / 2, &b, 1);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_ECORRUPT);
+    cr_expect_not_null(strstr(errbuf, "0000000000000001.seg"), "%s", errbuf);
+    cr_expect_not_null(strstr(errbuf, "offset"), "%s", errbuf);
+    free(first);
+}
+
+Test(log, hole_before_later_records_in_the_last_segment_is_ecorrupt)
+{
+    char *last = tu_segment(dir, tu_count_segments(dir) - 1);
+    uint64_t offs[3], end;
+    record_offsets(last, offs, 3, &end);
+    uint8_t zeros[32] = {0};
+    patch(last, offs[0], zeros, sizeof zeros);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_ECORRUPT);
+    cr_expect_not_null(strstr(errbuf, "offset"), "%s", errbuf);
+    free(last);
+}
+
+Test(log, damaged_segment_header_is_ecorrupt)
+{
+    char *seg = tu_segment(dir, 1);
+    uint8_t b = 'X';
+    patch(seg, 0, &b, 1);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_ECORRUPT);
+    cr_expect_not_null(strstr(errbuf, "offset 0"), "%s", errbuf);
+    free(seg);
+}
+
+static void rewrite_header(const char *path, void (*edit)(struct seg_hdr *))
+{
+    uint8_t block[SEG_HEADER_BYTES];
+    int fd = open(path, O_RDWR);
+    cr_assert_eq(pread(fd, block, sizeof block, 0), (ssize_t)sizeof block);
+    struct seg_hdr h;
+    memcpy(&h, block, sizeof h);
+    edit(&h);
+    memcpy(block, &h, sizeof h);
+    h.crc = seg_hdr_crc(block);
+    memcpy(block, &h, sizeof h);
+    cr_assert_eq(pwrite(fd, block, sizeof block, 0), (ssize_t)sizeof block);
+    close(fd);
+}
+
+static void other_uuid(struct seg_hdr *h) { h->uuid[0] ^= 0xff; }
+static void future_version(struct seg_hdr *h) { h->version = 2; }
+
+Test(log, segment_of_another_database_is_ecorrupt)
+{
+    char *seg = tu_segment(dir, 1);
+    rewrite_header(seg, other_uuid);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_ECORRUPT);
+    cr_expect_not_null(strstr(errbuf, "another database"), "%s", errbuf);
+    free(seg);
+}
+
+Test(log, future_format_version_is_eversion)
+{
+    char *seg = tu_segment(dir, 0);
+    rewrite_header(seg, future_version);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_EVERSION);
+    free(seg);
+}
+
+Test(log, missing_middle_segment_is_ecorrupt)
+{
+    char *seg = tu_segment(dir, 1);
+    cr_assert_eq(unlink(seg), 0);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_ECORRUPT);
+    free(seg);
+}
+
+Test(log, duplicated_segment_under_another_name_is_ecorrupt)
+{
+    char *seg = tu_segment(dir, 1);
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s/log/00000000ffffffff.seg", dir);
+    size_t n;
+    void *b = read_file(seg, &n);
+    int fd = open(copy, O_CREAT | O_WRONLY, 0644);
+    cr_assert_eq(write(fd, b, n), (ssize_t)n);
+    close(fd);
+    free(b);
+    int present;
+    cr_expect_eq(open_and_count(&present), SLUICE_ECORRUPT);
+    free(seg);
+}
+
+Test(log, unfinished_segment_creation_is_removed_on_open)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/log/00000000deadbeef.seg.tmp", dir);
+    int fd = open(tmp, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    int present;
+    cr_assert_eq(open_and_count(&present), 0);
+    cr_expect_eq(present, RECORDS);
+    cr_expect_eq(tu_file_size(tmp), -1);
+}
+
+Test(log, read_only_open_changes_nothing)
+{
+    char *last = tu_segment(dir, tu_count_segments(dir) - 1);
+    uint64_t offs[1], end;
+    record_offsets(last, offs, 1, &end);
+    uint8_t junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    patch(last, end + 64, junk, sizeof junk); /* garbage after the end: a torn tail */
+    size_t n1, n2;
+    uint8_t *before = read_file(last, &n1);
+    sluice_options o;
+    opts(&o);
+    o.read_only = 1;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    uint8_t *after = read_file(last, &n2);
+    cr_expect(n1 == n2 && memcmp(before, after, n1) == 0, "read-only open modified the file");
+    free(before);
+    free(after);
+    free(last);
+}

@@ -1,0 +1,29 @@
+/* Test helpers: scratch directories, seeds that are always printed, deterministic data. */
+#ifndef SLUICE_TEST_UTIL_H
+#define SLUICE_TEST_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); path valid until tu_rmdir. */
+char *tu_mkdtemp(void);
+/* rm -rf path, then free it. */
+void tu_rmdir(char *path);
+/* The seed for a randomized test: $SLUICE_TEST_SEED if set, else from the clock.
+ * Printed to stderr with the test name, so a failure can be replayed. */
+uint64_t tu_seed(const char *test);
+static inline uint64_t tu_rand(uint64_t *s)
+{
+    /* xorshift64*: deterministic from the printed seed */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+/* Fills buf with n bytes derived from x. */
+void tu_fill(void *buf, size_t n, uint64_t x);
+/* File size, or -1. */
+long long tu_file_size(const char *path);
+/* Path of the n-th (0-based, in name order) segment of dir, or NULL. Caller frees. */
+char *tu_segment(const char *dir, int n);
+int tu_count_segments(const char *dir);
+#endif
