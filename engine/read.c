@@ -70,11 +70,13 @@ int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key
     /* Copy what the file read needs: the entry's storage may move once unlocked.
      * Segment fds stay open as long as the handle. */
     struct hot_entry copy = *e;
-    int fd = db->index.segs[e->seg].fd;
+    int fd;
+    uint64_t off;
+    int r = hot_locate(&db->index, e->lsn, &fd, &off);
     uint8_t keybuf[SLUICE_KEY_MAX];
     memcpy(keybuf, key, klen);
     hot_unlock(&db->index);
-    return read_record_file(db, fd, copy.off, &copy, keybuf, klen, dst);
+    return r ? SLUICE_ECORRUPT : read_record_file(db, fd, off, &copy, keybuf, klen, dst);
 }
 
 static int check_read_args(sluice_db *db, const void *key, size_t klen, void *buf, size_t cap,

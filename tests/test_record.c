@@ -103,3 +103,22 @@ Test(record, segment_header_checks)
     memset(block, 0, sizeof block);
     cr_expect_eq(seg_hdr_check(block, &out), SLUICE_ECORRUPT);
 }
+
+Test(record, fill_records_reach_the_next_block_and_validate)
+{
+    static uint8_t buf[REC_FILL_MAX];
+    for (uint64_t end = 4096; end < 3 * 4096; end += 8) {
+        size_t fill = rec_fill_size(end);
+        cr_assert_eq((end + fill) % LOG_BLOCK, 0, "end %llu", (unsigned long long)end);
+        if (!fill)
+            continue;
+        cr_assert_geq(fill, REC_HDR_BYTES);
+        cr_assert_leq(fill, REC_FILL_MAX);
+        rec_fill_encode(buf, fill, 77);
+        size_t size;
+        cr_assert_eq(rec_check(buf, fill, &size), REC_VALID);
+        cr_assert_eq(size, fill);
+        buf[fill - 1] ^= 1; /* the fill's zeros are covered by its CRC */
+        cr_assert_eq(rec_check(buf, fill, &size), REC_INVALID);
+    }
+}

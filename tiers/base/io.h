@@ -44,6 +44,11 @@ struct io_ops {
     int (*submit_writev)(struct io *io, int fd, const struct iovec *iov, int iovcnt,
                          uint64_t off, uint64_t tag);
     int (*submit_fdatasync)(struct io *io, int fd, uint64_t tag);
+    /* A write and an fdatasync that starts only after it completed (io_uring's linked
+     * chain): two completions with the same tag. If the write fails or comes up short,
+     * the fdatasync completes with -ECANCELED without running. */
+    int (*submit_writev_fdatasync)(struct io *io, int fd, const struct iovec *iov, int iovcnt,
+                                   uint64_t off, uint64_t tag);
     int (*reap)(struct io *io, struct io_completion *out, int max);
     int (*event_fd)(struct io *io);
     void (*destroy)(struct io *io);

@@ -16,6 +16,8 @@
 #include "io.h"
 #include "sluice.h"
 
+#define IO_OP_WRITE_SYNC 3 /* internal: a write then, if it completed fully, an fdatasync */
+
 struct posix_req {
     int op, fd, iovcnt;
     uint64_t off, tag;
@@ -39,15 +41,31 @@ struct io_posix_backend {
 
 static struct io_posix_backend *pb(struct io *io) { return (struct io_posix_backend *)io; }
 
-static int run_req(struct posix_req *r)
+static int run_write(struct posix_req *r)
 {
-    if (r->op == IO_OP_FDATASYNC)
-        return fdatasync(r->fd) < 0 ? -errno : 0;
     ssize_t n;
     do
         n = pwritev(r->fd, r->iov, r->iovcnt, (off_t)r->off);
     while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : (int)n;
+}
+
+static void post(struct io_posix_backend *b, uint64_t tag, int op, int res)
+{
+    unsigned slot = (b->done_head + b->done_count) % IO_MAX_INFLIGHT;
+    b->done[slot] = (struct io_completion){.tag = tag, .op = op, .res = res};
+    b->done_count++;
+    uint64_t one = 1;
+    ssize_t w = write(b->efd, &one, sizeof one);
+    (void)w; /* an eventfd write only fails when the counter would overflow */
+}
+
+static size_t iov_total(const struct posix_req *r)
+{
+    size_t n = 0;
+    for (int i = 0; i < r->iovcnt; i++)
+        n += r->iov[i].iov_len;
+    return n;
 }
 
 static void *posix_worker(void *arg)
@@ -61,17 +79,23 @@ static void *posix_worker(void *arg)
             break;
         struct posix_req r = b->reqs[b->req_head];
         pthread_mutex_unlock(&b->mu);
-        int res = run_req(&r);
+        int res = 0, sync_res = 0;
+        if (r.op == IO_OP_FDATASYNC) {
+            res = fdatasync(r.fd) < 0 ? -errno : 0;
+        } else {
+            res = run_write(&r);
+            if (r.op == IO_OP_WRITE_SYNC)
+                sync_res = res >= 0 && (size_t)res == iov_total(&r)
+                               ? (fdatasync(r.fd) < 0 ? -errno : 0)
+                               : -ECANCELED;
+        }
         pthread_mutex_lock(&b->mu);
         b->req_head = (b->req_head + 1) % IO_MAX_INFLIGHT;
         b->req_count--;
-        /* done[] cannot overflow: a request leaves reqs[] only as it enters done[]. */
-        unsigned slot = (b->done_head + b->done_count) % IO_MAX_INFLIGHT;
-        b->done[slot] = (struct io_completion){.tag = r.tag, .op = r.op, .res = res};
-        b->done_count++;
-        uint64_t one = 1;
-        ssize_t w = write(b->efd, &one, sizeof one);
-        (void)w; /* an eventfd write only fails when the counter would overflow */
+        /* done[] cannot overflow: enqueue counts the slots each request will post. */
+        post(b, r.tag, r.op == IO_OP_FDATASYNC ? IO_OP_FDATASYNC : IO_OP_WRITE, res);
+        if (r.op == IO_OP_WRITE_SYNC)
+            post(b, r.tag, IO_OP_FDATASYNC, sync_res);
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -85,7 +109,10 @@ static int enqueue(struct io_posix_backend *b, const struct posix_req *r)
         rc = -pthread_create(&b->worker, NULL, posix_worker, b);
         b->started = rc == 0;
     }
-    if (!rc && b->req_count + b->done_count >= IO_MAX_INFLIGHT)
+    unsigned posts = 0;
+    for (unsigned i = 0; i < b->req_count; i++)
+        posts += b->reqs[(b->req_head + i) % IO_MAX_INFLIGHT].op == IO_OP_WRITE_SYNC ? 2 : 1;
+    if (!rc && posts + b->done_count + (r->op == IO_OP_WRITE_SYNC ? 2u : 1u) > IO_MAX_INFLIGHT)
         rc = -EBUSY;
     if (!rc) {
         b->reqs[(b->req_head + b->req_count) % IO_MAX_INFLIGHT] = *r;
@@ -109,6 +136,17 @@ static int posix_submit_writev(struct io *io, int fd, const struct iovec *iov, i
 static int posix_submit_fdatasync(struct io *io, int fd, uint64_t tag)
 {
     struct posix_req r = {.op = IO_OP_FDATASYNC, .fd = fd, .tag = tag};
+    return enqueue(pb(io), &r);
+}
+
+static int posix_submit_writev_fdatasync(struct io *io, int fd, const struct iovec *iov,
+                                         int iovcnt, uint64_t off, uint64_t tag)
+{
+    if (iovcnt < 1 || iovcnt > IO_MAX_IOV)
+        return -EINVAL;
+    struct posix_req r = {.op = IO_OP_WRITE_SYNC, .fd = fd, .iovcnt = iovcnt, .off = off,
+                          .tag = tag};
+    memcpy(r.iov, iov, sizeof(struct iovec) * (size_t)iovcnt);
     return enqueue(pb(io), &r);
 }
 
@@ -156,6 +194,7 @@ static const struct io_ops posix_ops = {
     .fsync_dir = io_posix_fsync_dir,
     .submit_writev = posix_submit_writev,
     .submit_fdatasync = posix_submit_fdatasync,
+    .submit_writev_fdatasync = posix_submit_writev_fdatasync,
     .reap = posix_reap,
     .event_fd = posix_event_fd,
     .destroy = posix_destroy,

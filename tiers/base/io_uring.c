@@ -57,6 +57,25 @@ static int uring_submit_fdatasync(struct io *io, int fd, uint64_t tag)
     return r < 0 ? r : 0;
 }
 
+static int uring_submit_writev_fdatasync(struct io *io, int fd, const struct iovec *iov,
+                                         int iovcnt, uint64_t off, uint64_t tag)
+{
+    struct io_uring_backend *b = ub(io);
+    if (io_uring_sq_space_left(&b->ring) < 2)
+        io_uring_submit(&b->ring);
+    struct io_uring_sqe *w = io_uring_get_sqe(&b->ring);
+    struct io_uring_sqe *s = w ? io_uring_get_sqe(&b->ring) : NULL;
+    if (!s)
+        return -EBUSY;
+    io_uring_prep_writev(w, fd, iov, (unsigned)iovcnt, off);
+    io_uring_sqe_set_data64(w, (tag << 2) | IO_OP_WRITE);
+    w->flags |= IOSQE_IO_LINK;
+    io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(s, (tag << 2) | IO_OP_FDATASYNC);
+    int r = io_uring_submit(&b->ring);
+    return r < 0 ? r : 0;
+}
+
 static int uring_reap(struct io *io, struct io_completion *out, int max)
 {
     struct io_uring_backend *b = ub(io);
@@ -95,6 +114,7 @@ static const struct io_ops uring_ops = {
     .fsync_dir = io_posix_fsync_dir,
     .submit_writev = uring_submit_writev,
     .submit_fdatasync = uring_submit_fdatasync,
+    .submit_writev_fdatasync = uring_submit_writev_fdatasync,
     .reap = uring_reap,
     .event_fd = uring_event_fd,
     .destroy = uring_destroy,

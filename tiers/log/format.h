@@ -10,6 +10,10 @@
  *  4. Every length is checked against what remains before it is added to an offset.
  *  5. LSNs are gap-free across segments: a segment's first record carries its header's
  *     first_lsn, each next record the previous LSN + 1.
+ *  6. Every write (group commit) ends on a 4 KiB boundary, filled by a REC_FILL record:
+ *     a later write never rewrites a block holding acknowledged records, and never waits
+ *     for a page that the previous batch's fdatasync is writing back. A fill carries the
+ *     LSN of the record after it and takes none itself.
  */
 #ifndef SLUICE_LOG_FORMAT_H
 #define SLUICE_LOG_FORMAT_H
@@ -29,6 +33,7 @@ enum rec_type {
     REC_PUT = 1,
     REC_DELETE = 2,
     REC_OFFSET = 3, /* key = source name, value = le64 offset */
+    REC_FILL = 4,   /* klen 0, value = zeros up to the next 4 KiB boundary */
     REC_PAD = 0x7e, /* ring only: the rest of the buffer is skipped; never on disk */
 };
 
@@ -48,6 +53,9 @@ _Static_assert(offsetof(struct rec_hdr, ts) == 24, "ts at 24");
 
 #define REC_HDR_BYTES 32u
 #define REC_ALIGN 8u
+#define LOG_BLOCK 4096u
+/* Largest fill: a gap under one header grows by a block. */
+#define REC_FILL_MAX (LOG_BLOCK + REC_HDR_BYTES)
 
 struct seg_hdr {
     char magic[8];          /* "SLUICSEG" */
@@ -93,9 +101,26 @@ enum rec_check_result {
     REC_INVALID = 2,   /* zero, bad type or lengths, or CRC mismatch */
 };
 
-/* Validates the record at buf with `avail` readable bytes. On REC_VALID, *size is its
- * padded size. key_max bounds klen (SLUICE_KEY_MAX, or 255 for offsets). */
+/* Validates the record at buf with `avail` readable bytes (a REC_FILL too). On
+ * REC_VALID, *size is its padded size. */
 enum rec_check_result rec_check(const void *buf, size_t avail, size_t *size);
+
+/* Size of the fill that ends a write ending at file offset `end`: 0 when aligned,
+ * otherwise up to the next 4 KiB boundary, one block more when the gap is too small
+ * for a header. */
+static inline size_t rec_fill_size(uint64_t end)
+{
+    size_t gap = (LOG_BLOCK - end % LOG_BLOCK) % LOG_BLOCK;
+    return gap == 0 ? 0 : gap < REC_HDR_BYTES ? gap + LOG_BLOCK : gap;
+}
+
+/* Writes a fill record of `size` bytes (a multiple of 8, >= 32) carrying next_lsn. */
+void rec_fill_encode(void *dst, size_t size, uint64_t next_lsn);
+
+static inline int rec_type_on_disk(uint8_t t)
+{
+    return t == REC_PUT || t == REC_DELETE || t == REC_OFFSET || t == REC_FILL;
+}
 
 static inline const uint8_t *rec_key(const struct rec_hdr *h) { return (const uint8_t *)(h + 1); }
 static inline const uint8_t *rec_val(const struct rec_hdr *h) { return rec_key(h) + h->klen; }

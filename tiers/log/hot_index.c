@@ -42,6 +42,8 @@ void hot_destroy(struct hot_index *x)
     for (size_t i = 0; i < x->noffsets; i++)
         free(x->offsets[i].source);
     free(x->offsets);
+    for (size_t i = 0; i < x->nsegs; i++)
+        free(x->segs[i].offs);
     free(x->segs);
     pthread_rwlock_destroy(&x->lock);
     memset(x, 0, sizeof *x);
@@ -153,8 +155,7 @@ static int offset_set(struct hot_index *x, const struct rec_hdr *h)
     return 0;
 }
 
-int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos, uint32_t seg,
-               uint32_t off)
+int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos)
 {
     if (h->type == REC_OFFSET)
         return offset_set(x, h);
@@ -169,8 +170,8 @@ int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos, 
         s->e = e;
         s->cap = cap;
     }
-    struct hot_entry ne = {.ts = h->ts, .lsn = h->lsn, .ring_pos = ring_pos, .seg = seg,
-                           .off = off, .vlen = h->vlen, .type = h->type};
+    struct hot_entry ne = {.ts = h->ts, .lsn = h->lsn, .ring_pos = ring_pos, .vlen = h->vlen,
+                           .type = h->type};
     size_t i = s->n;
     if (i && !entry_less(&s->e[i - 1], ne.ts, ne.lsn)) {
         /* Late data: binary search its place; appends are the common case. */
@@ -204,6 +205,44 @@ int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int f
     x->segs[x->nsegs] = (struct hot_segment){.seq = seq, .first_lsn = first_lsn, .fd = fd,
                                              .end = SEG_HEADER_BYTES};
     return (int)x->nsegs++;
+}
+
+int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n)
+{
+    struct hot_segment *s = &x->segs[seg];
+    if (s->noffs + n <= s->offs_cap)
+        return 0;
+    size_t cap = s->offs_cap ? s->offs_cap : 1024;
+    while (cap < s->noffs + n)
+        cap *= 2;
+    uint32_t *v = realloc(s->offs, cap * sizeof *v);
+    if (!v)
+        return SLUICE_ENOMEM;
+    s->offs = v;
+    s->offs_cap = cap;
+    return 0;
+}
+
+int hot_locate(const struct hot_index *x, uint64_t lsn, int *fd, uint64_t *off)
+{
+    size_t lo = 0, hi = x->nsegs;
+    while (lo < hi) { /* the last segment whose first_lsn <= lsn */
+        size_t mid = (lo + hi) / 2;
+        if (x->segs[mid].first_lsn <= lsn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return SLUICE_NOTFOUND;
+    /* noffs is not read: the writer appends offsets without the lock; callers ask only
+     * for released LSNs, whose offsets were stored before their write was submitted. */
+    const struct hot_segment *s = &x->segs[lo - 1];
+    if (s->fd < 0 || lsn - s->first_lsn >= s->offs_cap)
+        return SLUICE_NOTFOUND;
+    *fd = s->fd;
+    *off = s->offs[lsn - s->first_lsn];
+    return 0;
 }
 
 size_t hot_seek(const struct hot_series *s, uint64_t ts)

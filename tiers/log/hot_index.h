@@ -16,7 +16,8 @@
  * Invariants:
  *  1. Entries of a series are sorted by (ts, lsn); an LSN appears once in the index.
  *  2. An entry with lsn > ring_released_lsn has its bytes in the ring at ring_pos;
- *     otherwise at (seg, off) in a segment file that is open while the index lives.
+ *     otherwise in the segment holding its LSN, at that segment's offs[lsn - first_lsn]
+ *     (set when the writer laid the batch out, before its write was submitted).
  *  3. Series, entry arrays and the segment table change only under the write lock.
  */
 #ifndef SLUICE_HOT_INDEX_H
@@ -31,8 +32,6 @@ struct hot_entry {
     uint64_t ts;
     uint64_t lsn;
     uint64_t ring_pos;
-    uint32_t seg; /* index into the segment table */
-    uint32_t off; /* byte offset in that segment (segments are < 4 GiB) */
     uint32_t vlen;
     uint8_t type; /* REC_PUT or REC_DELETE */
     uint8_t pad_[3];
@@ -49,8 +48,10 @@ struct hot_series {
 struct hot_segment {
     uint64_t seq;
     uint64_t first_lsn;
-    int fd;      /* -1 until the writer created the file */
-    uint64_t end; /* bytes laid out so far (header included) */
+    int fd;        /* -1 until the writer created the file */
+    uint64_t end;  /* bytes laid out so far (header included) */
+    uint32_t *offs; /* offs[lsn - first_lsn]: file offset of each record (segments < 4 GiB) */
+    size_t noffs, offs_cap;
 };
 
 struct hot_offset {
@@ -80,10 +81,19 @@ static inline void hot_wrlock(struct hot_index *x) { pthread_rwlock_wrlock(&x->l
 static inline void hot_unlock(struct hot_index *x) { pthread_rwlock_unlock(&x->lock); }
 
 /* Write lock held. Indexes one drained record. SLUICE_ENOMEM leaves the index unchanged. */
-int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos, uint32_t seg,
-               uint32_t off);
+int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos);
 /* Write lock held. Appends a segment; returns its table index or SLUICE_ENOMEM. */
 int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int fd);
+/* Write lock held. Makes room for n more offsets in segment seg; the writer then stores
+ * them without the lock (readers look at an offset only once its LSN is released). */
+int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n);
+static inline void hot_push_off(struct hot_segment *s, uint64_t off)
+{
+    s->offs[s->noffs++] = (uint32_t)off;
+}
+/* Read lock held; lsn <= ring_released_lsn. Where record lsn lives in the files: 0, or
+ * SLUICE_NOTFOUND. */
+int hot_locate(const struct hot_index *x, uint64_t lsn, int *fd, uint64_t *off);
 
 /* Read lock held. NULL if the key was never indexed. */
 struct hot_series *hot_find(const struct hot_index *x, const void *key, size_t klen);

@@ -20,8 +20,6 @@
 #include "position.h"
 #include "ring.h"
 
-struct log_run; /* a contiguous stretch of ring bytes bound for one segment (writer.c) */
-
 struct log_stats {
     _Atomic uint64_t puts, put_bytes, log_bytes, batches, fsyncs, short_writes,
         segments_created;
@@ -47,20 +45,25 @@ struct log {
     /* writer-thread state */
     pthread_t thread;
     int thread_started;
-    uint64_t next_seq;      /* segment_seq of the next segment to create */
-    uint64_t gather_pos;    /* ring cursor of the next record to index */
-    uint64_t gather_lsn;    /* LSN expected there */
-    uint32_t layout_seg;    /* segment the next record goes to */
-    struct log_run *runs;   /* FIFO of laid-out, not yet written runs */
-    size_t runs_cap, runs_head, runs_count;
-    int write_inflight, fsync_inflight;
-    uint64_t fsync_target;
+    uint64_t next_seq;     /* segment_seq of the next segment to create */
+    uint64_t gather_pos;   /* ring cursor of the next record to index */
+    uint64_t gather_lsn;   /* its LSN */
+    uint64_t write_pos;    /* ring cursor of the next record to write */
+    uint64_t write_lsn;    /* its LSN */
+    uint32_t wseg;         /* segment being appended */
+    uint8_t *fill_buf;     /* REC_FILL_MAX bytes: the fill that ends each write */
     uint64_t tag;
+    uint64_t linger_since;
+    /* the write in flight (at most one) */
+    int write_inflight;
+    int write_broken;      /* it came up short: its linked fdatasync will be cancelled */
     struct iovec iov[IO_MAX_IOV];
     int iovcnt;
-    size_t write_runs;      /* runs covered by the write in flight */
-    uint64_t write_off;     /* file offset of iov[0] */
-    uint64_t linger_since;
+    uint64_t write_off;    /* file offset of what remains of iov */
+    uint64_t batch_end_pos, batch_last_lsn;
+    /* the fdatasync in flight (at most one) */
+    int fsync_inflight;
+    uint64_t fsync_target;
 };
 
 /* Recovery: scans log/, rebuilds the index, cuts a torn tail (unless read_only), creates

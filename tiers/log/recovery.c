@@ -154,21 +154,25 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
     lg->next_seq = w.hdr.segment_seq + 1;
     const struct rec_hdr *h;
     uint64_t off;
+    /* No reader exists yet; the lock is taken once per segment for form's sake. */
+    hot_wrlock(lg->index);
     while ((r = seg_walker_next(&w, &h, &off)) == 1) {
-        hot_wrlock(lg->index);
-        r = hot_insert(lg->index, h, 0, segidx, (uint32_t)off);
-        hot_unlock(lg->index);
-        if (r)
-            goto out;
+        if ((r = hot_reserve_offs(lg->index, segidx, 1)) ||
+            (r = hot_insert(lg->index, h, 0)))
+            break;
+        hot_push_off(&lg->index->segs[segidx], off);
     }
+    hot_unlock(lg->index);
+    if (r > 0)
+        r = 0;
     if (r < 0) {
-        reason(errbuf, errcap, "%s: read error: %s", path, strerror(-r));
+        reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
         goto out;
     }
     uint64_t nonzero_end, valid_at;
     r = seg_walker_scan_tail(&w, &nonzero_end, &valid_at);
     if (r < 0) {
-        reason(errbuf, errcap, "%s: read error: %s", path, strerror(-r));
+        reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
         goto out;
     }
     if (valid_at != UINT64_MAX || (!last && nonzero_end > w.pos)) {
@@ -219,7 +223,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
         int fd = lg->io->ops->open(lg->io, path, read_only ? O_RDONLY : O_RDWR, 0);
         if (fd < 0) {
-            reason(errbuf, errcap, "%s: cannot open: %s", path, strerror(-fd));
+            reason(errbuf, errcap, "%s: cannot open: %s", path, sluice_strerror(fd));
             r = fd;
             goto out;
         }
@@ -238,7 +242,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             goto out;
     }
     if (cut.fd >= 0 && !read_only && (r = cut_tail(lg, &cut)) < 0) {
-        reason(errbuf, errcap, "cutting the torn log tail failed: %s", strerror(-r));
+        reason(errbuf, errcap, "cutting the torn log tail failed: %s", sluice_strerror(r));
         goto out;
     }
     lg->gather_lsn = next_lsn;
@@ -250,7 +254,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         int fd = seg_create(lg->io, lg->logdir, lg->uuid, 1, 1, lg->segment_bytes);
         if (fd < 0) {
             reason(errbuf, errcap, "%s: cannot create the first segment: %s", lg->logdir,
-                   strerror(-fd));
+                   sluice_strerror(fd));
             r = fd;
             goto out;
         }
@@ -264,7 +268,6 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         lg->next_seq = 2;
         r = 0;
     }
-    lg->layout_seg = lg->index->nsegs ? (uint32_t)(lg->index->nsegs - 1) : 0;
 out:
     free(lsns);
     return r;

@@ -59,7 +59,7 @@ static ssize_t window_at(struct seg_walker *w, uint64_t pos, size_t want)
     return n;
 }
 
-int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *off)
+static int walk_one(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *off)
 {
     ssize_t avail = window_at(w, w->pos, REC_HDR_BYTES);
     if (avail < 0)
@@ -68,7 +68,7 @@ int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *
         return 0;
     const uint8_t *p = w->buf + (w->pos - w->buf_off);
     const struct rec_hdr *h = (const struct rec_hdr *)p;
-    if (h->type == REC_PUT || h->type == REC_DELETE || h->type == REC_OFFSET) {
+    if (rec_type_on_disk(h->type)) {
         size_t need = rec_size(h->klen, h->vlen);
         if (h->klen <= SLUICE_KEY_MAX && h->vlen <= SLUICE_VALUE_MAX && (size_t)avail < need) {
             avail = window_at(w, w->pos, need);
@@ -84,8 +84,17 @@ int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *
     *rec = h;
     *off = w->pos;
     w->pos += size;
-    w->expect_lsn++;
+    if (h->type != REC_FILL)
+        w->expect_lsn++;
     return 1;
+}
+
+int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *off)
+{
+    int r;
+    while ((r = walk_one(w, rec, off)) == 1 && (*rec)->type == REC_FILL)
+        w->fills++;
+    return r;
 }
 
 int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at)
@@ -107,8 +116,7 @@ int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *
             *nonzero_end = pos + 8;
         if (word && *valid_at == UINT64_MAX && (size_t)n >= REC_HDR_BYTES) {
             const struct rec_hdr *h = (const struct rec_hdr *)p;
-            if ((h->type == REC_PUT || h->type == REC_DELETE || h->type == REC_OFFSET) &&
-                h->lsn >= w->expect_lsn) {
+            if (rec_type_on_disk(h->type) && h->type != REC_FILL && h->lsn >= w->expect_lsn) {
                 size_t need = rec_size(h->klen, h->vlen), size;
                 if (h->klen <= SLUICE_KEY_MAX && h->vlen <= SLUICE_VALUE_MAX &&
                     (size_t)n < need) {

@@ -22,6 +22,7 @@ struct seg_walker {
     size_t buf_len;
     uint64_t pos;     /* file offset of the next record */
     uint64_t expect_lsn;
+    uint64_t fills; /* REC_FILL records skipped */
 };
 
 /* Reads and checks the header. 0, SLUICE_ECORRUPT, SLUICE_EVERSION, SLUICE_ENOMEM, -errno.
@@ -31,6 +32,7 @@ void seg_walker_close(struct seg_walker *w);
 
 /*
  * 1: *rec (valid until the next call) is the record at *off, its LSN the one expected.
+ *    Fill records (carrying the expected LSN) are skipped and counted.
  * 0: the valid records end at w->pos (invalid bytes, a wrong LSN, or the end of file).
  * <0: an I/O error.
  */

@@ -3,30 +3,34 @@
  *
  * DESIGN. Each turn of the loop does whatever is ready, in this order, and sleeps only
  * when nothing was:
- *   gather   index every published record (memory only; readers see it at once) and
- *            lay it out: (segment, offset) chosen now, bytes appended to a run
  *   reap     write completion: advance `written`, release ring bytes to producers;
  *            fdatasync completion: advance `durable`
- *   write    at most one writev in flight: the oldest runs, straight from ring memory
- *   sync     at most one fdatasync in flight, covering exactly the writes that had
- *            completed when it was submitted
+ *   gather   index every published record (memory only; readers see it at once)
+ *   write    at most one write in flight: every gathered record not yet written, up to
+ *            batch_max_bytes, laid out now (segment, offset), straight from ring memory,
+ *            ended by a fill record on a 4 KiB boundary; chained to an fdatasync when
+ *            none is running (one round trip instead of two)
+ *   sync     otherwise at most one fdatasync in flight, covering exactly the writes that
+ *            had completed when it was submitted
  * so a batch forms by itself while the previous write or sync runs: small at low load,
  * large at high load, no timer (linger_us adds one only when asked).
  * It sleeps in poll() on the doorbell (rung by producers only when it announced sleep)
  * and the I/O completion eventfd, so it never blocks inside I/O while records wait.
  *
  * Invariants:
- *  1. Runs are written in FIFO order; `written` is the last LSN of the last completed
- *     run, so it only ever covers a contiguous prefix. A run is sealed when submitted:
- *     what the write covers is exactly what its completion credits.
+ *  1. Writes complete in LSN order (one in flight), so `written` always covers a
+ *     contiguous prefix of the log.
  *  2. `durable` advances to a target <= `written` at the time the fdatasync was
- *     submitted, and only within the synced segment.
+ *     submitted (a chained one starts only after its write completed), and only within
+ *     the synced segment.
  *  3. A new segment is created only once every earlier record is durable, so a power
  *     cut can never leave an earlier segment shorter than its successor expects.
  *  4. The first write or sync error poisons the log: nothing is retried or acknowledged
  *     after it (a failed fdatasync may have dropped dirty pages: PostgreSQL's fsyncgate).
  *  5. Ring bytes are released only after their write completed, and ring_released_lsn
  *     is raised under the index write lock first, so no reader copies released bytes.
+ *  6. A record's file offset is stored before its write is submitted, and read only
+ *     once its LSN is released.
  *
  * Shutdown: log_stop sets `stopping` and rings the doorbell; the loop exits once every
  * claimed record is durable (or the log is poisoned) and no I/O is in flight; log_stop
@@ -42,22 +46,8 @@
 #include "log.h"
 #include "sluice.h"
 
-struct log_run {
-    uint64_t ring_from, ring_to; /* contiguous ring bytes [from, to) */
-    uint64_t release_to;         /* ring cursor after the run's last record */
-    uint32_t seg;
-    uint64_t file_off;
-    uint64_t first_lsn, last_lsn;
-    int sealed; /* part of a submitted write: never extended again */
-};
-
 /* Records indexed per hold of the index write lock: bounds how long a reader waits. */
 #define GATHER_CHUNK 256
-
-static inline struct log_run *run_at(struct log *lg, size_t i)
-{
-    return &lg->runs[(lg->runs_head + i) % lg->runs_cap];
-}
 
 static void poison(struct log *lg, int cause)
 {
@@ -72,65 +62,29 @@ static void poison(struct log *lg, int cause)
 
 static int poisoned(struct log *lg) { return atomic_load_explicit(&lg->poison, memory_order_acquire); }
 
-/* Places one record; write lock held. */
-static int lay_out(struct log *lg, const struct rec_hdr *h, uint64_t rec_pos, uint64_t cursor)
-{
-    size_t size = rec_size(h->klen, h->vlen);
-    struct hot_index *x = lg->index;
-    if (x->segs[lg->layout_seg].end + size > lg->segment_bytes) {
-        int idx = hot_add_segment(x, lg->next_seq, h->lsn, -1);
-        if (idx < 0)
-            return idx;
-        lg->next_seq++;
-        lg->layout_seg = (uint32_t)idx;
-    }
-    struct hot_segment *seg = &x->segs[lg->layout_seg];
-    uint64_t off = seg->end;
-    int r = hot_insert(x, h, rec_pos, lg->layout_seg, (uint32_t)off);
-    if (r)
-        return r;
-    seg->end += size;
-
-    struct log_run *last = lg->runs_count ? run_at(lg, lg->runs_count - 1) : NULL;
-    if (last && !last->sealed && last->seg == lg->layout_seg && last->ring_to == rec_pos &&
-        (rec_pos & lg->ring->mask) != 0 &&
-        last->ring_to - last->ring_from + size <= lg->batch_max_bytes) {
-        last->ring_to += size;
-        last->last_lsn = h->lsn;
-        last->release_to = cursor;
-    } else {
-        /* sized in log_start so that it cannot fill: see runs_cap there */
-        struct log_run *run = run_at(lg, lg->runs_count++);
-        *run = (struct log_run){.ring_from = rec_pos, .ring_to = rec_pos + size,
-                                .release_to = cursor, .seg = lg->layout_seg,
-                                .file_off = off, .first_lsn = h->lsn, .last_lsn = h->lsn};
-    }
-    atomic_fetch_add_explicit(&lg->st.puts, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&lg->st.put_bytes, h->klen + h->vlen, memory_order_relaxed);
-    return 0;
-}
-
 static int gather(struct log *lg)
 {
     int total = 0;
     size_t bytes = 0;
-    while (bytes < lg->batch_max_bytes && lg->runs_count + 2 < lg->runs_cap) {
+    while (bytes < lg->batch_max_bytes) {
         uint64_t probe = lg->gather_pos, rec_pos;
         if (!ring_next(lg->ring, &probe, lg->gather_lsn, &rec_pos))
             break;
         int n = 0;
         hot_wrlock(lg->index);
-        while (n < GATHER_CHUNK && lg->runs_count + 2 < lg->runs_cap) {
+        while (n < GATHER_CHUNK) {
             uint64_t cursor = lg->gather_pos;
             const struct rec_hdr *h = ring_next(lg->ring, &cursor, lg->gather_lsn, &rec_pos);
             if (!h)
                 break;
-            int r = lay_out(lg, h, rec_pos, cursor);
+            int r = hot_insert(lg->index, h, rec_pos);
             if (r) {
                 hot_unlock(lg->index);
                 poison(lg, r);
                 return total;
             }
+            atomic_fetch_add_explicit(&lg->st.puts, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&lg->st.put_bytes, h->klen + h->vlen, memory_order_relaxed);
             bytes += rec_size(h->klen, h->vlen);
             lg->gather_pos = cursor;
             lg->gather_lsn++;
@@ -143,70 +97,119 @@ static int gather(struct log *lg)
     return total;
 }
 
-static int create_segment(struct log *lg, uint32_t segidx)
+/* Opens the segment that starts at write_lsn; 0, 1 = not yet (earlier data not durable),
+ * or an error. */
+static int roll_segment(struct log *lg)
 {
-    struct hot_segment *s = &lg->index->segs[segidx];
-    int fd = seg_create(lg->io, lg->logdir, lg->uuid, s->seq, s->first_lsn, lg->segment_bytes);
+    /* Invariant 3. The write path keeps an fdatasync running while anything is
+     * unsynced, so this wait ends by itself. */
+    if (pos_load(&lg->durable) + 1 < lg->write_lsn || lg->fsync_inflight)
+        return 1;
+    int fd = seg_create(lg->io, lg->logdir, lg->uuid, lg->next_seq, lg->write_lsn,
+                        lg->segment_bytes);
     if (fd < 0)
         return fd;
     hot_wrlock(lg->index);
-    lg->index->segs[segidx].fd = fd;
+    int idx = hot_add_segment(lg->index, lg->next_seq, lg->write_lsn, fd);
     hot_unlock(lg->index);
+    if (idx < 0) {
+        lg->io->ops->close(lg->io, fd);
+        return idx;
+    }
+    lg->next_seq++;
+    lg->wseg = (uint32_t)idx;
     atomic_fetch_add_explicit(&lg->st.segments_created, 1, memory_order_relaxed);
     return 0;
 }
 
+/* Lays out the next batch into lg->iov; returns its record bytes (0: nothing fits). */
+static size_t lay_out_batch(struct log *lg, struct hot_segment *seg, uint64_t *lsn_out,
+                            uint64_t *cursor_out)
+{
+    size_t room = lg->segment_bytes - seg->end, total = 0;
+    uint64_t lsn = lg->write_lsn, cursor = lg->write_pos, pos;
+    lg->iovcnt = 0;
+    while (lsn < lg->gather_lsn) {
+        uint64_t next = cursor;
+        const struct rec_hdr *h = ring_next(lg->ring, &next, lsn, &pos);
+        size_t size = rec_size(h->klen, h->vlen);
+        if (total + size > room || (total && total + size > lg->batch_max_bytes))
+            break;
+        struct iovec *last = lg->iovcnt ? &lg->iov[lg->iovcnt - 1] : NULL;
+        if (last && (uint8_t *)last->iov_base + last->iov_len == (uint8_t *)ring_at(lg->ring, pos)) {
+            last->iov_len += size;
+        } else {
+            if (lg->iovcnt == IO_MAX_IOV - 1) /* keep one for the fill */
+                break;
+            lg->iov[lg->iovcnt++] = (struct iovec){ring_at(lg->ring, pos), size};
+        }
+        hot_push_off(seg, seg->end + total);
+        total += size;
+        lsn++;
+        cursor = next;
+    }
+    *lsn_out = lsn;
+    *cursor_out = cursor;
+    return total;
+}
+
 static int submit_write(struct log *lg)
 {
-    if (lg->write_inflight || !lg->runs_count || poisoned(lg))
+    if (lg->write_inflight || poisoned(lg) || lg->write_lsn == lg->gather_lsn)
         return 0;
-    struct log_run *first = run_at(lg, 0);
-    struct hot_segment *seg = &lg->index->segs[first->seg];
-    if (seg->fd < 0) {
-        /* Invariant 3: the previous segment must be wholly durable first. */
-        if (pos_load(&lg->durable) + 1 < first->first_lsn)
-            return 0;
-        int r = create_segment(lg, first->seg);
-        if (r) {
-            poison(lg, r);
-            return 0;
-        }
-    }
-    size_t total = 0, k = 0;
-    while (k < lg->runs_count && k < IO_MAX_IOV) {
-        struct log_run *run = run_at(lg, k);
-        size_t len = run->ring_to - run->ring_from;
-        if (k && (run->seg != first->seg || run->file_off != first->file_off + total ||
-                  total + len > lg->batch_max_bytes))
-            break;
-        total += len;
-        k++;
-    }
-    if (lg->linger_us && total < lg->batch_max_bytes) {
+    if (lg->linger_us && lg->gather_pos - lg->write_pos < lg->batch_max_bytes &&
+        !atomic_load(&lg->stopping)) {
         uint64_t now = clock_now_ns();
         if (!lg->linger_since)
             lg->linger_since = now;
-        if (now - lg->linger_since < (uint64_t)lg->linger_us * 1000u &&
-            !atomic_load(&lg->stopping))
+        if (now - lg->linger_since < (uint64_t)lg->linger_us * 1000u)
             return 0;
     }
-    for (size_t i = 0; i < k; i++) {
-        struct log_run *run = run_at(lg, i);
-        lg->iov[i].iov_base = ring_at(lg->ring, run->ring_from);
-        lg->iov[i].iov_len = run->ring_to - run->ring_from;
-        run->sealed = 1;
-    }
     lg->linger_since = 0;
-    lg->iovcnt = (int)k;
-    lg->write_runs = k;
-    lg->write_off = first->file_off;
-    int r = lg->io->ops->submit_writev(lg->io, seg->fd, lg->iov, lg->iovcnt, lg->write_off,
-                                       ++lg->tag);
+    hot_wrlock(lg->index);
+    int r = hot_reserve_offs(lg->index, lg->wseg, lg->gather_lsn - lg->write_lsn);
+    hot_unlock(lg->index);
+    if (r) {
+        poison(lg, r);
+        return 0;
+    }
+    struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    uint64_t lsn, cursor;
+    size_t total = lay_out_batch(lg, seg, &lsn, &cursor);
+    if (!total) { /* the next record does not fit: continue in a new segment */
+        r = roll_segment(lg);
+        if (r < 0)
+            poison(lg, r);
+        return r == 0;
+    }
+    size_t fill = rec_fill_size(seg->end + total);
+    if (seg->end + total + fill > lg->segment_bytes)
+        fill = 0; /* the segment's last bytes: too few for another record anyway */
+    if (fill) {
+        rec_fill_encode(lg->fill_buf, fill, lsn);
+        lg->iov[lg->iovcnt++] = (struct iovec){lg->fill_buf, fill};
+    }
+    lg->write_off = seg->end;
+    seg->end += total + fill;
+    lg->batch_end_pos = cursor;
+    lg->batch_last_lsn = lsn - 1;
+    lg->write_pos = cursor;
+    lg->write_lsn = lsn;
+    int linked = !lg->fsync_inflight;
+    r = linked ? lg->io->ops->submit_writev_fdatasync(lg->io, seg->fd, lg->iov, lg->iovcnt,
+                                                      lg->write_off, ++lg->tag)
+               : lg->io->ops->submit_writev(lg->io, seg->fd, lg->iov, lg->iovcnt,
+                                            lg->write_off, ++lg->tag);
     if (r) {
         poison(lg, r);
         return 0;
     }
     lg->write_inflight = 1;
+    lg->write_broken = 0;
+    if (linked) {
+        lg->fsync_inflight = 1;
+        lg->fsync_target = lg->batch_last_lsn;
+    }
     atomic_fetch_add_explicit(&lg->st.batches, 1, memory_order_relaxed);
     return 1;
 }
@@ -241,9 +244,12 @@ static void write_done(struct log *lg, int res)
     for (int i = 0; i < lg->iovcnt; i++)
         want += lg->iov[i].iov_len;
     if (res == -EAGAIN || (res >= 0 && (size_t)res < want)) {
-        /* Resubmit what is left: -EAGAIN whole, a short write from where it stopped. */
+        /* Resubmit what is left: -EAGAIN whole, a short write from where it stopped.
+         * A chained fdatasync is cancelled by the kernel; submit_fsync issues another. */
+        lg->write_broken = 1;
         if (res > 0) {
             atomic_fetch_add_explicit(&lg->st.short_writes, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
             size_t done = (size_t)res;
             lg->write_off += done;
             int i = 0;
@@ -253,11 +259,9 @@ static void write_done(struct log *lg, int res)
             lg->iov[i].iov_len -= done;
             memmove(lg->iov, lg->iov + i, sizeof(struct iovec) * (size_t)(lg->iovcnt - i));
             lg->iovcnt -= i;
-            atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
         }
-        int fd = lg->index->segs[run_at(lg, 0)->seg].fd;
-        int r = lg->io->ops->submit_writev(lg->io, fd, lg->iov, lg->iovcnt, lg->write_off,
-                                           ++lg->tag);
+        int r = lg->io->ops->submit_writev(lg->io, lg->index->segs[lg->wseg].fd, lg->iov,
+                                           lg->iovcnt, lg->write_off, ++lg->tag);
         if (r) {
             lg->write_inflight = 0;
             poison(lg, r);
@@ -270,15 +274,24 @@ static void write_done(struct log *lg, int res)
         return;
     }
     atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
-    struct log_run *last = run_at(lg, lg->write_runs - 1);
-    uint64_t written = last->last_lsn, release_to = last->release_to;
-    lg->runs_head = (lg->runs_head + lg->write_runs) % lg->runs_cap;
-    lg->runs_count -= lg->write_runs;
     hot_wrlock(lg->index);
-    lg->index->ring_released_lsn = written;
+    lg->index->ring_released_lsn = lg->batch_last_lsn;
     hot_unlock(lg->index);
-    pos_advance(&lg->written, written);
-    ring_release(lg->ring, release_to);
+    pos_advance(&lg->written, lg->batch_last_lsn);
+    ring_release(lg->ring, lg->batch_end_pos);
+}
+
+static void fsync_done(struct log *lg, int res)
+{
+    lg->fsync_inflight = 0;
+    if (res == -ECANCELED && lg->write_broken)
+        return; /* the chain broke at a short write; nothing was synced */
+    if (res < 0) {
+        poison(lg, res);
+        return;
+    }
+    atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
+    pos_advance(&lg->durable, lg->fsync_target);
 }
 
 static int reap(struct log *lg)
@@ -286,17 +299,10 @@ static int reap(struct log *lg)
     struct io_completion c[IO_MAX_INFLIGHT];
     int n = lg->io->ops->reap(lg->io, c, IO_MAX_INFLIGHT);
     for (int i = 0; i < n; i++) {
-        if (c[i].op == IO_OP_WRITE) {
+        if (c[i].op == IO_OP_WRITE)
             write_done(lg, c[i].res);
-        } else {
-            lg->fsync_inflight = 0;
-            if (c[i].res < 0) {
-                poison(lg, c[i].res);
-            } else {
-                atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
-                pos_advance(&lg->durable, lg->fsync_target);
-            }
-        }
+        else
+            fsync_done(lg, c[i].res);
     }
     return n;
 }
@@ -307,8 +313,8 @@ static int finished(struct log *lg)
         return 0;
     if (poisoned(lg))
         return 1;
-    return pos_load(&lg->durable) == ring_claimed_lsn(lg->ring) &&
-           lg->gather_lsn == ring_claimed_lsn(lg->ring) + 1;
+    uint64_t claimed = ring_claimed_lsn(lg->ring);
+    return pos_load(&lg->durable) == claimed && lg->gather_lsn == claimed + 1;
 }
 
 static void drain_eventfd(int fd)
@@ -365,14 +371,12 @@ static void *writer_main(void *arg)
 
 int log_start(struct log *lg)
 {
-    /* A run ends at a batch boundary, a wrap of the ring or a segment boundary; the
-     * unwritten bytes never exceed the ring, which bounds the number of runs. */
-    lg->runs_cap = lg->ring->size / lg->batch_max_bytes +
-                   lg->ring->size / ((lg->segment_bytes - SEG_HEADER_BYTES) / 2) + 16;
-    lg->runs = calloc(lg->runs_cap, sizeof *lg->runs);
-    if (!lg->runs)
+    lg->fill_buf = malloc(REC_FILL_MAX);
+    if (!lg->fill_buf)
         return SLUICE_ENOMEM;
-    lg->gather_pos = 0;
+    lg->gather_pos = lg->write_pos = 0;
+    lg->write_lsn = lg->gather_lsn;
+    lg->wseg = (uint32_t)(lg->index->nsegs - 1);
     int r = pthread_create(&lg->thread, NULL, writer_main, lg);
     if (r)
         return -r;
@@ -400,8 +404,8 @@ int log_stop(struct log *lg)
 
 void log_destroy(struct log *lg)
 {
-    free(lg->runs);
-    lg->runs = NULL;
+    free(lg->fill_buf);
+    lg->fill_buf = NULL;
     if (lg->index && lg->index->segs)
         for (size_t i = 0; i < lg->index->nsegs; i++)
             if (lg->index->segs[i].fd >= 0)
