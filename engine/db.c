@@ -57,7 +57,7 @@ static int check_options(const sluice_options *o)
         return SLUICE_EINVAL;
     if (o->full_policy != SLUICE_FULL_BLOCK && o->full_policy != SLUICE_FULL_FAIL)
         return SLUICE_EINVAL;
-    if (o->io_backend < SLUICE_IO_AUTO || o->io_backend > SLUICE_IO_POSIX)
+    if (o->io_backend < SLUICE_IO_AUTO || o->io_backend > SLUICE_IO_POSIX_BUFFERED)
         return SLUICE_EINVAL;
     return 0;
 }
@@ -158,7 +158,8 @@ int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
         }
     }
     /* read-only opens use plain syscalls: they must not start io_uring or worker threads */
-    if ((r = io_create(db->read_only ? SLUICE_IO_POSIX : o.io_backend, &db->io)))
+    int backend = o.io_backend == SLUICE_IO_POSIX_BUFFERED ? SLUICE_IO_POSIX : o.io_backend;
+    if ((r = io_create(db->read_only ? SLUICE_IO_POSIX : backend, &db->io)))
         goto err;
 
     struct log *lg = &db->log;
@@ -168,6 +169,7 @@ int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
     lg->segment_bytes = o.segment_bytes;
     lg->batch_max_bytes = o.batch_max_bytes;
     lg->linger_us = o.linger_us;
+    lg->prefer_buffered = o.io_backend == SLUICE_IO_POSIX_BUFFERED;
     if (getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid) {
         r = -EIO;
         goto err;
@@ -242,6 +244,7 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
         out->ring_used_bytes = ring_claimed_pos(&db->ring) - released;
     }
     out->poison_error = atomic_load(&db->log.poison_cause);
+    out->direct_io = (uint32_t)db->log.direct;
     return 0;
 }
 

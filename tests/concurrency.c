@@ -156,7 +156,11 @@ static void *stress_producer(void *arg)
         int ack = q % 1000 == 999 ? SLUICE_ACK_DURABLE : SLUICE_ACK_MEMORY;
         int r = sluice_put(s->db, k, strlen(k), q, v, vlen, ack, NULL);
         if (r) {
-            fail(&s->f, "producer %d: put: %s", a->id, sluice_strerror(r));
+            struct sluice_stats st = {0};
+            if (sluice_stats(s->db, &st))
+                st.poison_error = 0;
+            fail(&s->f, "producer %d: put: %s (poisoned by %s)", a->id, sluice_strerror(r),
+                 sluice_errname(st.poison_error));
             return NULL;
         }
         atomic_store(&s->published[a->id], q + 1);

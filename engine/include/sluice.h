@@ -95,12 +95,15 @@ typedef struct sluice_options {
     size_t cold_map_bytes;  /* initial LMDB map size (cold tier; accepted, not yet used) */
     uint64_t retention_ns;  /* 0 = keep forever (cold tier; accepted, not yet used) */
     int read_only;          /* inspect a directory: no lock, no threads, no writes */
-    int io_backend;         /* SLUICE_IO_AUTO (default), SLUICE_IO_URING or SLUICE_IO_POSIX */
+    int io_backend;         /* SLUICE_IO_AUTO (default), SLUICE_IO_URING, SLUICE_IO_POSIX,
+                             * or SLUICE_IO_POSIX_BUFFERED (no O_DIRECT: for tests) */
     char *errbuf;           /* optional: a failed open writes a one-line reason here, */
     size_t errbuf_bytes;    /* naming the file and offset for SLUICE_ECORRUPT */
 } sluice_options;
 
-enum { SLUICE_IO_AUTO = 0, SLUICE_IO_URING = 1, SLUICE_IO_POSIX = 2 };
+/* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),
+ * buffered writes + fdatasync elsewhere. */
+enum { SLUICE_IO_AUTO = 0, SLUICE_IO_URING = 1, SLUICE_IO_POSIX = 2, SLUICE_IO_POSIX_BUFFERED = 3 };
 
 /* Fills *opts with the defaults above. */
 SLUICE_API void sluice_options_init(sluice_options *opts);
@@ -245,7 +248,7 @@ struct sluice_stats {
     uint64_t ring_bytes;    /* ring capacity */
     uint64_t ring_used_bytes;  /* ring bytes reserved and not yet released */
     int32_t poison_error;   /* 0, or the error that poisoned the database */
-    uint32_t reserved_;
+    uint32_t direct_io;     /* 1: log writes are O_DIRECT + RWF_DSYNC */
 };
 
 /* Fills *out; each field is read atomically, the fields together are not one snapshot

@@ -41,8 +41,10 @@ struct io_ops {
     int (*rename)(struct io *io, const char *from, const char *to);
     int (*unlink)(struct io *io, const char *path);
     int (*fsync_dir)(struct io *io, const char *path);
+    /* rwflags: 0 or RWF_DSYNC (the write completes only once durable, as if followed
+     * by an fdatasync: with O_DIRECT one device write with FUA). */
     int (*submit_writev)(struct io *io, int fd, const struct iovec *iov, int iovcnt,
-                         uint64_t off, uint64_t tag);
+                         uint64_t off, int rwflags, uint64_t tag);
     int (*submit_fdatasync)(struct io *io, int fd, uint64_t tag);
     /* A write and an fdatasync that starts only after it completed (io_uring's linked
      * chain): two completions with the same tag. If the write fails or comes up short,

@@ -19,7 +19,7 @@
 #define IO_OP_WRITE_SYNC 3 /* internal: a write then, if it completed fully, an fdatasync */
 
 struct posix_req {
-    int op, fd, iovcnt;
+    int op, fd, iovcnt, rwflags;
     uint64_t off, tag;
     struct iovec iov[IO_MAX_IOV];
 };
@@ -45,7 +45,7 @@ static int run_write(struct posix_req *r)
 {
     ssize_t n;
     do
-        n = pwritev(r->fd, r->iov, r->iovcnt, (off_t)r->off);
+        n = pwritev2(r->fd, r->iov, r->iovcnt, (off_t)r->off, r->rwflags);
     while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : (int)n;
 }
@@ -124,11 +124,12 @@ static int enqueue(struct io_posix_backend *b, const struct posix_req *r)
 }
 
 static int posix_submit_writev(struct io *io, int fd, const struct iovec *iov, int iovcnt,
-                               uint64_t off, uint64_t tag)
+                               uint64_t off, int rwflags, uint64_t tag)
 {
     if (iovcnt < 1 || iovcnt > IO_MAX_IOV)
         return -EINVAL;
-    struct posix_req r = {.op = IO_OP_WRITE, .fd = fd, .iovcnt = iovcnt, .off = off, .tag = tag};
+    struct posix_req r = {.op = IO_OP_WRITE, .fd = fd, .iovcnt = iovcnt, .off = off,
+                          .tag = tag, .rwflags = rwflags};
     memcpy(r.iov, iov, sizeof(struct iovec) * (size_t)iovcnt);
     return enqueue(pb(io), &r);
 }

@@ -33,13 +33,14 @@ static struct io_uring_sqe *get_sqe(struct io_uring_backend *b)
 }
 
 static int uring_submit_writev(struct io *io, int fd, const struct iovec *iov, int iovcnt,
-                               uint64_t off, uint64_t tag)
+                               uint64_t off, int rwflags, uint64_t tag)
 {
     struct io_uring_backend *b = ub(io);
     struct io_uring_sqe *sqe = get_sqe(b);
     if (!sqe)
         return -EBUSY;
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, off);
+    sqe->rw_flags = rwflags;
     io_uring_sqe_set_data64(sqe, (tag << 2) | IO_OP_WRITE);
     int r = io_uring_submit(&b->ring);
     return r < 0 ? r : 0;

@@ -192,7 +192,8 @@ int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos)
     return 0;
 }
 
-int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int fd)
+int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint64_t size,
+                    int fd)
 {
     if (x->nsegs == x->segs_cap) {
         size_t cap = x->segs_cap ? x->segs_cap * 2 : 16;
@@ -203,7 +204,8 @@ int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int f
         x->segs_cap = cap;
     }
     x->segs[x->nsegs] = (struct hot_segment){.seq = seq, .first_lsn = first_lsn, .fd = fd,
-                                             .end = SEG_HEADER_BYTES};
+                                             .dfd = -1, .end = SEG_HEADER_BYTES,
+                                             .size = size};
     return (int)x->nsegs++;
 }
 

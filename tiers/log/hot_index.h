@@ -48,8 +48,10 @@ struct hot_series {
 struct hot_segment {
     uint64_t seq;
     uint64_t first_lsn;
-    int fd;        /* -1 until the writer created the file */
+    int fd;        /* buffered: reads, recovery, the header */
+    int dfd;       /* O_DIRECT for the writer in direct mode, else -1 */
     uint64_t end;  /* bytes laid out so far (header included) */
+    uint64_t size; /* the file's size, from its header (options may change across opens) */
     uint32_t *offs; /* offs[lsn - first_lsn]: file offset of each record (segments < 4 GiB) */
     size_t noffs, offs_cap;
 };
@@ -83,7 +85,8 @@ static inline void hot_unlock(struct hot_index *x) { pthread_rwlock_unlock(&x->l
 /* Write lock held. Indexes one drained record. SLUICE_ENOMEM leaves the index unchanged. */
 int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos);
 /* Write lock held. Appends a segment; returns its table index or SLUICE_ENOMEM. */
-int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, int fd);
+int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint64_t size,
+                    int fd);
 /* Write lock held. Makes room for n more offsets in segment seg; the writer then stores
  * them without the lock (readers look at an offset only once its LSN is released). */
 int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n);

@@ -18,6 +18,7 @@
 #include "hot_index.h"
 #include "io.h"
 #include "position.h"
+#include "preparer.h"
 #include "ring.h"
 
 struct log_stats {
@@ -34,6 +35,7 @@ struct log {
     uint8_t uuid[16];
     size_t segment_bytes, batch_max_bytes;
     uint32_t linger_us;
+    int prefer_buffered;   /* never use O_DIRECT (tests of the buffered path) */
     int doorbell_fd;
 
     struct position indexed, written, durable;
@@ -51,6 +53,11 @@ struct log {
     uint64_t write_pos;    /* ring cursor of the next record to write */
     uint64_t write_lsn;    /* its LSN */
     uint32_t wseg;         /* segment being appended */
+    int direct;            /* 1: O_DIRECT + RWF_DSYNC writes from the staging buffer;
+                            * 0: buffered writes from ring memory + fdatasync */
+    uint8_t *stage;        /* 4 KiB-aligned copy of the batch (direct mode) */
+    size_t stage_bytes;
+    struct seg_preparer prep;
     uint8_t *fill_buf;     /* REC_FILL_MAX bytes: the fill that ends each write */
     uint64_t tag;
     uint64_t linger_since;
@@ -83,9 +90,12 @@ void log_destroy(struct log *lg);
 /* Wakes the writer if it sleeps (used by flush and close). */
 void log_kick(struct log *lg);
 
-/* Creates segment <first_lsn>.seg fully (tmp file, header, preallocation, sync, rename,
- * directory sync). Returns the open fd or -errno. */
-int seg_create(struct io *io, const char *logdir, const uint8_t uuid[16], uint64_t seq,
-               uint64_t first_lsn, uint64_t bytes);
+/* Zero-fills a spare segment file of `bytes` at spare_path and syncs it. */
+int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes);
+/* Creates segment <first_lsn>.seg from the spare (or, if spare_path is NULL, a fresh
+ * preallocated file): header, sync, rename into place, directory sync. Returns the
+ * open (buffered) fd or -errno. */
+int seg_install(struct io *io, const char *logdir, const char *spare_path, const uint8_t uuid[16],
+                uint64_t seq, uint64_t first_lsn, uint64_t bytes);
 void seg_filename(char out[32], uint64_t first_lsn);
 #endif

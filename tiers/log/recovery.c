@@ -183,12 +183,32 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
         goto out;
     }
     lg->index->segs[segidx].end = w.pos;
+    lg->index->segs[segidx].size = w.hdr.segment_bytes < w.file_size ? w.hdr.segment_bytes
+                                                                       : w.file_size;
     *next_lsn = w.expect_lsn;
     if (last && nonzero_end > w.pos)
         *cut = (struct tail_cut){.fd = fd, .from = w.pos, .to = nonzero_end};
     r = 0;
 out:
     seg_walker_close(&w);
+    return r;
+}
+
+/* Ends the last segment on a block boundary with a fill record, as every write does, so
+ * the next (O_DIRECT) write starts aligned. Without room for it the segment is done. */
+static int align_tail(struct log *lg, struct hot_segment *s, uint64_t next_lsn)
+{
+    size_t fill = rec_fill_size(s->end);
+    if (!fill || s->end + fill > s->size)
+        return 0;
+    uint8_t buf[REC_FILL_MAX];
+    rec_fill_encode(buf, fill, next_lsn);
+    ssize_t w = lg->io->ops->pwrite(lg->io, s->fd, buf, fill, s->end);
+    if (w != (ssize_t)fill)
+        return w < 0 ? (int)w : -EIO;
+    int r = lg->io->ops->fdatasync(lg->io, s->fd);
+    if (!r)
+        s->end += fill;
     return r;
 }
 
@@ -228,7 +248,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             goto out;
         }
         hot_wrlock(lg->index);
-        int idx = hot_add_segment(lg->index, 0, lsns[i], fd);
+        int idx = hot_add_segment(lg->index, 0, lsns[i], 0, fd);
         hot_unlock(lg->index);
         if (idx < 0) {
             lg->io->ops->close(lg->io, fd);
@@ -245,13 +265,22 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         reason(errbuf, errcap, "cutting the torn log tail failed: %s", sluice_strerror(r));
         goto out;
     }
+    if (n && !read_only && (r = align_tail(lg, &lg->index->segs[n - 1], next_lsn)) < 0) {
+        reason(errbuf, errcap, "aligning the log tail failed: %s", sluice_strerror(r));
+        goto out;
+    }
     lg->gather_lsn = next_lsn;
     lg->index->ring_released_lsn = next_lsn - 1;
     pos_init(&lg->indexed, next_lsn - 1);
     pos_init(&lg->written, next_lsn - 1);
     pos_init(&lg->durable, next_lsn - 1);
     if (n == 0 && !read_only) {
-        int fd = seg_create(lg->io, lg->logdir, lg->uuid, 1, 1, lg->segment_bytes);
+        /* A new database pays for zeroing its first segment once, here. */
+        char spare[4096];
+        snprintf(spare, sizeof spare, "%s/first.seg.tmp", lg->logdir);
+        int z = seg_prepare_spare(lg->io, spare, lg->segment_bytes);
+        int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, 1, 1,
+                             lg->segment_bytes);
         if (fd < 0) {
             reason(errbuf, errcap, "%s: cannot create the first segment: %s", lg->logdir,
                    sluice_strerror(fd));
@@ -259,7 +288,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             goto out;
         }
         hot_wrlock(lg->index);
-        r = hot_add_segment(lg->index, 1, 1, fd);
+        r = hot_add_segment(lg->index, 1, 1, lg->segment_bytes, fd);
         hot_unlock(lg->index);
         if (r < 0) {
             lg->io->ops->close(lg->io, fd);

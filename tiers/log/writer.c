@@ -7,11 +7,15 @@
  *            fdatasync completion: advance `durable`
  *   gather   index every published record (memory only; readers see it at once)
  *   write    at most one write in flight: every gathered record not yet written, up to
- *            batch_max_bytes, laid out now (segment, offset), straight from ring memory,
- *            ended by a fill record on a 4 KiB boundary; chained to an fdatasync when
- *            none is running (one round trip instead of two)
- *   sync     otherwise at most one fdatasync in flight, covering exactly the writes that
- *            had completed when it was submitted
+ *            batch_max_bytes, laid out now (segment, offset), ended by a fill record on
+ *            a 4 KiB boundary. Direct mode (the default): copied into an aligned staging
+ *            buffer and written O_DIRECT with RWF_DSYNC, so its one completion makes the
+ *            batch written and durable (measured here: at the disk's own write+fdatasync
+ *            latency, while a buffered io_uring write alone cost ~40 us in a worker
+ *            thread). Buffered mode (filesystems without O_DIRECT): straight from ring
+ *            memory, chained to an fdatasync when none is running.
+ *   sync     buffered mode only: at most one fdatasync in flight, covering exactly the
+ *            writes that had completed when it was submitted
  * so a batch forms by itself while the previous write or sync runs: small at low load,
  * large at high load, no timer (linger_us adds one only when asked).
  * It sleeps in poll() on the doorbell (rung by producers only when it announced sleep)
@@ -37,6 +41,8 @@
  * joins the thread.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,24 +103,42 @@ static int gather(struct log *lg)
     return total;
 }
 
+/* Opens the O_DIRECT descriptor of segment idx; -EINVAL where the filesystem has none. */
+static int open_direct(struct log *lg, uint32_t idx)
+{
+    char name[32], path[4096];
+    seg_filename(name, lg->index->segs[idx].first_lsn);
+    snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
+    return lg->io->ops->open(lg->io, path, O_RDWR | O_DIRECT, 0);
+}
+
 /* Opens the segment that starts at write_lsn; 0, 1 = not yet (earlier data not durable),
- * or an error. */
+ * or an error. Costs a few syncs in this thread (header, rename, directory); the
+ * zero-filling was done ahead by the preparer. */
 static int roll_segment(struct log *lg)
 {
     /* Invariant 3. The write path keeps an fdatasync running while anything is
      * unsynced, so this wait ends by itself. */
     if (pos_load(&lg->durable) + 1 < lg->write_lsn || lg->fsync_inflight)
         return 1;
-    int fd = seg_create(lg->io, lg->logdir, lg->uuid, lg->next_seq, lg->write_lsn,
-                        lg->segment_bytes);
+    const char *spare = prep_take(&lg->prep);
+    int fd = seg_install(lg->io, lg->logdir, spare, lg->uuid, lg->next_seq, lg->write_lsn,
+                         lg->segment_bytes);
+    prep_request(&lg->prep);
     if (fd < 0)
         return fd;
     hot_wrlock(lg->index);
-    int idx = hot_add_segment(lg->index, lg->next_seq, lg->write_lsn, fd);
+    int idx = hot_add_segment(lg->index, lg->next_seq, lg->write_lsn, lg->segment_bytes, fd);
     hot_unlock(lg->index);
     if (idx < 0) {
         lg->io->ops->close(lg->io, fd);
         return idx;
+    }
+    if (lg->direct) {
+        int dfd = open_direct(lg, (uint32_t)idx);
+        if (dfd < 0)
+            return dfd;
+        lg->index->segs[idx].dfd = dfd;
     }
     lg->next_seq++;
     lg->wseg = (uint32_t)idx;
@@ -126,7 +150,7 @@ static int roll_segment(struct log *lg)
 static size_t lay_out_batch(struct log *lg, struct hot_segment *seg, uint64_t *lsn_out,
                             uint64_t *cursor_out)
 {
-    size_t room = lg->segment_bytes - seg->end, total = 0;
+    size_t room = seg->size - seg->end, total = 0;
     uint64_t lsn = lg->write_lsn, cursor = lg->write_pos, pos;
     lg->iovcnt = 0;
     while (lsn < lg->gather_lsn) {
@@ -175,17 +199,36 @@ static int submit_write(struct log *lg)
     }
     struct hot_segment *seg = &lg->index->segs[lg->wseg];
     uint64_t lsn, cursor;
-    size_t total = lay_out_batch(lg, seg, &lsn, &cursor);
+    /* O_DIRECT writes start on a block; an unaligned end (a segment recovered with no
+     * room left for a fill) means the segment is done */
+    size_t total = lg->direct && seg->end % LOG_BLOCK ? 0 : lay_out_batch(lg, seg, &lsn, &cursor);
     if (!total) { /* the next record does not fit: continue in a new segment */
         r = roll_segment(lg);
         if (r < 0)
             poison(lg, r);
         return r == 0;
     }
-    size_t fill = rec_fill_size(seg->end + total);
-    if (seg->end + total + fill > lg->segment_bytes)
-        fill = 0; /* the segment's last bytes: too few for another record anyway */
-    if (fill) {
+    size_t fill = rec_fill_size(seg->end + total), zeros = 0;
+    if (seg->end + total + fill > seg->size) {
+        /* The segment's last bytes, fewer than a header: too few for any record. O_DIRECT
+         * still needs whole blocks, so they are written as zeros, which the walker reads
+         * as the end of the segment. */
+        fill = 0;
+        zeros = lg->direct ? seg->size - (seg->end + total) : 0;
+    }
+    if (lg->direct) {
+        size_t at = 0;
+        for (int i = 0; i < lg->iovcnt; i++) {
+            memcpy(lg->stage + at, lg->iov[i].iov_base, lg->iov[i].iov_len);
+            at += lg->iov[i].iov_len;
+        }
+        if (fill)
+            rec_fill_encode(lg->stage + at, fill, lsn);
+        memset(lg->stage + at, 0, zeros);
+        fill += zeros;
+        lg->iov[0] = (struct iovec){lg->stage, total + fill};
+        lg->iovcnt = 1;
+    } else if (fill) {
         rec_fill_encode(lg->fill_buf, fill, lsn);
         lg->iov[lg->iovcnt++] = (struct iovec){lg->fill_buf, fill};
     }
@@ -195,11 +238,16 @@ static int submit_write(struct log *lg)
     lg->batch_last_lsn = lsn - 1;
     lg->write_pos = cursor;
     lg->write_lsn = lsn;
-    int linked = !lg->fsync_inflight;
-    r = linked ? lg->io->ops->submit_writev_fdatasync(lg->io, seg->fd, lg->iov, lg->iovcnt,
-                                                      lg->write_off, ++lg->tag)
-               : lg->io->ops->submit_writev(lg->io, seg->fd, lg->iov, lg->iovcnt,
-                                            lg->write_off, ++lg->tag);
+    int linked = !lg->direct && !lg->fsync_inflight;
+    if (lg->direct)
+        r = lg->io->ops->submit_writev(lg->io, seg->dfd, lg->iov, 1, lg->write_off, RWF_DSYNC,
+                                       ++lg->tag);
+    else if (linked)
+        r = lg->io->ops->submit_writev_fdatasync(lg->io, seg->fd, lg->iov, lg->iovcnt,
+                                                 lg->write_off, ++lg->tag);
+    else
+        r = lg->io->ops->submit_writev(lg->io, seg->fd, lg->iov, lg->iovcnt, lg->write_off, 0,
+                                       ++lg->tag);
     if (r) {
         poison(lg, r);
         return 0;
@@ -260,8 +308,10 @@ static void write_done(struct log *lg, int res)
             memmove(lg->iov, lg->iov + i, sizeof(struct iovec) * (size_t)(lg->iovcnt - i));
             lg->iovcnt -= i;
         }
-        int r = lg->io->ops->submit_writev(lg->io, lg->index->segs[lg->wseg].fd, lg->iov,
-                                           lg->iovcnt, lg->write_off, ++lg->tag);
+        struct hot_segment *seg = &lg->index->segs[lg->wseg];
+        int r = lg->io->ops->submit_writev(lg->io, lg->direct ? seg->dfd : seg->fd, lg->iov,
+                                           lg->iovcnt, lg->write_off,
+                                           lg->direct ? RWF_DSYNC : 0, ++lg->tag);
         if (r) {
             lg->write_inflight = 0;
             poison(lg, r);
@@ -278,6 +328,10 @@ static void write_done(struct log *lg, int res)
     lg->index->ring_released_lsn = lg->batch_last_lsn;
     hot_unlock(lg->index);
     pos_advance(&lg->written, lg->batch_last_lsn);
+    if (lg->direct) { /* RWF_DSYNC: the write's completion is its durability */
+        atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
+        pos_advance(&lg->durable, lg->batch_last_lsn);
+    }
     ring_release(lg->ring, lg->batch_end_pos);
 }
 
@@ -377,7 +431,26 @@ int log_start(struct log *lg)
     lg->gather_pos = lg->write_pos = 0;
     lg->write_lsn = lg->gather_lsn;
     lg->wseg = (uint32_t)(lg->index->nsegs - 1);
-    int r = pthread_create(&lg->thread, NULL, writer_main, lg);
+    int dfd = lg->prefer_buffered ? -EINVAL : open_direct(lg, lg->wseg);
+    if (dfd >= 0) {
+        /* the largest batch: batch_max_bytes, or one record larger than that */
+        lg->stage_bytes = lg->batch_max_bytes + SLUICE_VALUE_MAX + 1024 + REC_FILL_MAX;
+        lg->stage_bytes = (lg->stage_bytes + LOG_BLOCK - 1) & ~(size_t)(LOG_BLOCK - 1);
+        void *p;
+        if (posix_memalign(&p, LOG_BLOCK, lg->stage_bytes)) {
+            lg->io->ops->close(lg->io, dfd);
+            return SLUICE_ENOMEM;
+        }
+        lg->stage = p;
+        lg->direct = 1;
+        lg->index->segs[lg->wseg].dfd = dfd;
+    } else if (dfd != -EINVAL) {
+        return dfd;
+    }
+    int r = prep_start(&lg->prep, lg->io, lg->logdir, lg->segment_bytes);
+    if (r)
+        return r;
+    r = pthread_create(&lg->thread, NULL, writer_main, lg);
     if (r)
         return -r;
     lg->thread_started = 1;
@@ -399,15 +472,21 @@ int log_stop(struct log *lg)
         pthread_join(lg->thread, NULL);
         lg->thread_started = 0;
     }
+    prep_stop(&lg->prep);
     return atomic_load(&lg->poison_cause);
 }
 
 void log_destroy(struct log *lg)
 {
+    prep_stop(&lg->prep);
     free(lg->fill_buf);
-    lg->fill_buf = NULL;
+    free(lg->stage);
+    lg->fill_buf = lg->stage = NULL;
     if (lg->index && lg->index->segs)
-        for (size_t i = 0; i < lg->index->nsegs; i++)
+        for (size_t i = 0; i < lg->index->nsegs; i++) {
             if (lg->index->segs[i].fd >= 0)
                 lg->io->ops->close(lg->io, lg->index->segs[i].fd);
+            if (lg->index->segs[i].dfd >= 0)
+                lg->io->ops->close(lg->io, lg->index->segs[i].dfd);
+        }
 }

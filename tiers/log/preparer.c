@@ -1,0 +1,90 @@
+#include "preparer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "sluice.h"
+
+static void *prep_main(void *arg)
+{
+    struct seg_preparer *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        if (p->ready || p->taken) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        int r = seg_prepare_spare(p->io, p->path, p->bytes);
+        pthread_mutex_lock(&p->mu);
+        p->last_error = r;
+        if (r == 0) {
+            p->ready = 1;
+        } else {
+            /* No spare: rolls fall back to a preallocated file. Retrying a failing disk
+             * in a loop would only add load, so wait for the next request. */
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int prep_start(struct seg_preparer *p, struct io *io, const char *logdir, uint64_t bytes)
+{
+    memset(p, 0, sizeof *p);
+    p->io = io;
+    p->bytes = bytes;
+    if ((size_t)snprintf(p->path, sizeof p->path, "%s/spare.seg.tmp", logdir) >= sizeof p->path)
+        return SLUICE_EINVAL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    int r = pthread_create(&p->thread, NULL, prep_main, p);
+    if (r) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        return -r;
+    }
+    p->started = 1;
+    return 0;
+}
+
+const char *prep_take(struct seg_preparer *p)
+{
+    if (!p->started)
+        return NULL;
+    const char *path = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->ready) {
+        p->ready = 0;
+        p->taken = 1; /* the preparer waits until prep_request */
+        path = p->path;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return path;
+}
+
+void prep_request(struct seg_preparer *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->taken = 0;
+    pthread_cond_signal(&p->cv); /* make the next one (or retry after an error) */
+    pthread_mutex_unlock(&p->mu);
+}
+
+void prep_stop(struct seg_preparer *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    p->started = 0;
+}
