@@ -307,16 +307,17 @@ Test(api, second_writer_is_elocked_and_read_only_sees_durable_data)
     cr_expect_eq(sluice_close(ro), 0);
 }
 
-Test(api, posix_backend_round_trip)
+static void backend_round_trip(int backend, int want_direct)
 {
     cr_assert_eq(sluice_close(db), 0);
     sluice_options o;
     small_opts(&o);
-    o.io_backend = SLUICE_IO_POSIX;
+    o.io_backend = backend;
     cr_assert_eq(sluice_open(dir, &o, &db), 0);
     struct sluice_stats st;
     cr_assert_eq(sluice_stats(db, &st), 0);
     cr_expect_eq(st.io_backend, SLUICE_IO_BACKEND_POSIX);
+    cr_expect_eq(st.direct_io, (uint32_t)want_direct);
     char k[16];
     for (int i = 0; i < 3000; i++) {
         snprintf(k, sizeof k, "p%d", i % 10);
@@ -326,6 +327,9 @@ Test(api, posix_backend_round_trip)
     reopen();
     expect_value("p9", 2999, "value");
 }
+
+Test(api, posix_backend_round_trip) { backend_round_trip(SLUICE_IO_POSIX, 1); }
+Test(api, buffered_writes_round_trip) { backend_round_trip(SLUICE_IO_POSIX_BUFFERED, 0); }
 
 Test(api, strerror_names_every_code)
 {

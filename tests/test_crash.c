@@ -56,10 +56,15 @@ static void *child_writer(void *arg)
     return NULL;
 }
 
-static void run_child(const char *dir, int fd, uint64_t base)
+/* Cycles rotate through the write paths: io_uring with O_DIRECT, the POSIX worker with
+ * O_DIRECT, and buffered writes with fdatasync. */
+static const int backends[3] = {SLUICE_IO_AUTO, SLUICE_IO_POSIX, SLUICE_IO_POSIX_BUFFERED};
+
+static void run_child(const char *dir, int fd, uint64_t base, int backend)
 {
     sluice_options o;
     sluice_options_init(&o);
+    o.io_backend = backend;
     o.ring_bytes = 1 << 20;
     o.segment_bytes = 256 << 10;
     o.batch_max_bytes = 64 << 10;
@@ -95,7 +100,7 @@ Test(crash, sigkill_never_loses_an_acknowledged_record, .timeout = 900)
         cr_assert_geq(pid, 0);
         if (pid == 0) {
             close(p[0]);
-            run_child(dir, p[1], base);
+            run_child(dir, p[1], base, backends[cycle % 3]);
             _exit(0);
         }
         close(p[1]);
