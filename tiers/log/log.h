@@ -68,6 +68,11 @@ struct log {
     int iovcnt;
     uint64_t write_off;    /* file offset of what remains of iov */
     uint64_t batch_end_pos, batch_last_lsn;
+    /* ring release: written records stay in the ring as a read cache (O_DIRECT writes
+     * leave nothing in the page cache) until producers need the space */
+    uint64_t written_pos;  /* ring cursor after the last written record */
+    uint64_t release_pos;  /* ring cursor of the next record to release */
+    uint64_t release_lsn;  /* its LSN */
     /* the fdatasync in flight (at most one) */
     int fsync_inflight;
     uint64_t fsync_target;

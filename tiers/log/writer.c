@@ -33,6 +33,8 @@
  *     after it (a failed fdatasync may have dropped dirty pages: PostgreSQL's fsyncgate).
  *  5. Ring bytes are released only after their write completed, and ring_released_lsn
  *     is raised under the index write lock first, so no reader copies released bytes.
+ *     Written records stay in the ring (at most a quarter of it) as the read cache of
+ *     the newest data, and are released at once when the ring is three quarters full.
  *  6. A record's file offset is stored before its write is submitted, and read only
  *     once its LSN is released.
  *
@@ -286,6 +288,30 @@ static int submit_fsync(struct log *lg)
     return 1;
 }
 
+/* Releases written records from the oldest, keeping up to a quarter of the ring of them
+ * as a read cache unless the ring is three quarters full. */
+static void release_ring(struct log *lg)
+{
+    struct ring *rg = lg->ring;
+    uint64_t written = pos_load(&lg->written);
+    uint64_t used = ring_claimed_pos(rg) - lg->release_pos;
+    uint64_t keep = used > rg->size / 4 * 3 ? 0 : rg->size / 4;
+    uint64_t cur = lg->release_pos, lsn = lg->release_lsn, pos;
+    while (lsn <= written && lg->written_pos - cur > keep) {
+        if (!ring_next(rg, &cur, lsn, &pos))
+            break; /* cannot happen: written records are published */
+        lsn++;
+    }
+    if (lsn == lg->release_lsn)
+        return;
+    hot_wrlock(lg->index);
+    lg->index->ring_released_lsn = lsn - 1;
+    hot_unlock(lg->index);
+    ring_release(rg, cur);
+    lg->release_pos = cur;
+    lg->release_lsn = lsn;
+}
+
 static void write_done(struct log *lg, int res)
 {
     size_t want = 0;
@@ -324,15 +350,13 @@ static void write_done(struct log *lg, int res)
         return;
     }
     atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
-    hot_wrlock(lg->index);
-    lg->index->ring_released_lsn = lg->batch_last_lsn;
-    hot_unlock(lg->index);
+    lg->written_pos = lg->batch_end_pos;
     pos_advance(&lg->written, lg->batch_last_lsn);
     if (lg->direct) { /* RWF_DSYNC: the write's completion is its durability */
         atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
         pos_advance(&lg->durable, lg->batch_last_lsn);
     }
-    ring_release(lg->ring, lg->batch_end_pos);
+    release_ring(lg);
 }
 
 static void fsync_done(struct log *lg, int res)
@@ -413,6 +437,7 @@ static void *writer_main(void *arg)
     for (;;) {
         int progress = reap(lg);
         progress += gather(lg);
+        release_ring(lg); /* the ring may have filled since the last completion */
         progress += submit_write(lg);
         progress += submit_fsync(lg);
         if (finished(lg))
@@ -428,8 +453,8 @@ int log_start(struct log *lg)
     lg->fill_buf = malloc(REC_FILL_MAX);
     if (!lg->fill_buf)
         return SLUICE_ENOMEM;
-    lg->gather_pos = lg->write_pos = 0;
-    lg->write_lsn = lg->gather_lsn;
+    lg->gather_pos = lg->write_pos = lg->written_pos = lg->release_pos = 0;
+    lg->write_lsn = lg->release_lsn = lg->gather_lsn;
     lg->wseg = (uint32_t)(lg->index->nsegs - 1);
     int dfd = lg->prefer_buffered ? -EINVAL : open_direct(lg, lg->wseg);
     if (dfd >= 0) {
