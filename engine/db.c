@@ -51,7 +51,7 @@ static int check_options(const sluice_options *o)
     if (o->segment_bytes < SEG_MIN_BYTES || o->segment_bytes > UINT32_MAX ||
         o->segment_bytes % 4096)
         return SLUICE_EINVAL;
-    if (o->batch_max_bytes < 4096 || o->batch_max_bytes > o->ring_bytes)
+    if (o->batch_max_bytes < 4096)
         return SLUICE_EINVAL;
     if (o->default_ack < SLUICE_ACK_MEMORY || o->default_ack > SLUICE_ACK_DURABLE)
         return SLUICE_EINVAL;
@@ -108,8 +108,15 @@ static void db_free(sluice_db *db)
 
 int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
 {
-    if (!dir || !*dir || !out)
+    return db_open_with_io(dir, opts, NULL, out);
+}
+
+int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, sluice_db **out)
+{
+    if (!dir || !*dir || !out) {
+        io_destroy(io);
         return SLUICE_EINVAL;
+    }
     *out = NULL;
     sluice_options o;
     if (opts)
@@ -117,13 +124,19 @@ int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
     else
         sluice_options_init(&o);
     int r = check_options(&o);
+    if (!r && o.batch_max_bytes > o.ring_bytes / 2)
+        o.batch_max_bytes = o.ring_bytes / 2; /* a batch larger than that could never fill */
     if (r) {
         say(&o, "%s%s", "invalid options", "");
+        io_destroy(io);
         return r;
     }
     sluice_db *db = calloc(1, sizeof *db);
-    if (!db)
+    if (!db) {
+        io_destroy(io);
         return SLUICE_ENOMEM;
+    }
+    db->io = io;
     db->lock_fd = db->doorbell_fd = -1;
     db->opts = o;
     db->read_only = o.read_only != 0;
@@ -159,7 +172,7 @@ int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
     }
     /* read-only opens use plain syscalls: they must not start io_uring or worker threads */
     int backend = o.io_backend == SLUICE_IO_POSIX_BUFFERED ? SLUICE_IO_POSIX : o.io_backend;
-    if ((r = io_create(db->read_only ? SLUICE_IO_POSIX : backend, &db->io)))
+    if (!db->io && (r = io_create(db->read_only ? SLUICE_IO_POSIX : backend, &db->io)))
         goto err;
 
     struct log *lg = &db->log;

@@ -29,6 +29,10 @@ struct sluice_db {
     _Atomic uint64_t ring_full_waits, ring_full_rejections, ring_full_wait_ns;
 };
 
+/* sluice_open with a caller-made I/O backend (tests substitute fault-injecting ones).
+ * The handle takes ownership of io, also when the open fails. */
+int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, sluice_db **db);
+
 /* Resolves SLUICE_ACK_DEFAULT; -1 for an unknown level. */
 int db_resolve_ack(const sluice_db *db, int ack);
 

@@ -13,11 +13,11 @@ int main(void)
         int rc;
     } runs[3];
     runs[0].name = "ring_producers";
-    runs[0].rc = conc_ring_producers(4, 20000, err, sizeof err);
+    runs[0].rc = conc_ring_producers(4, 50000, err, sizeof err);
     if (runs[0].rc)
         fprintf(stderr, "ring_producers: %s\n", err);
     runs[1].name = "db_stress";
-    runs[1].rc = conc_db_stress(30000, err, sizeof err);
+    runs[1].rc = conc_db_stress(100000, err, sizeof err);
     if (runs[1].rc)
         fprintf(stderr, "db_stress: %s\n", err);
     runs[2].name = "fail_fast";

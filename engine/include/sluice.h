@@ -87,7 +87,8 @@ enum { SLUICE_FULL_BLOCK = 0, SLUICE_FULL_FAIL = 1 };
 typedef struct sluice_options {
     size_t ring_bytes;      /* ring tier capacity, power of two, >= 64 KiB (default 64 MiB) */
     size_t segment_bytes;   /* log segment size, >= 256 KiB (default 64 MiB) */
-    size_t batch_max_bytes; /* largest group-commit batch (default 4 MiB) */
+    size_t batch_max_bytes; /* largest group-commit batch, >= 4 KiB (default 4 MiB;
+                             * clamped to ring_bytes / 2) */
     uint32_t linger_us;     /* extra wait for a batch to grow (default 0) */
     int default_ack;        /* default SLUICE_ACK_DURABLE */
     int full_policy;        /* default SLUICE_FULL_BLOCK */

@@ -349,6 +349,8 @@ static void write_done(struct log *lg, int res)
         poison(lg, res);
         return;
     }
+    if (poisoned(lg))
+        return; /* invariant 4: nothing is acknowledged after the first error */
     atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
     lg->written_pos = lg->batch_end_pos;
     pos_advance(&lg->written, lg->batch_last_lsn);
@@ -368,6 +370,10 @@ static void fsync_done(struct log *lg, int res)
         poison(lg, res);
         return;
     }
+    /* Invariant 4: a sync that completes after the first error acknowledges nothing
+     * (its write may be the one that failed). */
+    if (poisoned(lg))
+        return;
     atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
     pos_advance(&lg->durable, lg->fsync_target);
 }
