@@ -319,3 +319,86 @@ Test(log, read_only_open_changes_nothing)
     free(after);
     free(last);
 }
+
+/* ---- a hole in the last segment: torn in-flight write, or lost acknowledged data ---- */
+
+static char *hole_dir;
+static uint64_t hole_a, hole_b, hole_seal; /* offsets of records A, B and the close seal */
+
+static void hole_setup(void)
+{
+    hole_dir = tu_mkdtemp();
+    sluice_options o;
+    opts(&o);
+    o.linger_us = 50000; /* so that A and B travel in one batch */
+    sluice_db *db;
+    cr_assert_eq(sluice_open(hole_dir, &o, &db), 0);
+    char k[8];
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "r%d", i);
+        cr_assert_eq(sluice_put(db, k, strlen(k), 1, "v", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_flush(db), 0);
+    cr_assert_eq(sluice_put(db, "A", 1, 1, "a", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_put(db, "B", 1, 1, "b", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_close(db), 0); /* A and B durable, then the seal */
+    char *seg = tu_segment(hole_dir, 0);
+    uint64_t offs[2], end;
+    cr_assert_eq(record_offsets(seg, offs, 2, &end), 2);
+    hole_a = offs[0];
+    hole_b = offs[1];
+    cr_assert_eq(hole_b, hole_a + rec_size(1, 1), "A and B were written in one batch");
+    hole_seal = (rec_ends[1] + LOG_BLOCK - 1) / LOG_BLOCK * LOG_BLOCK; /* after B's fill */
+    if (hole_seal - rec_ends[1] < REC_HDR_BYTES)
+        hole_seal += LOG_BLOCK;
+    cr_assert_lt(hole_seal, end, "a clean close left a seal after B's batch");
+    free(seg);
+}
+
+static void hole_teardown(void) { tu_rmdir(hole_dir); }
+
+static int hole_open(int *a, int *b, int *r9)
+{
+    sluice_options o;
+    opts(&o);
+    errbuf[0] = 0;
+    sluice_db *db;
+    int r = sluice_open(hole_dir, &o, &db);
+    if (r)
+        return r;
+    char v[4];
+    size_t n;
+    *a = sluice_get(db, "A", 1, 1, v, sizeof v, &n) == 0;
+    *b = sluice_get(db, "B", 1, 1, v, sizeof v, &n) == 0;
+    *r9 = sluice_get(db, "r9", 2, 1, v, sizeof v, &n) == 0;
+    cr_assert_eq(sluice_close(db), 0);
+    return 0;
+}
+
+TestSuite(hole, .init = hole_setup, .fini = hole_teardown);
+
+Test(hole, lost_acknowledged_record_proven_by_the_seal_is_ecorrupt)
+{
+    char *seg = tu_segment(hole_dir, 0);
+    uint8_t zeros[REC_HDR_BYTES] = {0};
+    patch(seg, hole_a, zeros, sizeof zeros);
+    int a, b, r9;
+    cr_expect_eq(hole_open(&a, &b, &r9), SLUICE_ECORRUPT);
+    cr_expect_not_null(strstr(errbuf, "acknowledged"), "%s", errbuf);
+    free(seg);
+}
+
+Test(hole, unacknowledged_write_after_a_hole_is_cut)
+{
+    /* Without the seal, nothing shows that A's batch completed: it looks exactly like a
+     * write torn by a crash while B's bytes had landed, and is cut. */
+    char *seg = tu_segment(hole_dir, 0);
+    static uint8_t zeros[2 * LOG_BLOCK];
+    patch(seg, hole_seal, zeros, sizeof zeros);
+    patch(seg, hole_a, zeros, REC_HDR_BYTES);
+    int a, b, r9;
+    cr_assert_eq(hole_open(&a, &b, &r9), 0, "%s", errbuf);
+    cr_expect(!a && !b, "the torn batch is cut whole");
+    cr_expect(r9, "the earlier, acknowledged batch stays");
+    free(seg);
+}

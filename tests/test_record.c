@@ -114,7 +114,7 @@ Test(record, fill_records_reach_the_next_block_and_validate)
             continue;
         cr_assert_geq(fill, REC_HDR_BYTES);
         cr_assert_leq(fill, REC_FILL_MAX);
-        rec_fill_encode(buf, fill, 77);
+        rec_fill_encode(buf, fill, 77, 76);
         size_t size;
         cr_assert_eq(rec_check(buf, fill, &size), REC_VALID);
         cr_assert_eq(size, fill);

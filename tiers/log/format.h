@@ -10,10 +10,11 @@
  *  4. Every length is checked against what remains before it is added to an offset.
  *  5. LSNs are gap-free across segments: a segment's first record carries its header's
  *     first_lsn, each next record the previous LSN + 1.
- *  6. Every write (group commit) ends on a 4 KiB boundary, filled by a REC_FILL record:
- *     a later write never rewrites a block holding acknowledged records, and never waits
- *     for a page that the previous batch's fdatasync is writing back. A fill carries the
- *     LSN of the record after it and takes none itself.
+ *  6. Every write (group commit) ends on a 4 KiB boundary with a REC_FILL record: a
+ *     later write never rewrites a block holding acknowledged records. A fill carries
+ *     the LSN of the record after it (it takes none itself) and, in its ts field, the
+ *     durable LSN when its write was submitted: proof, for recovery, of which records
+ *     had been acknowledged when later data was written.
  */
 #ifndef SLUICE_LOG_FORMAT_H
 #define SLUICE_LOG_FORMAT_H
@@ -33,7 +34,8 @@ enum rec_type {
     REC_PUT = 1,
     REC_DELETE = 2,
     REC_OFFSET = 3, /* key = source name, value = le64 offset */
-    REC_FILL = 4,   /* klen 0, value = zeros up to the next 4 KiB boundary */
+    REC_FILL = 4,   /* klen 0, value = zeros up to the next 4 KiB boundary, ts = the
+                     * durable LSN when its write was submitted */
     REC_PAD = 0x7e, /* ring only: the rest of the buffer is skipped; never on disk */
 };
 
@@ -105,17 +107,18 @@ enum rec_check_result {
  * REC_VALID, *size is its padded size. */
 enum rec_check_result rec_check(const void *buf, size_t avail, size_t *size);
 
-/* Size of the fill that ends a write ending at file offset `end`: 0 when aligned,
- * otherwise up to the next 4 KiB boundary, one block more when the gap is too small
- * for a header. */
+/* Size of the fill that ends a write ending at file offset `end`: up to the next 4 KiB
+ * boundary, one block more when the gap is too small for a header (or is zero: every
+ * write carries a fill, for its durable stamp). */
 static inline size_t rec_fill_size(uint64_t end)
 {
     size_t gap = (LOG_BLOCK - end % LOG_BLOCK) % LOG_BLOCK;
-    return gap == 0 ? 0 : gap < REC_HDR_BYTES ? gap + LOG_BLOCK : gap;
+    return gap < REC_HDR_BYTES ? gap + LOG_BLOCK : gap;
 }
 
-/* Writes a fill record of `size` bytes (a multiple of 8, >= 32) carrying next_lsn. */
-void rec_fill_encode(void *dst, size_t size, uint64_t next_lsn);
+/* Writes a fill record of `size` bytes (a multiple of 8, >= 32) carrying next_lsn and
+ * the durable stamp. */
+void rec_fill_encode(void *dst, size_t size, uint64_t next_lsn, uint64_t durable_stamp);
 
 static inline int rec_type_on_disk(uint8_t t)
 {

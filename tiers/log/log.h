@@ -21,6 +21,21 @@
 #include "preparer.h"
 #include "ring.h"
 
+/* O_DIRECT writes in flight at most: more lets producers that missed a batch go out at
+ * once instead of waiting a whole device write (group commit with few producers). */
+#define LOG_MAX_WRITES 4
+
+struct log_write {
+    int done;          /* 0 in flight, 1 completed, -1 failed */
+    uint8_t *stage;    /* direct mode: 4 KiB-aligned copy of the batch */
+    struct iovec iov[IO_MAX_IOV];
+    int iovcnt;
+    uint64_t off;      /* file offset of what remains to write */
+    uint32_t seg;
+    uint64_t end_pos;  /* ring cursor after its last record */
+    uint64_t last_lsn; /* its last LSN (write_lsn - 1 for a seal) */
+};
+
 struct log_stats {
     _Atomic uint64_t puts, put_bytes, log_bytes, batches, fsyncs, short_writes,
         segments_created;
@@ -55,19 +70,18 @@ struct log {
     uint32_t wseg;         /* segment being appended */
     int direct;            /* 1: O_DIRECT + RWF_DSYNC writes from the staging buffer;
                             * 0: buffered writes from ring memory + fdatasync */
-    uint8_t *stage;        /* 4 KiB-aligned copy of the batch (direct mode) */
     size_t stage_bytes;
     struct seg_preparer prep;
     uint8_t *fill_buf;     /* REC_FILL_MAX bytes: the fill that ends each write */
     uint64_t tag;
     uint64_t linger_since;
-    /* the write in flight (at most one) */
-    int write_inflight;
-    int write_broken;      /* it came up short: its linked fdatasync will be cancelled */
-    struct iovec iov[IO_MAX_IOV];
-    int iovcnt;
-    uint64_t write_off;    /* file offset of what remains of iov */
-    uint64_t batch_end_pos, batch_last_lsn;
+    /* writes in flight, oldest first: up to LOG_MAX_WRITES in direct mode, one in
+     * buffered mode (its fdatasync logic covers one write at a time) */
+    struct log_write writes[LOG_MAX_WRITES];
+    unsigned w_head, w_count, w_max;
+    int write_broken;      /* buffered: the write chained to the running sync came up short */
+    int wrote_since_open;  /* a clean close then seals the log with a stamped fill */
+    int sealed;
     /* ring release: written records stay in the ring as a read cache (O_DIRECT writes
      * leave nothing in the page cache) until producers need the space */
     uint64_t written_pos;  /* ring cursor after the last written record */

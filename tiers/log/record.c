@@ -29,13 +29,14 @@ size_t rec_fill(void *dst, int type, uint64_t lsn, uint64_t ts, const void *key,
     return size;
 }
 
-void rec_fill_encode(void *dst, size_t size, uint64_t next_lsn)
+void rec_fill_encode(void *dst, size_t size, uint64_t next_lsn, uint64_t durable_stamp)
 {
     memset(dst, 0, size);
     struct rec_hdr *h = dst;
     h->type = REC_FILL;
     h->vlen = (uint32_t)(size - REC_HDR_BYTES);
     h->lsn = next_lsn;
+    h->ts = durable_stamp;
     h->crc = crc32c_mask(crc32c((uint8_t *)dst + 4, size - 4));
 }
 
@@ -49,7 +50,7 @@ enum rec_check_result rec_check(const void *buf, size_t avail, size_t *size)
     if (h->flags || h->reserved || h->klen > SLUICE_KEY_MAX || h->vlen > SLUICE_VALUE_MAX ||
         h->lsn == 0)
         return REC_INVALID;
-    if (h->type == REC_FILL ? h->klen != 0 || h->ts != 0 || h->vlen > REC_FILL_MAX
+    if (h->type == REC_FILL ? h->klen != 0 || h->ts >= h->lsn || h->vlen > REC_FILL_MAX
                             : h->klen == 0)
         return REC_INVALID;
     if (h->type == REC_OFFSET && (h->vlen != 8 || h->klen > SLUICE_SOURCE_MAX))

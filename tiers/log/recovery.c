@@ -169,19 +169,31 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
         reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
         goto out;
     }
-    uint64_t nonzero_end, valid_at;
-    r = seg_walker_scan_tail(&w, &nonzero_end, &valid_at);
+    uint64_t nonzero_end, valid_at, stamp;
+    r = seg_walker_scan_tail(&w, &nonzero_end, &valid_at, &stamp);
     if (r < 0) {
         reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
         goto out;
     }
-    if (valid_at != UINT64_MAX || (!last && nonzero_end > w.pos)) {
+    /* An earlier segment ends only where its successor begins (segments are created
+     * once everything before them is durable). In the last one, data after the end is
+     * a torn or reordered in-flight write unless a later stamp proves the missing
+     * records were acknowledged (writer.c, invariant 7). */
+    if (!last && nonzero_end > w.pos) {
         reason(errbuf, errcap,
                "%s: offset %" PRIu64 ": invalid record before later data (LSN %" PRIu64
                " expected)", path, w.pos, w.expect_lsn);
         r = SLUICE_ECORRUPT;
         goto out;
     }
+    if (stamp >= w.expect_lsn) {
+        reason(errbuf, errcap,
+               "%s: offset %" PRIu64 ": invalid record, but later data shows LSN %" PRIu64
+               " had been acknowledged as durable", path, w.pos, w.expect_lsn);
+        r = SLUICE_ECORRUPT;
+        goto out;
+    }
+    (void)valid_at; /* later, never-acknowledged records: cut with the torn tail */
     lg->index->segs[segidx].end = w.pos;
     lg->index->segs[segidx].size = w.hdr.segment_bytes < w.file_size ? w.hdr.segment_bytes
                                                                        : w.file_size;
@@ -199,10 +211,11 @@ out:
 static int align_tail(struct log *lg, struct hot_segment *s, uint64_t next_lsn)
 {
     size_t fill = rec_fill_size(s->end);
-    if (!fill || s->end + fill > s->size)
+    if (s->end % LOG_BLOCK == 0 || s->end + fill > s->size)
         return 0;
     uint8_t buf[REC_FILL_MAX];
-    rec_fill_encode(buf, fill, next_lsn);
+    /* everything recovered is on disk, and the cut before this was synced */
+    rec_fill_encode(buf, fill, next_lsn, next_lsn - 1);
     ssize_t w = lg->io->ops->pwrite(lg->io, s->fd, buf, fill, s->end);
     if (w != (ssize_t)fill)
         return w < 0 ? (int)w : -EIO;

@@ -97,10 +97,12 @@ int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *
     return r;
 }
 
-int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at)
+int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at,
+                         uint64_t *stamp)
 {
     *nonzero_end = w->pos;
     *valid_at = UINT64_MAX;
+    *stamp = 0;
     uint64_t pos = w->pos;
     while (pos < w->file_size) {
         ssize_t n = window_at(w, pos, 8);
@@ -114,9 +116,9 @@ int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *
         memcpy(&word, p, 8);
         if (word)
             *nonzero_end = pos + 8;
-        if (word && *valid_at == UINT64_MAX && (size_t)n >= REC_HDR_BYTES) {
+        if (word && (size_t)n >= REC_HDR_BYTES) {
             const struct rec_hdr *h = (const struct rec_hdr *)p;
-            if (rec_type_on_disk(h->type) && h->type != REC_FILL && h->lsn >= w->expect_lsn) {
+            if (rec_type_on_disk(h->type)) {
                 size_t need = rec_size(h->klen, h->vlen), size;
                 if (h->klen <= SLUICE_KEY_MAX && h->vlen <= SLUICE_VALUE_MAX &&
                     (size_t)n < need) {
@@ -124,9 +126,14 @@ int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *
                     if (n < 0)
                         return (int)n;
                     p = w->buf + (pos - w->buf_off);
+                    h = (const struct rec_hdr *)p;
                 }
-                if (rec_check(p, (size_t)n, &size) == REC_VALID)
-                    *valid_at = pos;
+                if (rec_check(p, (size_t)n, &size) == REC_VALID) {
+                    if (*valid_at == UINT64_MAX)
+                        *valid_at = pos;
+                    if (h->type == REC_FILL && h->ts > *stamp)
+                        *stamp = h->ts;
+                }
             }
         }
         pos += 8;

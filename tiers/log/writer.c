@@ -6,14 +6,16 @@
  *   reap     write completion: advance `written`, release ring bytes to producers;
  *            fdatasync completion: advance `durable`
  *   gather   index every published record (memory only; readers see it at once)
- *   write    at most one write in flight: every gathered record not yet written, up to
- *            batch_max_bytes, laid out now (segment, offset), ended by a fill record on
- *            a 4 KiB boundary. Direct mode (the default): copied into an aligned staging
- *            buffer and written O_DIRECT with RWF_DSYNC, so its one completion makes the
- *            batch written and durable (measured here: at the disk's own write+fdatasync
+ *   write    every gathered record not yet written, up to batch_max_bytes, laid out
+ *            now (segment, offset), ended by a stamped fill record on a 4 KiB boundary.
+ *            Direct mode (the default): copied into an aligned staging buffer and
+ *            written O_DIRECT with RWF_DSYNC, so its one completion makes the batch
+ *            written and durable (measured here: at the disk's own write+fdatasync
  *            latency, while a buffered io_uring write alone cost ~40 us in a worker
- *            thread). Buffered mode (filesystems without O_DIRECT): straight from ring
- *            memory, chained to an fdatasync when none is running.
+ *            thread); up to LOG_MAX_WRITES in flight, so producers that just missed a
+ *            batch need not wait a whole device write. Buffered mode (filesystems
+ *            without O_DIRECT): one write in flight, straight from ring memory,
+ *            chained to an fdatasync when none is running.
  *   sync     buffered mode only: at most one fdatasync in flight, covering exactly the
  *            writes that had completed when it was submitted
  * so a batch forms by itself while the previous write or sync runs: small at low load,
@@ -22,8 +24,9 @@
  * and the I/O completion eventfd, so it never blocks inside I/O while records wait.
  *
  * Invariants:
- *  1. Writes complete in LSN order (one in flight), so `written` always covers a
- *     contiguous prefix of the log.
+ *  1. Writes are acknowledged in LSN order: `written` (and, in direct mode, `durable`)
+ *     advance only over the completed prefix of the FIFO of writes, whatever order the
+ *     device completes them in.
  *  2. `durable` advances to a target <= `written` at the time the fdatasync was
  *     submitted (a chained one starts only after its write completed), and only within
  *     the synced segment.
@@ -37,6 +40,11 @@
  *     the newest data, and are released at once when the ring is three quarters full.
  *  6. A record's file offset is stored before its write is submitted, and read only
  *     once its LSN is released.
+ *  7. Every write ends with a fill stamped with `durable` at its submission, and a clean
+ *     close appends one more: after a hole at LSN H in the last segment, a later stamp
+ *     >= H proves H had been acknowledged (corruption); without one, the writes after
+ *     the hole were never acknowledged and recovery may cut them (a device may complete
+ *     in-flight writes in any order).
  *
  * Shutdown: log_stop sets `stopping` and rings the doorbell; the loop exits once every
  * claimed record is durable (or the log is poisoned) and no I/O is in flight; log_stop
@@ -148,26 +156,39 @@ static int roll_segment(struct log *lg)
     return 0;
 }
 
-/* Lays out the next batch into lg->iov; returns its record bytes (0: nothing fits). */
-static size_t lay_out_batch(struct log *lg, struct hot_segment *seg, uint64_t *lsn_out,
-                            uint64_t *cursor_out)
+/* The slot of the write with this FIFO position. */
+static struct log_write *write_at(struct log *lg, unsigned i)
+{
+    return &lg->writes[(lg->w_head + i) % LOG_MAX_WRITES];
+}
+
+/* Tags carry the write's slot in their low bits, so a completion finds its write. */
+static uint64_t next_tag(struct log *lg, const struct log_write *w)
+{
+    return (++lg->tag << 3) | (uint64_t)(w - lg->writes);
+}
+
+/* Lays out the next batch into w->iov (ring memory); returns its record bytes (0:
+ * nothing fits in this segment). */
+static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segment *seg,
+                            uint64_t *lsn_out, uint64_t *cursor_out)
 {
     size_t room = seg->size - seg->end, total = 0;
     uint64_t lsn = lg->write_lsn, cursor = lg->write_pos, pos;
-    lg->iovcnt = 0;
+    w->iovcnt = 0;
     while (lsn < lg->gather_lsn) {
         uint64_t next = cursor;
         const struct rec_hdr *h = ring_next(lg->ring, &next, lsn, &pos);
         size_t size = rec_size(h->klen, h->vlen);
         if (total + size > room || (total && total + size > lg->batch_max_bytes))
             break;
-        struct iovec *last = lg->iovcnt ? &lg->iov[lg->iovcnt - 1] : NULL;
+        struct iovec *last = w->iovcnt ? &w->iov[w->iovcnt - 1] : NULL;
         if (last && (uint8_t *)last->iov_base + last->iov_len == (uint8_t *)ring_at(lg->ring, pos)) {
             last->iov_len += size;
         } else {
-            if (lg->iovcnt == IO_MAX_IOV - 1) /* keep one for the fill */
+            if (w->iovcnt == IO_MAX_IOV - 1) /* keep one for the fill */
                 break;
-            lg->iov[lg->iovcnt++] = (struct iovec){ring_at(lg->ring, pos), size};
+            w->iov[w->iovcnt++] = (struct iovec){ring_at(lg->ring, pos), size};
         }
         hot_push_off(seg, seg->end + total);
         total += size;
@@ -179,9 +200,67 @@ static size_t lay_out_batch(struct log *lg, struct hot_segment *seg, uint64_t *l
     return total;
 }
 
+/* Ends the batch in w with its stamped fill (or, in a segment's last bytes, zeros),
+ * stages it in direct mode, and submits it. */
+static int submit_batch(struct log *lg, struct log_write *w, struct hot_segment *seg,
+                        size_t total, uint64_t lsn)
+{
+    size_t fill = rec_fill_size(seg->end + total), zeros = 0;
+    if (seg->end + total + fill > seg->size) {
+        /* The segment's last bytes, fewer than a header: too few for any record. O_DIRECT
+         * still needs whole blocks, so they are written as zeros, which the walker reads
+         * as the end of the segment. */
+        fill = 0;
+        zeros = lg->direct ? seg->size - (seg->end + total) : 0;
+    }
+    uint64_t stamp = pos_load(&lg->durable);
+    if (lg->direct) {
+        size_t at = 0;
+        for (int i = 0; i < w->iovcnt; i++) {
+            memcpy(w->stage + at, w->iov[i].iov_base, w->iov[i].iov_len);
+            at += w->iov[i].iov_len;
+        }
+        if (fill)
+            rec_fill_encode(w->stage + at, fill, lsn, stamp);
+        memset(w->stage + at + fill, 0, zeros);
+        w->iov[0] = (struct iovec){w->stage, total + fill + zeros};
+        w->iovcnt = 1;
+    } else if (fill) {
+        rec_fill_encode(lg->fill_buf, fill, lsn, stamp);
+        w->iov[w->iovcnt++] = (struct iovec){lg->fill_buf, fill};
+    }
+    w->off = seg->end;
+    w->seg = lg->wseg;
+    w->done = 0;
+    seg->end += total + fill + zeros;
+    int linked = !lg->direct && !lg->fsync_inflight;
+    int r;
+    if (lg->direct)
+        r = lg->io->ops->submit_writev(lg->io, seg->dfd, w->iov, 1, w->off, RWF_DSYNC,
+                                       next_tag(lg, w));
+    else if (linked)
+        r = lg->io->ops->submit_writev_fdatasync(lg->io, seg->fd, w->iov, w->iovcnt, w->off,
+                                                 next_tag(lg, w));
+    else
+        r = lg->io->ops->submit_writev(lg->io, seg->fd, w->iov, w->iovcnt, w->off, 0,
+                                       next_tag(lg, w));
+    if (r) {
+        poison(lg, r);
+        return 0;
+    }
+    lg->w_count++;
+    if (linked) {
+        lg->write_broken = 0;
+        lg->fsync_inflight = 1;
+        lg->fsync_target = w->last_lsn;
+    }
+    atomic_fetch_add_explicit(&lg->st.batches, 1, memory_order_relaxed);
+    return 1;
+}
+
 static int submit_write(struct log *lg)
 {
-    if (lg->write_inflight || poisoned(lg) || lg->write_lsn == lg->gather_lsn)
+    if (lg->w_count == lg->w_max || poisoned(lg) || lg->write_lsn == lg->gather_lsn)
         return 0;
     if (lg->linger_us && lg->gather_pos - lg->write_pos < lg->batch_max_bytes &&
         !atomic_load(&lg->stopping)) {
@@ -200,68 +279,42 @@ static int submit_write(struct log *lg)
         return 0;
     }
     struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    struct log_write *w = write_at(lg, lg->w_count);
     uint64_t lsn, cursor;
     /* O_DIRECT writes start on a block; an unaligned end (a segment recovered with no
      * room left for a fill) means the segment is done */
-    size_t total = lg->direct && seg->end % LOG_BLOCK ? 0 : lay_out_batch(lg, seg, &lsn, &cursor);
+    size_t total = lg->direct && seg->end % LOG_BLOCK ? 0 : lay_out_batch(lg, w, seg, &lsn, &cursor);
     if (!total) { /* the next record does not fit: continue in a new segment */
+        if (lg->w_count) /* invariant 3: every earlier write completes first */
+            return 0;
         r = roll_segment(lg);
         if (r < 0)
             poison(lg, r);
         return r == 0;
     }
-    size_t fill = rec_fill_size(seg->end + total), zeros = 0;
-    if (seg->end + total + fill > seg->size) {
-        /* The segment's last bytes, fewer than a header: too few for any record. O_DIRECT
-         * still needs whole blocks, so they are written as zeros, which the walker reads
-         * as the end of the segment. */
-        fill = 0;
-        zeros = lg->direct ? seg->size - (seg->end + total) : 0;
-    }
-    if (lg->direct) {
-        size_t at = 0;
-        for (int i = 0; i < lg->iovcnt; i++) {
-            memcpy(lg->stage + at, lg->iov[i].iov_base, lg->iov[i].iov_len);
-            at += lg->iov[i].iov_len;
-        }
-        if (fill)
-            rec_fill_encode(lg->stage + at, fill, lsn);
-        memset(lg->stage + at, 0, zeros);
-        fill += zeros;
-        lg->iov[0] = (struct iovec){lg->stage, total + fill};
-        lg->iovcnt = 1;
-    } else if (fill) {
-        rec_fill_encode(lg->fill_buf, fill, lsn);
-        lg->iov[lg->iovcnt++] = (struct iovec){lg->fill_buf, fill};
-    }
-    lg->write_off = seg->end;
-    seg->end += total + fill;
-    lg->batch_end_pos = cursor;
-    lg->batch_last_lsn = lsn - 1;
+    w->end_pos = cursor;
+    w->last_lsn = lsn - 1;
     lg->write_pos = cursor;
     lg->write_lsn = lsn;
-    int linked = !lg->direct && !lg->fsync_inflight;
-    if (lg->direct)
-        r = lg->io->ops->submit_writev(lg->io, seg->dfd, lg->iov, 1, lg->write_off, RWF_DSYNC,
-                                       ++lg->tag);
-    else if (linked)
-        r = lg->io->ops->submit_writev_fdatasync(lg->io, seg->fd, lg->iov, lg->iovcnt,
-                                                 lg->write_off, ++lg->tag);
-    else
-        r = lg->io->ops->submit_writev(lg->io, seg->fd, lg->iov, lg->iovcnt, lg->write_off, 0,
-                                       ++lg->tag);
-    if (r) {
-        poison(lg, r);
+    lg->wrote_since_open = 1;
+    return submit_batch(lg, w, seg, total, lsn);
+}
+
+/* On a clean close: one more write, only a stamped fill, so that recovery can tell
+ * damage in the last batch from a torn write (invariant 7). */
+static int submit_seal(struct log *lg)
+{
+    struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    if (lg->sealed || lg->w_count || lg->fsync_inflight || poisoned(lg) ||
+        !lg->wrote_since_open || (lg->direct && seg->end % LOG_BLOCK) ||
+        seg->end + rec_fill_size(seg->end) > seg->size)
         return 0;
-    }
-    lg->write_inflight = 1;
-    lg->write_broken = 0;
-    if (linked) {
-        lg->fsync_inflight = 1;
-        lg->fsync_target = lg->batch_last_lsn;
-    }
-    atomic_fetch_add_explicit(&lg->st.batches, 1, memory_order_relaxed);
-    return 1;
+    lg->sealed = 1;
+    struct log_write *w = write_at(lg, 0);
+    w->iovcnt = 0;
+    w->end_pos = lg->write_pos;
+    w->last_lsn = lg->write_lsn - 1;
+    return submit_batch(lg, w, seg, 0, lg->write_lsn);
 }
 
 static int submit_fsync(struct log *lg)
@@ -278,7 +331,7 @@ static int submit_fsync(struct log *lg)
     uint64_t target = w;
     if (j + 1 < x->nsegs && x->segs[j + 1].first_lsn - 1 < target)
         target = x->segs[j + 1].first_lsn - 1;
-    int r = lg->io->ops->submit_fdatasync(lg->io, x->segs[j].fd, ++lg->tag);
+    int r = lg->io->ops->submit_fdatasync(lg->io, x->segs[j].fd, ++lg->tag << 3);
     if (r) {
         poison(lg, r);
         return 0;
@@ -312,53 +365,71 @@ static void release_ring(struct log *lg)
     lg->release_lsn = lsn;
 }
 
-static void write_done(struct log *lg, int res)
+/* Acknowledges the completed writes at the head of the FIFO, in order (invariant 1). */
+static void retire_writes(struct log *lg)
+{
+    uint64_t last = 0;
+    while (lg->w_count && write_at(lg, 0)->done) {
+        struct log_write *w = write_at(lg, 0);
+        if (w->done > 0 && !poisoned(lg)) {
+            last = w->last_lsn;
+            lg->written_pos = w->end_pos;
+        }
+        lg->w_head = (lg->w_head + 1) % LOG_MAX_WRITES;
+        lg->w_count--;
+    }
+    /* Invariant 4: nothing is acknowledged after the first error. */
+    if (!last || poisoned(lg))
+        return;
+    pos_advance(&lg->written, last);
+    if (lg->direct) /* RWF_DSYNC: the write's completion is its durability */
+        pos_advance(&lg->durable, last);
+    release_ring(lg);
+}
+
+static void write_done(struct log *lg, struct log_write *w, int res)
 {
     size_t want = 0;
-    for (int i = 0; i < lg->iovcnt; i++)
-        want += lg->iov[i].iov_len;
+    for (int i = 0; i < w->iovcnt; i++)
+        want += w->iov[i].iov_len;
     if (res == -EAGAIN || (res >= 0 && (size_t)res < want)) {
         /* Resubmit what is left: -EAGAIN whole, a short write from where it stopped.
          * A chained fdatasync is cancelled by the kernel; submit_fsync issues another. */
-        lg->write_broken = 1;
+        if (!lg->direct)
+            lg->write_broken = 1;
         if (res > 0) {
             atomic_fetch_add_explicit(&lg->st.short_writes, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
             size_t done = (size_t)res;
-            lg->write_off += done;
+            w->off += done;
             int i = 0;
-            while (done >= lg->iov[i].iov_len)
-                done -= lg->iov[i++].iov_len;
-            lg->iov[i].iov_base = (uint8_t *)lg->iov[i].iov_base + done;
-            lg->iov[i].iov_len -= done;
-            memmove(lg->iov, lg->iov + i, sizeof(struct iovec) * (size_t)(lg->iovcnt - i));
-            lg->iovcnt -= i;
+            while (done >= w->iov[i].iov_len)
+                done -= w->iov[i++].iov_len;
+            w->iov[i].iov_base = (uint8_t *)w->iov[i].iov_base + done;
+            w->iov[i].iov_len -= done;
+            memmove(w->iov, w->iov + i, sizeof(struct iovec) * (size_t)(w->iovcnt - i));
+            w->iovcnt -= i;
         }
-        struct hot_segment *seg = &lg->index->segs[lg->wseg];
-        int r = lg->io->ops->submit_writev(lg->io, lg->direct ? seg->dfd : seg->fd, lg->iov,
-                                           lg->iovcnt, lg->write_off,
-                                           lg->direct ? RWF_DSYNC : 0, ++lg->tag);
+        struct hot_segment *seg = &lg->index->segs[w->seg];
+        int r = lg->io->ops->submit_writev(lg->io, lg->direct ? seg->dfd : seg->fd, w->iov,
+                                           w->iovcnt, w->off, lg->direct ? RWF_DSYNC : 0,
+                                           next_tag(lg, w));
         if (r) {
-            lg->write_inflight = 0;
+            w->done = -1;
             poison(lg, r);
         }
         return;
     }
-    lg->write_inflight = 0;
     if (res < 0) {
+        w->done = -1;
         poison(lg, res);
-        return;
+    } else {
+        w->done = 1;
+        atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
+        if (lg->direct)
+            atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
     }
-    if (poisoned(lg))
-        return; /* invariant 4: nothing is acknowledged after the first error */
-    atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
-    lg->written_pos = lg->batch_end_pos;
-    pos_advance(&lg->written, lg->batch_last_lsn);
-    if (lg->direct) { /* RWF_DSYNC: the write's completion is its durability */
-        atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
-        pos_advance(&lg->durable, lg->batch_last_lsn);
-    }
-    release_ring(lg);
+    retire_writes(lg);
 }
 
 static void fsync_done(struct log *lg, int res)
@@ -380,11 +451,11 @@ static void fsync_done(struct log *lg, int res)
 
 static int reap(struct log *lg)
 {
-    struct io_completion c[IO_MAX_INFLIGHT];
-    int n = lg->io->ops->reap(lg->io, c, IO_MAX_INFLIGHT);
+    struct io_completion c[2 * IO_MAX_INFLIGHT];
+    int n = lg->io->ops->reap(lg->io, c, 2 * IO_MAX_INFLIGHT);
     for (int i = 0; i < n; i++) {
         if (c[i].op == IO_OP_WRITE)
-            write_done(lg, c[i].res);
+            write_done(lg, &lg->writes[c[i].tag & 7], c[i].res);
         else
             fsync_done(lg, c[i].res);
     }
@@ -393,12 +464,14 @@ static int reap(struct log *lg)
 
 static int finished(struct log *lg)
 {
-    if (!atomic_load(&lg->stopping) || lg->write_inflight || lg->fsync_inflight)
+    if (!atomic_load(&lg->stopping) || lg->w_count || lg->fsync_inflight)
         return 0;
     if (poisoned(lg))
         return 1;
     uint64_t claimed = ring_claimed_lsn(lg->ring);
-    return pos_load(&lg->durable) == claimed && lg->gather_lsn == claimed + 1;
+    if (pos_load(&lg->durable) != claimed || lg->gather_lsn != claimed + 1)
+        return 0;
+    return !submit_seal(lg);
 }
 
 static void drain_eventfd(int fd)
@@ -462,18 +535,22 @@ int log_start(struct log *lg)
     lg->gather_pos = lg->write_pos = lg->written_pos = lg->release_pos = 0;
     lg->write_lsn = lg->release_lsn = lg->gather_lsn;
     lg->wseg = (uint32_t)(lg->index->nsegs - 1);
+    lg->w_max = 1;
     int dfd = lg->prefer_buffered ? -EINVAL : open_direct(lg, lg->wseg);
     if (dfd >= 0) {
         /* the largest batch: batch_max_bytes, or one record larger than that */
         lg->stage_bytes = lg->batch_max_bytes + SLUICE_VALUE_MAX + 1024 + REC_FILL_MAX;
         lg->stage_bytes = (lg->stage_bytes + LOG_BLOCK - 1) & ~(size_t)(LOG_BLOCK - 1);
-        void *p;
-        if (posix_memalign(&p, LOG_BLOCK, lg->stage_bytes)) {
-            lg->io->ops->close(lg->io, dfd);
-            return SLUICE_ENOMEM;
+        for (int i = 0; i < LOG_MAX_WRITES; i++) {
+            void *p;
+            if (posix_memalign(&p, LOG_BLOCK, lg->stage_bytes)) {
+                lg->io->ops->close(lg->io, dfd);
+                return SLUICE_ENOMEM;
+            }
+            lg->writes[i].stage = p;
         }
-        lg->stage = p;
         lg->direct = 1;
+        lg->w_max = LOG_MAX_WRITES;
         lg->index->segs[lg->wseg].dfd = dfd;
     } else if (dfd != -EINVAL) {
         return dfd;
@@ -511,8 +588,11 @@ void log_destroy(struct log *lg)
 {
     prep_stop(&lg->prep);
     free(lg->fill_buf);
-    free(lg->stage);
-    lg->fill_buf = lg->stage = NULL;
+    lg->fill_buf = NULL;
+    for (int i = 0; i < LOG_MAX_WRITES; i++) {
+        free(lg->writes[i].stage);
+        lg->writes[i].stage = NULL;
+    }
     if (lg->index && lg->index->segs)
         for (size_t i = 0; i < lg->index->nsegs; i++) {
             if (lg->index->segs[i].fd >= 0)
