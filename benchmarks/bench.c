@@ -8,7 +8,8 @@
  * benchmark suite. Percentiles come from the engine's log-linear histogram (<= 1.6 %).
  *
  *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown]
- * workloads: disk, put-memory, put-written, put-durable, put-durable-8, window-durable
+ * workloads: disk, disk-qd, put-memory, put-written, put-durable, put-durable-8,
+ *            window-durable
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,8 @@
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+#include <liburing.h>
 
 #include "clock.h"
 #include "hist.h"
@@ -117,6 +120,61 @@ static void bench_disk(const struct cfg *c, struct result *res)
     close(fd);
     unlink(path);
     free(zero);
+    free(blk);
+    free(path);
+}
+
+/* The device's rate of durable 4 KiB writes (O_DIRECT + RWF_DSYNC through io_uring, as
+ * the log writes them) at queue depths 1, 2, 4 and 8: the bound on group commit. */
+static void bench_disk_qd(const struct cfg *c)
+{
+    char *path = fresh_dir(c, "disk-qd.bin");
+    size_t file = 64u << 20;
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    uint8_t *zero = calloc(1, 1u << 20);
+    for (size_t off = 0; fd >= 0 && off < file; off += 1u << 20)
+        if (pwrite(fd, zero, 1u << 20, (off_t)off) != 1 << 20)
+            die("pre-zero", -errno);
+    if (fd < 0 || fsync(fd))
+        die("disk-qd file", -errno);
+    close(fd);
+    free(zero);
+    fd = open(path, O_RDWR | O_DIRECT);
+    void *blk;
+    struct io_uring ring;
+    if (fd < 0 || posix_memalign(&blk, 4096, 4096) || io_uring_queue_init(16, &ring, 0)) {
+        printf("%-26s skipped: no O_DIRECT or io_uring here\n", "disk DSYNC writes by QD");
+        unlink(path);
+        free(path);
+        return;
+    }
+    memset(blk, 0xab, 4096);
+    uint64_t n = c->quick ? 500 : 3000;
+    printf(c->markdown ? "| disk DSYNC writes/s by queue depth | | | | | | | | " : "%-26s",
+           "disk DSYNC writes/s by QD");
+    const int qds[] = {1, 2, 4, 8};
+    for (int q = 0; q < 4; q++) {
+        uint64_t sub = 0, done = 0, t0 = clock_now_ns();
+        while (done < n) {
+            while (sub - done < (uint64_t)qds[q] && sub < n) {
+                struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+                io_uring_prep_write(sqe, fd, blk, 4096, (sub * 4096) % file);
+                sqe->rw_flags = RWF_DSYNC;
+                sub++;
+            }
+            io_uring_submit(&ring);
+            struct io_uring_cqe *cqe;
+            if (io_uring_wait_cqe(&ring, &cqe) || cqe->res != 4096)
+                die("disk-qd write", -EIO);
+            io_uring_cqe_seen(&ring, cqe);
+            done++;
+        }
+        printf("  QD%d %.0f", qds[q], n / ((clock_now_ns() - t0) / 1e9));
+    }
+    printf("  (the bound on durable group commit)%s\n", c->markdown ? " |" : "");
+    io_uring_queue_exit(&ring);
+    close(fd);
+    unlink(path);
     free(blk);
     free(path);
 }
@@ -311,7 +369,7 @@ int main(int argc, char **argv)
             c.only = argv[++i];
         else {
             fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown]\n"
-                            "workloads: disk put-memory put-written put-durable put-durable-8 window-durable\n");
+                            "workloads: disk disk-qd put-memory put-written put-durable put-durable-8 window-durable\n");
             return 2;
         }
     }
@@ -344,6 +402,10 @@ int main(int argc, char **argv)
         bench_disk(&c, &r);
         floor_p50 = (double)hist_percentile(&r.lat, 50);
         print_row(&c, &r, 0);
+    }
+    if (selected(&c, "disk-qd") || selected(&c, "put-durable-8")) {
+        bench_disk_qd(&c);
+        fflush(stdout);
     }
     uint64_t big = c.quick ? 300000 : 3000000;
     struct {
