@@ -9,7 +9,7 @@
  *
  *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown]
  * workloads: disk, disk-qd, put-memory, put-written, put-durable, put-durable-8,
- *            window-durable
+ *            window-durable, recovery
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -177,6 +177,40 @@ static void bench_disk_qd(const struct cfg *c)
     unlink(path);
     free(blk);
     free(path);
+}
+
+/* Reopen time for a log of `bytes`: recovery walks, checks and indexes every record. */
+static void bench_recovery(const struct cfg *c)
+{
+    char *dir = fresh_dir(c, "recovery");
+    sluice_db *db = open_db(dir);
+    uint64_t n = (c->quick ? (128ull << 20) : (1ull << 30)) / 144, ts = clock_realtime_ns();
+    char k[32];
+    const uint8_t *v;
+    for (uint64_t i = 0; i < n; i++) {
+        int kl = key_of(k, i);
+        value_of(i, &v);
+        int r = sluice_put(db, k, (size_t)kl, ts + i, v, VALUE_BYTES, SLUICE_ACK_MEMORY, NULL);
+        if (r)
+            die("put", r);
+    }
+    struct sluice_stats st;
+    int r = sluice_stats(db, &st);
+    if (r || (r = sluice_close(db)))
+        die("close", r);
+    /* drop the page cache's copy? O_DIRECT writes left none; the read is from disk */
+    uint64_t t0 = clock_now_ns();
+    db = open_db(dir);
+    double secs = (clock_now_ns() - t0) / 1e9;
+    sluice_close(db);
+    double gib = st.log_bytes / (double)(1u << 30);
+    if (c->markdown)
+        printf("| recovery (reopen) | %" PRIu64 " | %.0f | | | | | | %.3f s for %.2f GiB of log"
+               " = %.2f s/GiB |\n", n, n / secs, secs, gib, secs / gib);
+    else
+        printf("%-26s %9" PRIu64 " %12.0f  %.3f s for %.2f GiB of log = %.2f s per GiB\n",
+               "recovery (reopen)", n, n / secs, secs, gib, secs / gib);
+    free(dir);
 }
 
 /* One producer at a fixed ack level. */
@@ -369,7 +403,7 @@ int main(int argc, char **argv)
             c.only = argv[++i];
         else {
             fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown]\n"
-                            "workloads: disk disk-qd put-memory put-written put-durable put-durable-8 window-durable\n");
+                            "workloads: disk disk-qd put-memory put-written put-durable put-durable-8 window-durable recovery\n");
             return 2;
         }
     }
@@ -433,8 +467,13 @@ int main(int argc, char **argv)
         bench_window(&c, 1000, &r);
         print_row(&c, &r, 0);
     }
+    if (selected(&c, "recovery")) {
+        bench_recovery(&c);
+        fflush(stdout);
+    }
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable", c.dir, c.dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable '%s'/recovery", c.dir,
+             c.dir, c.dir);
     if (system(cmd) != 0)
         return 2;
     free(random_values);
