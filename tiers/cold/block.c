@@ -1,0 +1,133 @@
+#include "block.h"
+
+#include <lz4.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "sluice.h"
+
+struct entry {
+    uint64_t ts;
+    uint64_t lsn;
+    uint32_t voff;
+    uint32_t vlen;
+};
+_Static_assert(sizeof(struct entry) == BLOCK_ENTRY_BYTES, "entries are 24 bytes");
+
+size_t block_raw_size(const struct block_rec *recs, size_t n)
+{
+    size_t raw = n * BLOCK_ENTRY_BYTES;
+    for (size_t i = 0; i < n; i++)
+        raw += recs[i].vlen;
+    return raw;
+}
+
+size_t block_encode_bound(size_t raw)
+{
+    return BLOCK_HDR_BYTES + (size_t)LZ4_compressBound((int)raw);
+}
+
+static uint32_t block_crc(const struct block_hdr *h, const void *raw)
+{
+    struct block_hdr copy = *h;
+    copy.crc = 0;
+    uint32_t c = crc32c_extend(0, &copy, sizeof copy);
+    return crc32c_mask(crc32c_extend(c, raw, h->raw_bytes));
+}
+
+int block_encode(uint32_t series, const struct block_rec *recs, size_t n, void *scratch,
+                 void *out, size_t cap, size_t *len)
+{
+    if (n == 0)
+        return SLUICE_EINVAL;
+    size_t raw = block_raw_size(recs, n);
+    if (raw > BLOCK_RAW_MAX)
+        return SLUICE_EINVAL;
+    if (cap < block_encode_bound(raw))
+        return SLUICE_ERANGE;
+    uint8_t *body = scratch;
+    uint32_t voff = (uint32_t)(n * BLOCK_ENTRY_BYTES);
+    for (size_t i = 0; i < n; i++) {
+        if (i && recs[i].ts <= recs[i - 1].ts)
+            return SLUICE_EINVAL;
+        struct entry e = {recs[i].ts, recs[i].lsn, voff, recs[i].vlen};
+        memcpy(body + i * BLOCK_ENTRY_BYTES, &e, sizeof e);
+        if (recs[i].vlen)
+            memcpy(body + voff, recs[i].val, recs[i].vlen);
+        voff += recs[i].vlen;
+    }
+    struct block_hdr h = {.magic = BLOCK_MAGIC, .version = BLOCK_VERSION,
+                          .count = (uint32_t)n, .raw_bytes = (uint32_t)raw,
+                          .ts_min = recs[0].ts, .ts_max = recs[n - 1].ts, .series = series};
+    uint8_t *dst = (uint8_t *)out + BLOCK_HDR_BYTES;
+    int z = LZ4_compress_default((const char *)body, (char *)dst, (int)raw,
+                                 (int)(cap - BLOCK_HDR_BYTES));
+    /* Compress only when it saves at least an eighth: otherwise every read would pay for
+     * decompression to save a few bytes. */
+    if (z > 0 && (size_t)z < raw - raw / 8) {
+        h.codec = BLOCK_CODEC_LZ4;
+        h.stored_bytes = (uint32_t)z;
+    } else { /* incompressible: store it as it is */
+        h.codec = BLOCK_CODEC_NONE;
+        h.stored_bytes = (uint32_t)raw;
+        memcpy(dst, body, raw);
+    }
+    h.stored_crc = crc32c_mask(crc32c(dst, h.stored_bytes));
+    h.crc = block_crc(&h, body);
+    memcpy(out, &h, sizeof h);
+    *len = BLOCK_HDR_BYTES + h.stored_bytes;
+    return 0;
+}
+
+int block_peek(const void *blk, size_t len, struct block_hdr *h)
+{
+    if (len < BLOCK_HDR_BYTES)
+        return SLUICE_ECORRUPT;
+    memcpy(h, blk, sizeof *h);
+    if (h->magic != BLOCK_MAGIC)
+        return SLUICE_ECORRUPT;
+    if (h->version != BLOCK_VERSION)
+        return SLUICE_EVERSION;
+    if (h->codec > BLOCK_CODEC_LZ4 || h->count == 0 ||
+        h->raw_bytes > BLOCK_RAW_MAX || h->stored_bytes != len - BLOCK_HDR_BYTES ||
+        (h->codec == BLOCK_CODEC_NONE && h->stored_bytes != h->raw_bytes) ||
+        (uint64_t)h->count * BLOCK_ENTRY_BYTES > h->raw_bytes || h->ts_min > h->ts_max)
+        return SLUICE_ECORRUPT;
+    return 0;
+}
+
+int block_decode(const void *blk, size_t len, void *raw, struct block_rec *recs,
+                 size_t max_recs, struct block_hdr *h)
+{
+    int r = block_peek(blk, len, h);
+    if (r)
+        return r;
+    if (h->count > max_recs)
+        return SLUICE_ERANGE;
+    const char *src = (const char *)blk + BLOCK_HDR_BYTES;
+    if (crc32c_mask(crc32c(src, h->stored_bytes)) != h->stored_crc)
+        return SLUICE_ECORRUPT;
+    if (h->codec == BLOCK_CODEC_LZ4) {
+        /* bounded: never writes past raw_bytes, never reads past stored_bytes */
+        int n = LZ4_decompress_safe(src, raw, (int)h->stored_bytes, (int)h->raw_bytes);
+        if (n < 0 || (uint32_t)n != h->raw_bytes)
+            return SLUICE_ECORRUPT;
+    } else {
+        memcpy(raw, src, h->raw_bytes);
+    }
+    if (block_crc(h, raw) != h->crc)
+        return SLUICE_ECORRUPT;
+    const uint8_t *body = raw;
+    uint64_t values_from = (uint64_t)h->count * BLOCK_ENTRY_BYTES;
+    for (uint32_t i = 0; i < h->count; i++) {
+        struct entry e;
+        memcpy(&e, body + (size_t)i * BLOCK_ENTRY_BYTES, sizeof e);
+        if (e.voff < values_from || (uint64_t)e.voff + e.vlen > h->raw_bytes ||
+            (i && e.ts <= recs[i - 1].ts) || e.lsn == 0)
+            return SLUICE_ECORRUPT;
+        recs[i] = (struct block_rec){e.ts, e.lsn, body + e.voff, e.vlen};
+    }
+    if (recs[0].ts != h->ts_min || recs[h->count - 1].ts != h->ts_max)
+        return SLUICE_ECORRUPT;
+    return 0;
+}
