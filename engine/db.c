@@ -37,7 +37,7 @@ void sluice_options_init(sluice_options *opts)
     opts->default_ack = SLUICE_ACK_DURABLE;
     opts->full_policy = SLUICE_FULL_BLOCK;
     opts->put_timeout_ms = 10000;
-    opts->cold_map_bytes = 1u << 30;
+    opts->cold_map_bytes = (size_t)16 << 30; /* address space; the file grows as used */
     opts->retention_ns = 0;
     opts->read_only = 0;
     opts->io_backend = SLUICE_IO_AUTO;

@@ -1,0 +1,832 @@
+#include "cold.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "block.h"
+#include "format.h"
+#include "sluice.h"
+
+struct cold {
+    MDB_env *env;
+    MDB_dbi meta, series, names, blocks;
+    int read_only;
+    /* Views hold it shared; growing the map takes it exclusively, because LMDB may only
+     * resize while no transaction of this process is open. */
+    pthread_rwlock_t grow;
+    /* compactor-only scratch */
+    uint8_t *raw, *enc, *scratch;
+};
+
+static int lmdb_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return SLUICE_NOTFOUND;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+        return SLUICE_ECORRUPT;
+    case MDB_VERSION_MISMATCH:
+        return SLUICE_EVERSION;
+    case ENOMEM:
+        return SLUICE_ENOMEM;
+    default:
+        return rc > 0 ? -rc : SLUICE_ECORRUPT; /* other MDB_ codes: a damaged environment */
+    }
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static void be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#define BLOCK_KEY_BYTES 12
+static void block_key(uint8_t k[BLOCK_KEY_BYTES], uint32_t series, uint64_t ts)
+{
+    be32(k, series);
+    be64(k + 4, ts);
+}
+
+int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **out)
+{
+    struct stat st;
+    if (read_only && stat(path, &st) < 0)
+        return errno == ENOENT ? SLUICE_NOTFOUND : -errno;
+    if (!read_only && mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    struct cold *c = calloc(1, sizeof *c);
+    if (!c)
+        return SLUICE_ENOMEM;
+    c->read_only = read_only;
+    pthread_rwlock_init(&c->grow, NULL);
+    int r = lmdb_err(mdb_env_create(&c->env));
+    if (r)
+        goto err;
+    mdb_env_set_maxdbs(c->env, 4);
+    /* below a megabyte the first transaction (four databases) may not fit */
+    mdb_env_set_mapsize(c->env, map_bytes < (1u << 20) ? (1u << 20) : map_bytes);
+    r = lmdb_err(mdb_env_open(c->env, path, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0644));
+    if (r)
+        goto err;
+    int dead;
+    mdb_reader_check(c->env, &dead); /* a killed reader keeps its slot until this */
+    MDB_txn *txn;
+    r = lmdb_err(mdb_txn_begin(c->env, NULL, read_only ? MDB_RDONLY : 0, &txn));
+    if (r)
+        goto err;
+    unsigned fl = read_only ? 0 : MDB_CREATE;
+    if ((r = lmdb_err(mdb_dbi_open(txn, "meta", fl, &c->meta))) ||
+        (r = lmdb_err(mdb_dbi_open(txn, "series", fl, &c->series))) ||
+        (r = lmdb_err(mdb_dbi_open(txn, "names", fl, &c->names))) ||
+        (r = lmdb_err(mdb_dbi_open(txn, "blocks", fl, &c->blocks)))) {
+        mdb_txn_abort(txn);
+        goto err;
+    }
+    MDB_val k = {7, "version"}, v;
+    r = lmdb_err(mdb_get(txn, c->meta, &k, &v));
+    if (r == SLUICE_NOTFOUND && !read_only) {
+        uint32_t ver = COLD_FORMAT_VERSION;
+        v = (MDB_val){sizeof ver, &ver};
+        r = lmdb_err(mdb_put(txn, c->meta, &k, &v, 0));
+    } else if (r == 0) {
+        uint32_t ver = 0;
+        if (v.mv_size == sizeof ver)
+            memcpy(&ver, v.mv_data, sizeof ver);
+        r = ver == COLD_FORMAT_VERSION ? 0 : v.mv_size == sizeof ver ? SLUICE_EVERSION : SLUICE_ECORRUPT;
+    }
+    if (r) {
+        mdb_txn_abort(txn);
+        goto err;
+    }
+    if ((r = lmdb_err(mdb_txn_commit(txn))))
+        goto err;
+    *out = c;
+    return 0;
+err:
+    cold_close(c);
+    return r;
+}
+
+void cold_close(struct cold *c)
+{
+    if (!c)
+        return;
+    if (c->env)
+        mdb_env_close(c->env);
+    pthread_rwlock_destroy(&c->grow);
+    free(c->raw);
+    free(c->enc);
+    free(c->scratch);
+    free(c);
+}
+
+static int meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int r = lmdb_err(mdb_get(txn, dbi, &k, &v));
+    if (r)
+        return r;
+    if (v.mv_size != 8)
+        return SLUICE_ECORRUPT;
+    memcpy(out, v.mv_data, 8);
+    return 0;
+}
+
+int cold_view_begin(struct cold *c, struct cold_view *v)
+{
+    pthread_rwlock_rdlock(&c->grow);
+    v->c = c;
+    int r = lmdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &v->txn));
+    if (!r) {
+        r = meta_u64(v->txn, c->meta, "compacted_lsn", &v->compacted_lsn);
+        if (r == SLUICE_NOTFOUND) {
+            v->compacted_lsn = 0;
+            r = 0;
+        }
+        if (r)
+            mdb_txn_abort(v->txn);
+    }
+    if (r)
+        pthread_rwlock_unlock(&c->grow);
+    return r;
+}
+
+void cold_view_end(struct cold_view *v)
+{
+    if (!v->txn)
+        return;
+    mdb_txn_abort(v->txn);
+    v->txn = NULL;
+    pthread_rwlock_unlock(&v->c->grow);
+}
+
+int cold_meta(struct cold *c, uint64_t *compacted_lsn, uint8_t uuid[16], int *has_uuid)
+{
+    struct cold_view v;
+    int r = cold_view_begin(c, &v);
+    if (r)
+        return r;
+    *compacted_lsn = v.compacted_lsn;
+    MDB_val k = {4, "uuid"}, val;
+    r = lmdb_err(mdb_get(v.txn, c->meta, &k, &val));
+    *has_uuid = r == 0 && val.mv_size == 16;
+    if (*has_uuid)
+        memcpy(uuid, val.mv_data, 16);
+    r = r == SLUICE_NOTFOUND || *has_uuid ? 0 : (r ? r : SLUICE_ECORRUPT);
+    cold_view_end(&v);
+    return r;
+}
+
+static int series_id(MDB_txn *txn, struct cold *c, const void *key, size_t klen, uint32_t *sid)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int r = lmdb_err(mdb_get(txn, c->series, &k, &v));
+    if (r)
+        return r;
+    if (v.mv_size != 4)
+        return SLUICE_ECORRUPT;
+    memcpy(sid, v.mv_data, 4);
+    return 0;
+}
+
+/* ---- decoding a block for a reader ---- */
+
+struct decoded {
+    uint8_t *raw;
+    size_t raw_cap;
+    struct block_rec recs[COLD_BLOCK_RECORDS];
+    struct block_hdr hdr;
+};
+
+static int decode_into(struct decoded *d, const MDB_val *val, uint32_t series)
+{
+    struct block_hdr h;
+    int r = block_peek(val->mv_data, val->mv_size, &h);
+    if (r)
+        return r;
+    if (h.raw_bytes > d->raw_cap) {
+        uint8_t *p = realloc(d->raw, h.raw_bytes);
+        if (!p)
+            return SLUICE_ENOMEM;
+        d->raw = p;
+        d->raw_cap = h.raw_bytes;
+    }
+    r = block_decode(val->mv_data, val->mv_size, d->raw, d->recs, COLD_BLOCK_RECORDS, &d->hdr);
+    if (r == SLUICE_ERANGE)
+        return SLUICE_ECORRUPT; /* more records than a block may hold */
+    if (!r && d->hdr.series != series)
+        return SLUICE_ECORRUPT;
+    return r;
+}
+
+/* Positions cur on the last block of series starting at or before ts; NOTFOUND if none. */
+static int seek_block_le(MDB_cursor *cur, uint32_t series, uint64_t ts, MDB_val *k, MDB_val *v)
+{
+    uint8_t want[BLOCK_KEY_BYTES];
+    block_key(want, series, ts);
+    *k = (MDB_val){sizeof want, want};
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc == 0 && k->mv_size == BLOCK_KEY_BYTES && memcmp(k->mv_data, want, BLOCK_KEY_BYTES) == 0)
+        return 0;
+    rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, k, v, MDB_LAST) : mdb_cursor_get(cur, k, v, MDB_PREV);
+    if (rc)
+        return lmdb_err(rc);
+    if (k->mv_size != BLOCK_KEY_BYTES)
+        return SLUICE_ECORRUPT;
+    return get_be32(k->mv_data) == series ? 0 : SLUICE_NOTFOUND;
+}
+
+static int copy_out(const struct block_rec *rec, uint64_t *lsn, void *buf, size_t cap, size_t *vlen)
+{
+    *lsn = rec->lsn;
+    *vlen = rec->vlen;
+    if (cap < rec->vlen)
+        return SLUICE_ERANGE;
+    if (rec->vlen)
+        memcpy(buf, rec->val, rec->vlen);
+    return 0;
+}
+
+int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, uint64_t *ts,
+                uint64_t *lsn, void *buf, size_t cap, size_t *vlen)
+{
+    uint32_t sid;
+    int r = series_id(v->txn, v->c, key, klen, &sid);
+    if (r)
+        return r;
+    MDB_cursor *cur;
+    if ((r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &cur))))
+        return r;
+    MDB_val k, val;
+    struct decoded d = {0};
+    r = seek_block_le(cur, sid, at, &k, &val);
+    if (!r)
+        r = decode_into(&d, &val, sid);
+    if (!r) {
+        size_t i = d.hdr.count;
+        while (i > 0 && d.recs[i - 1].ts > at)
+            i--;
+        if (i == 0) {
+            r = SLUICE_ECORRUPT; /* the block's key says it starts at or before `at` */
+        } else {
+            *ts = d.recs[i - 1].ts;
+            r = copy_out(&d.recs[i - 1], lsn, buf, cap, vlen);
+        }
+    }
+    mdb_cursor_close(cur);
+    free(d.raw);
+    return r;
+}
+
+int cold_get(struct cold_view *v, const void *key, size_t klen, uint64_t ts, uint64_t *lsn,
+             void *buf, size_t cap, size_t *vlen)
+{
+    uint64_t found = 0;
+    int r = cold_get_le(v, key, klen, ts, &found, lsn, buf, cap, vlen);
+    if ((r == 0 || r == SLUICE_ERANGE) && found != ts)
+        return SLUICE_NOTFOUND;
+    return r;
+}
+
+int cold_offset_get(struct cold_view *v, const char *source, uint64_t *offset)
+{
+    char name[2 + SLUICE_SOURCE_MAX + 1] = "o:";
+    size_t n = strnlen(source, SLUICE_SOURCE_MAX);
+    memcpy(name + 2, source, n);
+    name[2 + n] = 0;
+    return meta_u64(v->txn, v->c->meta, name, offset);
+}
+
+/* ---- series cursors ---- */
+
+struct cold_series_cursor {
+    struct cold_view *v;
+    MDB_cursor *cur;
+    uint32_t series;
+    uint64_t from, to;
+    struct decoded d;
+    size_t i;
+    int loaded, done;
+};
+
+int cold_series_open_id(struct cold_view *v, uint32_t series, uint64_t from, uint64_t to,
+                        struct cold_series_cursor **out)
+{
+    struct cold_series_cursor *c = calloc(1, sizeof *c);
+    if (!c)
+        return SLUICE_ENOMEM;
+    *c = (struct cold_series_cursor){.v = v, .series = series, .from = from, .to = to};
+    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &c->cur));
+    if (r) {
+        free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+int cold_series_open(struct cold_view *v, const void *key, size_t klen, uint64_t from,
+                     uint64_t to, struct cold_series_cursor **out)
+{
+    uint32_t sid;
+    int r = series_id(v->txn, v->c, key, klen, &sid);
+    if (r == SLUICE_NOTFOUND) {
+        /* a key the cold tier never saw: a cursor that is at its end at once */
+        r = cold_series_open_id(v, UINT32_MAX, 0, 0, out);
+        if (!r)
+            (*out)->done = 1;
+        return r;
+    }
+    return r ? r : cold_series_open_id(v, sid, from, to, out);
+}
+
+/* Loads the first block to read: the one holding `from`, else the next. */
+static int series_first(struct cold_series_cursor *c)
+{
+    MDB_val k, val;
+    int r = seek_block_le(c->cur, c->series, c->from, &k, &val);
+    if (r == SLUICE_NOTFOUND) { /* no block starts at or before from: the first one */
+        uint8_t want[BLOCK_KEY_BYTES];
+        block_key(want, c->series, 0);
+        k = (MDB_val){sizeof want, want};
+        int rc = mdb_cursor_get(c->cur, &k, &val, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND || (rc == 0 && get_be32(k.mv_data) != c->series))
+            return SLUICE_END;
+        r = lmdb_err(rc);
+    }
+    return r ? r : decode_into(&c->d, &val, c->series);
+}
+
+static int series_advance_block(struct cold_series_cursor *c)
+{
+    MDB_val k, val;
+    int rc = mdb_cursor_get(c->cur, &k, &val, MDB_NEXT);
+    if (rc == MDB_NOTFOUND)
+        return SLUICE_END;
+    if (rc)
+        return lmdb_err(rc);
+    if (k.mv_size != BLOCK_KEY_BYTES)
+        return SLUICE_ECORRUPT;
+    if (get_be32(k.mv_data) != c->series)
+        return SLUICE_END;
+    return decode_into(&c->d, &val, c->series);
+}
+
+int cold_series_next(struct cold_series_cursor *c, struct cold_rec *rec)
+{
+    for (;;) {
+        if (c->done)
+            return SLUICE_END;
+        int r = 0;
+        if (!c->loaded) {
+            r = series_first(c);
+            c->loaded = 1;
+            c->i = 0;
+        } else if (c->i == c->d.hdr.count) {
+            r = series_advance_block(c);
+            c->i = 0;
+        }
+        if (r) {
+            c->done = 1;
+            return r;
+        }
+        const struct block_rec *b = &c->d.recs[c->i++];
+        if (b->ts < c->from)
+            continue;
+        if (b->ts >= c->to) {
+            c->done = 1;
+            return SLUICE_END;
+        }
+        *rec = (struct cold_rec){.type = REC_PUT, .ts = b->ts, .lsn = b->lsn, .val = b->val,
+                                 .vlen = b->vlen};
+        return 0;
+    }
+}
+
+void cold_series_close(struct cold_series_cursor *c)
+{
+    if (!c)
+        return;
+    if (c->cur)
+        mdb_cursor_close(c->cur);
+    free(c->d.raw);
+    free(c);
+}
+
+int cold_for_each_series(struct cold_view *v,
+                         int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
+                         void *arg)
+{
+    MDB_cursor *cur;
+    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->names, &cur));
+    if (r)
+        return r;
+    MDB_val k, val;
+    int rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size != 4 || val.mv_size == 0 || val.mv_size > SLUICE_KEY_MAX) {
+            r = SLUICE_ECORRUPT;
+            break;
+        }
+        if ((r = fn(arg, get_be32(k.mv_data), val.mv_data, val.mv_size)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+    }
+    if (!r && rc != MDB_NOTFOUND)
+        r = lmdb_err(rc);
+    mdb_cursor_close(cur);
+    return r;
+}
+
+int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int r = lmdb_err(mdb_env_info(c->env, &info));
+    if (!r)
+        r = lmdb_err(mdb_env_stat(c->env, &st));
+    if (r)
+        return r;
+    *map_bytes = info.me_mapsize;
+    *used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    return 0;
+}
+
+/* ---- applying a compaction batch (compactor thread only) ---- */
+
+#define E_MAP_FULL 1 /* internal: the transaction must be retried in a larger map */
+
+static int mdb_rc(int rc) { return rc == MDB_MAP_FULL ? E_MAP_FULL : lmdb_err(rc); }
+
+struct arena {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static const void *arena_copy(struct arena *a, const void *src, size_t n)
+{
+    if (a->len + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 1u << 16;
+        while (cap < a->len + n)
+            cap *= 2;
+        uint8_t *p = realloc(a->p, cap);
+        if (!p)
+            return NULL;
+        a->p = p;
+        a->cap = cap;
+    }
+    void *dst = a->p + a->len;
+    if (n)
+        memcpy(dst, src, n);
+    a->len += n;
+    return dst;
+}
+
+struct merged {
+    uint64_t ts, lsn;
+    const void *val; /* into the arena (old records) or the batch (new ones) */
+    uint32_t vlen;
+    uint8_t type;
+};
+
+struct apply {
+    struct cold *c;
+    MDB_txn *txn;
+    uint64_t next_series;
+    uint64_t retain_from;
+    struct cold_apply_stats *st;
+    struct arena arena;
+    struct merged *old, *news, *out;
+    size_t old_cap, news_cap, out_cap;
+    struct decoded dec;
+};
+
+static int grow(struct merged **v, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 256;
+    while (n < need)
+        n *= 2;
+    struct merged *p = realloc(*v, n * sizeof *p);
+    if (!p)
+        return SLUICE_ENOMEM;
+    *v = p;
+    *cap = n;
+    return 0;
+}
+
+static int key_cmp(const struct cold_rec *a, const struct cold_rec *b)
+{
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(a->key, b->key, n);
+    return c ? c : (int)a->klen - (int)b->klen;
+}
+
+static int rec_order(const void *pa, const void *pb)
+{
+    const struct cold_rec *a = *(const struct cold_rec *const *)pa, *b = *(const struct cold_rec *const *)pb;
+    int c = (a->type == REC_OFFSET) - (b->type == REC_OFFSET); /* sources apart from keys */
+    if (!c)
+        c = key_cmp(a, b);
+    if (c)
+        return c;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    return a->lsn < b->lsn ? -1 : a->lsn > b->lsn;
+}
+
+static int put(struct apply *ap, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
+{
+    MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+    return mdb_rc(mdb_put(ap->txn, dbi, &key, &val, 0));
+}
+
+static int write_blocks(struct apply *ap, uint32_t sid, const struct merged *m, size_t n)
+{
+    struct cold *c = ap->c;
+    struct block_rec recs[COLD_BLOCK_RECORDS];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0, raw = 0;
+        while (i + k < n && k < COLD_BLOCK_RECORDS &&
+               (k == 0 || raw + BLOCK_ENTRY_BYTES + m[i + k].vlen <= BLOCK_RAW_MAX)) {
+            recs[k] = (struct block_rec){m[i + k].ts, m[i + k].lsn, m[i + k].val, m[i + k].vlen};
+            raw += BLOCK_ENTRY_BYTES + m[i + k].vlen;
+            k++;
+        }
+        size_t len;
+        int r = block_encode(sid, recs, k, c->scratch, c->enc, block_encode_bound(BLOCK_RAW_MAX), &len);
+        if (r)
+            return r;
+        uint8_t key[BLOCK_KEY_BYTES];
+        block_key(key, sid, recs[0].ts);
+        if ((r = put(ap, c->blocks, key, sizeof key, c->enc, len)))
+            return r;
+        ap->st->blocks_written++;
+        ap->st->bytes_written += len;
+        i += k;
+    }
+    return 0;
+}
+
+/* Loads the blocks of sid that the new records' range [lo, hi] touches into ap->old and
+ * deletes them (they are rewritten merged). */
+static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi, size_t *nold)
+{
+    struct cold *c = ap->c;
+    MDB_cursor *cur;
+    int r = lmdb_err(mdb_cursor_open(ap->txn, c->blocks, &cur));
+    if (r)
+        return r;
+    MDB_val k, v;
+    r = seek_block_le(cur, sid, lo, &k, &v);
+    if (r == SLUICE_NOTFOUND) {
+        uint8_t first[BLOCK_KEY_BYTES];
+        block_key(first, sid, 0);
+        k = (MDB_val){sizeof first, first};
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        r = rc == MDB_NOTFOUND ? SLUICE_END : lmdb_err(rc);
+    }
+    uint64_t *dels = NULL;
+    size_t ndel = 0, dcap = 0;
+    *nold = 0;
+    while (!r) {
+        if (k.mv_size != BLOCK_KEY_BYTES || get_be32(k.mv_data) != sid)
+            break;
+        struct block_hdr h;
+        if ((r = block_peek(v.mv_data, v.mv_size, &h)))
+            break;
+        if (h.ts_min > hi)
+            break;
+        if ((r = decode_into(&ap->dec, &v, sid)) || (r = grow(&ap->old, &ap->old_cap, *nold + h.count)))
+            break;
+        for (uint32_t i = 0; i < h.count; i++) {
+            const struct block_rec *b = &ap->dec.recs[i];
+            const void *val = arena_copy(&ap->arena, b->val, b->vlen);
+            if (!val) {
+                r = SLUICE_ENOMEM;
+                break;
+            }
+            ap->old[(*nold)++] = (struct merged){b->ts, b->lsn, val, b->vlen, REC_PUT};
+        }
+        if (r)
+            break;
+        if (ndel == dcap) {
+            dcap = dcap ? dcap * 2 : 16;
+            uint64_t *p = realloc(dels, dcap * sizeof *p);
+            if (!p) {
+                r = SLUICE_ENOMEM;
+                break;
+            }
+            dels = p;
+        }
+        dels[ndel++] = h.ts_min; /* every block in range: rewritten blocks must not overlap */
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        r = rc == MDB_NOTFOUND ? SLUICE_END : lmdb_err(rc);
+    }
+    mdb_cursor_close(cur);
+    if (r == SLUICE_END)
+        r = 0;
+    for (size_t i = 0; !r && i < ndel; i++) {
+        uint8_t key[BLOCK_KEY_BYTES];
+        block_key(key, sid, dels[i]);
+        MDB_val dk = {sizeof key, key};
+        r = mdb_rc(mdb_del(ap->txn, c->blocks, &dk, NULL));
+    }
+    free(dels);
+    return r;
+}
+
+static int new_series(struct apply *ap, const struct cold_rec *rec, uint32_t *sid)
+{
+    if (ap->next_series >= UINT32_MAX)
+        return SLUICE_ENOMEM;
+    *sid = (uint32_t)ap->next_series++;
+    uint8_t id[4];
+    be32(id, *sid);
+    int r = put(ap, ap->c->series, rec->key, rec->klen, sid, sizeof *sid);
+    return r ? r : put(ap, ap->c->names, id, 4, rec->key, rec->klen);
+}
+
+/* One key's records, sorted by (ts, lsn). */
+static int apply_series(struct apply *ap, const struct cold_rec *const *g, size_t n)
+{
+    size_t nn = 0;
+    int any_put = 0, r;
+    if ((r = grow(&ap->news, &ap->news_cap, n)))
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && g[i + 1]->ts == g[i]->ts)
+            continue; /* the same ts again with a higher LSN follows */
+        if (g[i]->ts < ap->retain_from)
+            continue;
+        ap->news[nn++] = (struct merged){g[i]->ts, g[i]->lsn, g[i]->val, g[i]->vlen, g[i]->type};
+        any_put |= g[i]->type == REC_PUT;
+    }
+    if (!nn)
+        return 0;
+    uint32_t sid;
+    r = series_id(ap->txn, ap->c, g[0]->key, g[0]->klen, &sid);
+    if (r == SLUICE_NOTFOUND) {
+        if (!any_put)
+            return 0; /* deletes of a key the cold tier never held */
+        r = new_series(ap, g[0], &sid);
+    }
+    size_t nold;
+    if (r || (r = take_blocks(ap, sid, ap->news[0].ts, ap->news[nn - 1].ts, &nold)))
+        return r;
+    if ((r = grow(&ap->out, &ap->out_cap, nold + nn)))
+        return r;
+    size_t i = 0, j = 0, no = 0;
+    while (i < nold || j < nn) {
+        const struct merged *pick;
+        if (j == nn || (i < nold && ap->old[i].ts < ap->news[j].ts)) {
+            pick = &ap->old[i++];
+        } else if (i == nold || ap->news[j].ts < ap->old[i].ts) {
+            pick = &ap->news[j++];
+        } else { /* same ts in both: the higher LSN wins */
+            pick = ap->news[j].lsn > ap->old[i].lsn ? &ap->news[j] : &ap->old[i];
+            i++, j++;
+        }
+        if (pick->type == REC_PUT && pick->ts >= ap->retain_from)
+            ap->out[no++] = *pick;
+    }
+    return write_blocks(ap, sid, ap->out, no);
+}
+
+/* Drops every block wholly older than retain_from, one seek per series. */
+static int apply_retention(struct apply *ap)
+{
+    struct cold *c = ap->c;
+    MDB_cursor *cur;
+    int r = lmdb_err(mdb_cursor_open(ap->txn, c->blocks, &cur));
+    if (r)
+        return r;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        struct block_hdr h;
+        if (k.mv_size != BLOCK_KEY_BYTES || (r = block_peek(v.mv_data, v.mv_size, &h)))
+            break;
+        uint32_t sid = get_be32(k.mv_data);
+        if (h.ts_max < ap->retain_from) {
+            ap->st->dropped_records += h.count;
+            ap->st->dropped_bytes += v.mv_size;
+            if ((r = mdb_rc(mdb_cursor_del(cur, 0))))
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+            continue;
+        }
+        if (sid == UINT32_MAX)
+            break;
+        uint8_t next[BLOCK_KEY_BYTES];
+        block_key(next, sid + 1, 0);
+        k = (MDB_val){sizeof next, next};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (r)
+        return r;
+    return rc == MDB_NOTFOUND || rc == 0 || rc == EINVAL ? 0 : lmdb_err(rc);
+}
+
+static int apply_all(struct apply *ap, const struct cold_rec *const *idx, size_t n,
+                     uint64_t compacted_lsn, const uint8_t uuid[16])
+{
+    struct cold *c = ap->c;
+    int r = meta_u64(ap->txn, c->meta, "next_series", &ap->next_series);
+    if (r == SLUICE_NOTFOUND)
+        ap->next_series = 0, r = 0;
+    for (size_t i = 0; !r && i < n;) {
+        size_t j = i + 1;
+        while (j < n && idx[j]->type == idx[i]->type && key_cmp(idx[j], idx[i]) == 0)
+            j++;
+        if (idx[i]->type == REC_OFFSET) {
+            const struct cold_rec *last = idx[j - 1]; /* the highest LSN of this source */
+            char name[2 + SLUICE_SOURCE_MAX] = "o:";
+            memcpy(name + 2, last->key, last->klen);
+            r = last->vlen == 8 ? put(ap, c->meta, name, 2u + last->klen, last->val, 8) : SLUICE_ECORRUPT;
+        } else {
+            ap->arena.len = 0;
+            r = apply_series(ap, idx + i, j - i);
+        }
+        ap->st->records_in += j - i;
+        i = j;
+    }
+    if (!r && ap->retain_from)
+        r = apply_retention(ap);
+    if (!r)
+        r = put(ap, c->meta, "next_series", 11, &ap->next_series, 8);
+    if (!r)
+        r = put(ap, c->meta, "compacted_lsn", 13, &compacted_lsn, 8);
+    if (!r)
+        r = put(ap, c->meta, "uuid", 4, uuid, 16);
+    return r;
+}
+
+int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t compacted_lsn,
+               const uint8_t uuid[16], uint64_t retain_from, struct cold_apply_stats *st)
+{
+    if (c->read_only)
+        return SLUICE_EREADONLY;
+    if (!c->enc) {
+        c->enc = malloc(block_encode_bound(BLOCK_RAW_MAX));
+        c->scratch = malloc(BLOCK_RAW_MAX);
+        if (!c->enc || !c->scratch)
+            return SLUICE_ENOMEM;
+    }
+    const struct cold_rec **idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!idx)
+        return SLUICE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = &recs[i];
+    qsort(idx, n, sizeof *idx, rec_order);
+    struct apply ap = {.c = c, .retain_from = retain_from, .st = st};
+    int r;
+    for (;;) {
+        struct cold_apply_stats before = *st;
+        r = lmdb_err(mdb_txn_begin(c->env, NULL, 0, &ap.txn));
+        if (r)
+            break;
+        r = apply_all(&ap, idx, n, compacted_lsn, uuid);
+        if (!r)
+            r = mdb_rc(mdb_txn_commit(ap.txn)); /* MDB_MAP_FULL can come from the commit */
+        else
+            mdb_txn_abort(ap.txn);
+        if (r != E_MAP_FULL)
+            break;
+        /* Grow between transactions, with no view open in this process. */
+        *st = before;
+        MDB_envinfo info;
+        mdb_env_info(c->env, &info);
+        pthread_rwlock_wrlock(&c->grow);
+        r = lmdb_err(mdb_env_set_mapsize(c->env, info.me_mapsize * 2));
+        pthread_rwlock_unlock(&c->grow);
+        st->map_growths++;
+        if (r)
+            break;
+    }
+    free(idx);
+    free(ap.arena.p);
+    free(ap.old);
+    free(ap.news);
+    free(ap.out);
+    free(ap.dec.raw);
+    return r;
+}

@@ -1,0 +1,112 @@
+/*
+ * The cold store: one LMDB environment in DIR/cold holding lz4 blocks (block.h).
+ *
+ * DESIGN. Four databases:
+ *   meta    "version" le32, "uuid" 16 bytes, "compacted_lsn" le64, "o:<source>" le64
+ *   series  key bytes -> le32 series id (the dictionary)
+ *   names   be32 series id -> key bytes (scans return keys)
+ *   blocks  be32 series id || be64 ts_min -> block
+ * Blocks are series-major: a point read is one dictionary lookup and one cursor seek to
+ * the last block starting at or before ts; a late record merges into the one block
+ * whose range holds it; a one-key scan walks consecutive keys. (The guide's time-major
+ * layout favours all-series scans, which here merge one cursor per series; docs/
+ * design.md.) A block holds at most COLD_BLOCK_RECORDS records, so a point read
+ * decompresses a bounded amount.
+ *
+ * cold_apply merges a batch of log records — in LSN order, as compaction reads them —
+ * in one write transaction that also stores compacted_lsn and source offsets: data and
+ * checkpoint commit together, so replay after a crash is exactly once. The same
+ * (key, ts) keeps the highest LSN; a delete removes the record if its LSN is higher.
+ * MDB_MAP_FULL (from a put or from the commit) aborts the transaction; the map is
+ * doubled between transactions and the batch applied again.
+ *
+ * Reads use a read-only transaction (MDB_NOTLS: not tied to a thread) that never
+ * blocks the writer of the environment.
+ */
+#ifndef SLUICE_COLD_H
+#define SLUICE_COLD_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#define COLD_FORMAT_VERSION 1u
+#define COLD_BLOCK_RECORDS 128u
+
+struct cold;
+
+struct cold_rec {
+    const uint8_t *key;
+    uint16_t klen;
+    uint8_t type; /* REC_PUT, REC_DELETE, REC_OFFSET */
+    uint64_t ts;
+    uint64_t lsn;
+    const void *val;
+    uint32_t vlen;
+};
+
+struct cold_apply_stats {
+    uint64_t records_in;      /* records applied */
+    uint64_t blocks_written;
+    uint64_t bytes_written;   /* block bytes put */
+    uint64_t map_growths;
+    uint64_t dropped_records; /* retention */
+    uint64_t dropped_bytes;
+};
+
+/* Opens (read_only: only if it exists) the environment in `path`. A missing
+ * environment in read_only mode is SLUICE_NOTFOUND. */
+int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **out);
+void cold_close(struct cold *c);
+
+/* The durable checkpoint: 0 and *lsn (0 if never compacted); *has_uuid and uuid. */
+int cold_meta(struct cold *c, uint64_t *compacted_lsn, uint8_t uuid[16], int *has_uuid);
+
+/* Applies records[0..n) (LSN order) and sets compacted_lsn and the uuid, in one durable
+ * transaction. Records with ts < retain_from are dropped, as are blocks wholly older
+ * (retention; 0 keeps everything). */
+int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t compacted_lsn,
+               const uint8_t uuid[16], uint64_t retain_from, struct cold_apply_stats *st);
+
+/* A read view. */
+struct cold_view {
+    struct cold *c;
+    MDB_txn *txn;
+    uint64_t compacted_lsn;
+};
+int cold_view_begin(struct cold *c, struct cold_view *v);
+void cold_view_end(struct cold_view *v);
+
+/* The record of (key, ts) in the view: 0 with *lsn, *vlen and the value copied into buf
+ * (cap bytes; SLUICE_ERANGE and *vlen if smaller), SLUICE_NOTFOUND, SLUICE_ECORRUPT. */
+int cold_get(struct cold_view *v, const void *key, size_t klen, uint64_t ts, uint64_t *lsn,
+             void *buf, size_t cap, size_t *vlen);
+
+/* The newest record of key with ts <= at: as cold_get, and *ts. */
+int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, uint64_t *ts,
+                uint64_t *lsn, void *buf, size_t cap, size_t *vlen);
+
+/* The offset stored for a source in the view. */
+int cold_offset_get(struct cold_view *v, const char *source, uint64_t *offset);
+
+/*
+ * A cursor over one series' records in [from, to), in ts order, within a view.
+ * cold_series_next: 0 with *rec (pointers valid until the next call), SLUICE_END,
+ * SLUICE_ECORRUPT. Each cursor owns one decoded block.
+ */
+struct cold_series_cursor;
+int cold_series_open(struct cold_view *v, const void *key, size_t klen, uint64_t from,
+                     uint64_t to, struct cold_series_cursor **out);
+int cold_series_open_id(struct cold_view *v, uint32_t series, uint64_t from, uint64_t to,
+                        struct cold_series_cursor **out);
+int cold_series_next(struct cold_series_cursor *cur, struct cold_rec *rec);
+void cold_series_close(struct cold_series_cursor *cur);
+
+/* Calls fn for every series in the view (id and key); stops at a non-zero return. */
+int cold_for_each_series(struct cold_view *v,
+                         int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
+                         void *arg);
+
+/* Environment figures for stats: map size and bytes in use. */
+int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes);
+#endif
