@@ -41,6 +41,7 @@ void sluice_options_init(sluice_options *opts)
     opts->retention_ns = 0;
     opts->read_only = 0;
     opts->io_backend = SLUICE_IO_AUTO;
+    opts->log_backlog_max_bytes = (uint64_t)4 << 30;
 }
 
 static int check_options(const sluice_options *o)
@@ -89,13 +90,92 @@ static int take_lock(sluice_db *db)
     return 0;
 }
 
+static uint64_t views_horizon(void *arg)
+{
+    sluice_db *db = arg;
+    uint64_t h = UINT64_MAX;
+    pthread_mutex_lock(&db->views_mu);
+    for (size_t i = 0; i < db->nviews; i++)
+        if (db->views[i] < h)
+            h = db->views[i];
+    pthread_mutex_unlock(&db->views_mu);
+    return h;
+}
+
+int db_view_hold(sluice_db *db, uint64_t compacted_lsn)
+{
+    int r = 0;
+    pthread_mutex_lock(&db->views_mu);
+    if (db->nviews == db->views_cap) {
+        size_t cap = db->views_cap ? db->views_cap * 2 : 8;
+        uint64_t *v = realloc(db->views, cap * sizeof *v);
+        if (v) {
+            db->views = v;
+            db->views_cap = cap;
+        } else {
+            r = SLUICE_ENOMEM;
+        }
+    }
+    if (!r)
+        db->views[db->nviews++] = compacted_lsn;
+    pthread_mutex_unlock(&db->views_mu);
+    return r;
+}
+
+void db_view_release(sluice_db *db, uint64_t compacted_lsn)
+{
+    pthread_mutex_lock(&db->views_mu);
+    for (size_t i = 0; i < db->nviews; i++)
+        if (db->views[i] == compacted_lsn) {
+            db->views[i] = db->views[--db->nviews];
+            break;
+        }
+    pthread_mutex_unlock(&db->views_mu);
+}
+
+uint64_t db_compacted_lsn(sluice_db *db)
+{
+    return db->compactor.started ? pos_load(&db->compactor.compacted) : db->log.compacted_lsn;
+}
+
+static void on_seal(void *arg) { compactor_kick(arg, 0); }
+
+/* Opens DIR/cold and takes the checkpoint and identity recovery starts from. */
+static int open_cold(sluice_db *db, const sluice_options *o)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cold", db->dir);
+    int r = cold_open(path, db->read_only, o->cold_map_bytes, &db->cold);
+    if (r == SLUICE_NOTFOUND && db->read_only)
+        return 0; /* a directory that never compacted: inspect its log alone */
+    if (r) {
+        say(o, "%s: %s", path, sluice_strerror(r));
+        return r;
+    }
+    int has_uuid;
+    uint8_t uuid[16];
+    if ((r = cold_meta(db->cold, &db->log.compacted_lsn, uuid, &has_uuid))) {
+        say(o, "%s: %s", path, sluice_strerror(r));
+        return r;
+    }
+    if (has_uuid) {
+        memcpy(db->log.uuid, uuid, 16);
+        db->log.uuid_known = 1;
+    }
+    return 0;
+}
+
 static void db_free(sluice_db *db)
 {
     if (!db)
         return;
+    compactor_stop(&db->compactor); /* it reads segment files: before they close */
     log_destroy(&db->log);
     hot_destroy(&db->index);
     ring_destroy(&db->ring);
+    cold_close(db->cold);
+    free(db->views);
+    pthread_mutex_destroy(&db->views_mu);
     io_destroy(db->io);
     if (db->doorbell_fd >= 0)
         close(db->doorbell_fd);
@@ -138,6 +218,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     }
     db->io = io;
     db->lock_fd = db->doorbell_fd = -1;
+    pthread_mutex_init(&db->views_mu, NULL);
     db->opts = o;
     db->read_only = o.read_only != 0;
     db->value_max = rec_max_value(o.segment_bytes, o.ring_bytes);
@@ -187,11 +268,24 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         r = -EIO;
         goto err;
     }
+    lg->backlog_max_bytes = o.log_backlog_max_bytes;
+    if ((r = open_cold(db, &o)))
+        goto err;
     int had_log;
     if ((r = log_recover(lg, db->read_only, &had_log, o.errbuf, o.errbuf_bytes)))
         goto err;
     if (db->read_only)
         goto done;
+    struct compactor *cp = &db->compactor;
+    cp->lg = lg;
+    cp->cold = db->cold;
+    cp->retention_ns = o.retention_ns;
+    cp->horizon = views_horizon;
+    cp->horizon_arg = db;
+    if ((r = compactor_start(cp, lg->compacted_lsn)))
+        goto err;
+    lg->on_seal = o.manual_compaction ? NULL : on_seal;
+    lg->on_seal_arg = cp;
 
     db->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (db->doorbell_fd < 0) {
@@ -231,7 +325,7 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     out->io_backend = (uint32_t)db->io->backend;
     /* Read from the bottom of the lattice up, so the copy keeps compacted <= durable
      * <= written <= indexed <= claimed even while they move. */
-    out->compacted_lsn = 0;
+    out->compacted_lsn = db_compacted_lsn(db);
     out->durable_lsn = pos_load(&db->log.durable);
     out->written_lsn = pos_load(&db->log.written);
     out->indexed_lsn = pos_load(&db->log.indexed);
@@ -258,6 +352,17 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     }
     out->poison_error = atomic_load(&db->log.poison_cause);
     out->direct_io = (uint32_t)db->log.direct;
+    struct compactor *c = &db->compactor;
+    out->compaction_rounds = atomic_load(&c->rounds);
+    out->compacted_records = atomic_load(&c->records);
+    out->cold_blocks_written = atomic_load(&c->blocks);
+    out->cold_bytes_written = atomic_load(&c->bytes);
+    out->segments_deleted = atomic_load(&c->segments_deleted);
+    out->retention_dropped_records = atomic_load(&c->dropped_records);
+    out->retention_dropped_bytes = atomic_load(&c->dropped_bytes);
+    out->compaction_error = atomic_load(&c->error);
+    if (db->cold && cold_usage(db->cold, &out->cold_map_bytes, &out->cold_used_bytes))
+        out->cold_map_bytes = out->cold_used_bytes = 0;
     return 0;
 }
 

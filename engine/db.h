@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "cold.h"
+#include "compactor.h"
 #include "hot_index.h"
 #include "io.h"
 #include "log.h"
@@ -24,6 +26,11 @@ struct sluice_db {
     struct ring ring;
     struct hot_index index;
     struct log log;
+    struct cold *cold;          /* NULL for a read-only open of a directory without one */
+    struct compactor compactor;
+    pthread_mutex_t views_mu;   /* cold views held by open iterators: the prune horizon */
+    uint64_t *views;
+    size_t nviews, views_cap;
     _Atomic int open_iters;
     /* slow-path counters: touched only by a put that found the ring full */
     _Atomic uint64_t ring_full_waits, ring_full_rejections, ring_full_wait_ns;
@@ -35,6 +42,20 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
 
 /* Resolves SLUICE_ACK_DEFAULT; -1 for an unknown level. */
 int db_resolve_ack(const sluice_db *db, int ack);
+
+/* Registers / releases an iterator's cold view (its compacted_lsn) for the horizon. */
+int db_view_hold(sluice_db *db, uint64_t compacted_lsn);
+void db_view_release(sluice_db *db, uint64_t compacted_lsn);
+uint64_t db_compacted_lsn(sluice_db *db);
+
+/*
+ * Starts a read over both tiers: opens a cold view (if there is a cold tier), then takes
+ * the index read lock — always in that order (the view holds the cold map's growth lock).
+ * If the compactor pruned hot entries newer than the view in between, the view is
+ * retried, so the two together never miss a record. Ends with db_read_end.
+ */
+int db_read_begin(sluice_db *db, struct cold_view *v);
+void db_read_end(sluice_db *db, struct cold_view *v);
 
 /* The LSN a read must see: everything claimed when it started, once indexed. */
 uint64_t db_read_snapshot(sluice_db *db);

@@ -1,11 +1,16 @@
 /*
- * Iterators: a streaming k-way merge over the series of the hot index, one cursor per
- * series in a binary heap ordered by (ts, key bytes), so memory is bounded by the
- * number of series, never by the result. The view is the snapshot LSN taken at open:
- * entries above it (later puts, late data inserted meanwhile) are ignored, and each
- * (key, ts) yields the entry with the highest LSN in the view, or nothing if that is a
- * delete. Cursors hold a timestamp, not an array index, because the writer may insert
- * late data into a series between two calls.
+ * Iterators: a streaming k-way merge, one cursor per series in a binary heap ordered by
+ * (ts, key bytes), so memory is bounded by the number of series (and one decoded cold
+ * block per series), never by the result.
+ *
+ * The view is fixed at open: the snapshot LSN (everything claimed then) for the hot
+ * index, and a cold read transaction whose compacted_lsn C is registered with the
+ * database, so the compactor keeps every hot entry above C while the iterator lives.
+ * Each series cursor merges two streams: hot entries with C < lsn <= snapshot (a hot
+ * winner overrides the cold record of the same ts — its LSN is higher — and a hot
+ * delete hides it) and the cold records of the view. Hot cursors hold a timestamp, not
+ * an array index: the writer may insert late data and the compactor may prune between
+ * two calls.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +19,23 @@
 #include "format.h"
 
 struct iter_cursor {
-    const struct hot_series *s; /* series live as long as the handle */
-    uint64_t ts;                /* the next timestamp to look at in s */
+    const struct hot_series *hot; /* series live as long as the handle; may be NULL */
+    uint64_t hot_ts;              /* next hot timestamp to look at, UINT64_MAX: none */
+    struct cold_series_cursor *cold; /* may be NULL */
+    struct cold_rec crec;
+    int has_crec;
+    const uint8_t *key;           /* the hot series' key, or the cold view's */
+    size_t klen;
+    uint64_t ts;                  /* min(hot_ts, crec.ts): the heap order */
 };
 
 struct sluice_iter {
     sluice_db *db;
-    uint64_t snap, to;
+    uint64_t snap, from, to;
+    struct cold_view view;
+    int held;
     struct iter_cursor *heap;
-    size_t n;
+    size_t n, cap;
     uint8_t *val;
     size_t val_cap;
 };
@@ -31,9 +44,9 @@ static int cursor_less(const struct iter_cursor *a, const struct iter_cursor *b)
 {
     if (a->ts != b->ts)
         return a->ts < b->ts;
-    size_t n = a->s->klen < b->s->klen ? a->s->klen : b->s->klen;
-    int c = memcmp(a->s->key, b->s->key, n);
-    return c < 0 || (c == 0 && a->s->klen < b->s->klen);
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(a->key, b->key, n);
+    return c < 0 || (c == 0 && a->klen < b->klen);
 }
 
 static void sift_down(struct iter_cursor *h, size_t n, size_t i)
@@ -53,14 +66,96 @@ static void sift_down(struct iter_cursor *h, size_t n, size_t i)
     }
 }
 
-/* Points c at the first timestamp >= ts in its series; 0 when none is below `to`. */
-static int cursor_seek(struct iter_cursor *c, uint64_t ts, uint64_t to)
+/* Index read lock held. Moves the hot stream to the first ts >= ts below `to`. */
+static void hot_seek_to(struct iter_cursor *c, uint64_t ts, uint64_t to)
 {
-    size_t i = hot_seek(c->s, ts);
-    if (i >= c->s->n || c->s->e[i].ts >= to)
+    if (!c->hot) {
+        c->hot_ts = UINT64_MAX;
+        return;
+    }
+    size_t i = hot_seek(c->hot, ts);
+    c->hot_ts = i < c->hot->n && c->hot->e[i].ts < to ? c->hot->e[i].ts : UINT64_MAX;
+}
+
+static int cold_advance(struct iter_cursor *c)
+{
+    if (!c->cold) {
+        c->has_crec = 0;
         return 0;
-    c->ts = c->s->e[i].ts;
-    return 1;
+    }
+    int r = cold_series_next(c->cold, &c->crec);
+    c->has_crec = r == 0;
+    return r == SLUICE_END ? 0 : r;
+}
+
+static void cursor_order(struct iter_cursor *c)
+{
+    c->ts = c->hot_ts;
+    if (c->has_crec && c->crec.ts < c->ts)
+        c->ts = c->crec.ts;
+}
+
+static int cursor_live(const struct iter_cursor *c) { return c->hot_ts != UINT64_MAX || c->has_crec; }
+
+static int push(sluice_iter *it, struct iter_cursor *c)
+{
+    cursor_order(c);
+    if (!cursor_live(c)) {
+        cold_series_close(c->cold);
+        return 0;
+    }
+    if (it->n == it->cap) {
+        size_t cap = it->cap ? it->cap * 2 : 64;
+        struct iter_cursor *h = realloc(it->heap, cap * sizeof *h);
+        if (!h) {
+            cold_series_close(c->cold);
+            return SLUICE_ENOMEM;
+        }
+        it->heap = h;
+        it->cap = cap;
+    }
+    it->heap[it->n++] = *c;
+    return 0;
+}
+
+/* A cursor for one series: its hot entries and, if the view has it, its cold records. */
+static int add_series(sluice_iter *it, const struct hot_series *hot, const void *key,
+                      size_t klen, const uint32_t *cold_id)
+{
+    struct iter_cursor c = {.hot = hot, .key = key, .klen = klen};
+    hot_seek_to(&c, it->from, it->to);
+    int r = 0;
+    if (it->view.txn) {
+        r = cold_id ? cold_series_open_id(&it->view, *cold_id, it->from, it->to, &c.cold)
+                    : cold_series_open(&it->view, key, klen, it->from, it->to, &c.cold);
+        if (!r)
+            r = cold_advance(&c);
+    }
+    if (r) {
+        cold_series_close(c.cold);
+        return r;
+    }
+    return push(it, &c);
+}
+
+static int add_cold_only(void *arg, uint32_t series, const void *key, size_t klen)
+{
+    sluice_iter *it = arg;
+    if (hot_find(&it->db->index, key, klen))
+        return 0; /* already merged with its hot entries */
+    return add_series(it, NULL, key, klen, &series);
+}
+
+static void iter_free(sluice_iter *it)
+{
+    for (size_t i = 0; i < it->n; i++)
+        cold_series_close(it->heap[i].cold);
+    if (it->held)
+        db_view_release(it->db, it->view.compacted_lsn);
+    cold_view_end(&it->view);
+    free(it->heap);
+    free(it->val);
+    free(it);
 }
 
 int sluice_iter_open(sluice_db *db, const void *key, size_t klen, uint64_t ts_from,
@@ -73,36 +168,51 @@ int sluice_iter_open(sluice_db *db, const void *key, size_t klen, uint64_t ts_fr
     if (!it)
         return SLUICE_ENOMEM;
     it->db = db;
+    it->from = ts_from;
     it->to = ts_to;
     it->snap = db_read_snapshot(db);
-    hot_rdlock(&db->index);
-    size_t cap = key ? 1 : db->index.nseries;
-    it->heap = malloc((cap ? cap : 1) * sizeof *it->heap);
-    if (!it->heap) {
-        hot_unlock(&db->index);
+    int r = db_read_begin(db, &it->view);
+    if (r) {
         free(it);
-        return SLUICE_ENOMEM;
+        return r;
     }
-    if (key) {
-        struct hot_series *s = hot_find(&db->index, key, klen);
-        if (s) {
-            it->heap[0].s = s;
-            it->n = cursor_seek(&it->heap[0], ts_from, ts_to);
-        }
-    } else {
-        for (size_t i = 0; i < db->index.nslots; i++) {
-            struct hot_series *s = db->index.slots[i];
-            if (!s)
-                continue;
-            it->heap[it->n].s = s;
-            it->n += cursor_seek(&it->heap[it->n], ts_from, ts_to);
+    /* registered before the lock is dropped: the compactor keeps entries above it */
+    if (it->view.txn)
+        it->held = !(r = db_view_hold(db, it->view.compacted_lsn));
+    if (!r && ts_from < ts_to) {
+        if (key) {
+            r = add_series(it, hot_find(&db->index, key, klen), key, klen, NULL);
+        } else {
+            for (size_t i = 0; !r && i < db->index.nslots; i++) {
+                const struct hot_series *s = db->index.slots[i];
+                if (s)
+                    r = add_series(it, s, s->key, s->klen, NULL);
+            }
+            if (!r && it->view.txn)
+                r = cold_for_each_series(&it->view, add_cold_only, it);
         }
     }
     hot_unlock(&db->index);
+    if (r) {
+        iter_free(it);
+        return r;
+    }
     for (size_t i = it->n / 2; i-- > 0;)
         sift_down(it->heap, it->n, i);
     atomic_fetch_add(&db->open_iters, 1);
     *out = it;
+    return 0;
+}
+
+static int ensure_val(sluice_iter *it, size_t n)
+{
+    if (n <= it->val_cap)
+        return 0;
+    uint8_t *v = realloc(it->val, n);
+    if (!v)
+        return SLUICE_ENOMEM;
+    it->val = v;
+    it->val_cap = n;
     return 0;
 }
 
@@ -111,30 +221,58 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
     if (!it || !rec)
         return SLUICE_EINVAL;
     sluice_db *db = it->db;
+    uint64_t cold_lsn = it->view.compacted_lsn;
     hot_rdlock(&db->index);
     while (it->n) {
         struct iter_cursor *top = &it->heap[0];
-        const struct hot_series *s = top->s;
         uint64_t ts = top->ts;
-        const struct hot_entry *best = hot_at(s, ts, it->snap);
-        /* ts < to <= UINT64_MAX, so ts + 1 cannot wrap */
-        if (!cursor_seek(top, ts + 1, it->to))
-            it->heap[0] = it->heap[--it->n];
-        sift_down(it->heap, it->n, 0);
-        if (!best || best->type != REC_PUT)
-            continue;
-        if (best->vlen > it->val_cap) {
-            uint8_t *v = realloc(it->val, best->vlen);
-            if (!v) {
-                hot_unlock(&db->index);
-                return SLUICE_ENOMEM;
+        const struct hot_entry *h = NULL;
+        if (top->hot_ts == ts) {
+            /* the winner among entries newer than the cold view, in the snapshot */
+            for (size_t i = hot_seek(top->hot, ts); i < top->hot->n && top->hot->e[i].ts == ts; i++) {
+                const struct hot_entry *e = &top->hot->e[i];
+                if (e->lsn > cold_lsn && e->lsn <= it->snap && (!h || e->lsn > h->lsn))
+                    h = e;
             }
-            it->val = v;
-            it->val_cap = best->vlen;
+            hot_seek_to(top, ts + 1, it->to); /* ts < to <= UINT64_MAX: no wrap */
         }
-        *rec = (sluice_record){.key = s->key, .klen = s->klen, .ts = ts, .val = it->val,
-                               .vlen = best->vlen, .lsn = best->lsn};
-        return db_fetch_unlock(db, best, s->key, s->klen, it->val);
+        int from_cold = 0, r = 0;
+        if (top->has_crec && top->crec.ts == ts) {
+            if (!h) { /* the cold record stands: copy it before its block moves on */
+                if (!(r = ensure_val(it, top->crec.vlen)) && top->crec.vlen)
+                    memcpy(it->val, top->crec.val, top->crec.vlen);
+                *rec = (sluice_record){.key = top->key, .klen = top->klen, .ts = ts,
+                                       .val = it->val, .vlen = top->crec.vlen, .lsn = top->crec.lsn};
+                from_cold = 1;
+            }
+            if (!r)
+                r = cold_advance(top);
+        }
+        const uint8_t *key = top->key;
+        size_t klen = top->klen;
+        cursor_order(top);
+        if (!cursor_live(top)) {
+            cold_series_close(top->cold);
+            it->heap[0] = it->heap[--it->n];
+        }
+        sift_down(it->heap, it->n, 0);
+        if (r) {
+            hot_unlock(&db->index);
+            return r;
+        }
+        if (from_cold) {
+            hot_unlock(&db->index);
+            return 0;
+        }
+        if (!h || h->type != REC_PUT)
+            continue; /* nothing at this ts, or a delete that hides the cold record */
+        if ((r = ensure_val(it, h->vlen))) {
+            hot_unlock(&db->index);
+            return r;
+        }
+        *rec = (sluice_record){.key = key, .klen = klen, .ts = ts, .val = it->val,
+                               .vlen = h->vlen, .lsn = h->lsn};
+        return db_fetch_unlock(db, h, key, klen, it->val);
     }
     hot_unlock(&db->index);
     return SLUICE_END;
@@ -145,7 +283,5 @@ void sluice_iter_close(sluice_iter *it)
     if (!it)
         return;
     atomic_fetch_sub(&it->db->open_iters, 1);
-    free(it->heap);
-    free(it->val);
-    free(it);
+    iter_free(it);
 }

@@ -75,8 +75,16 @@ int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key
     int r = hot_locate(&db->index, e->lsn, &fd, &off);
     uint8_t keybuf[SLUICE_KEY_MAX];
     memcpy(keybuf, key, klen);
+    /* the compactor closes a retired segment's fd only when no reader is between here
+     * and the end of its read */
+    atomic_fetch_add(&db->index.file_readers, 1);
     hot_unlock(&db->index);
-    return r ? SLUICE_ECORRUPT : read_record_file(db, fd, off, &copy, keybuf, klen, dst);
+    if (!r)
+        r = read_record_file(db, fd, off, &copy, keybuf, klen, dst);
+    else
+        r = SLUICE_ECORRUPT;
+    atomic_fetch_sub(&db->index.file_readers, 1);
+    return r;
 }
 
 static int check_read_args(sluice_db *db, const void *key, size_t klen, void *buf, size_t cap,
@@ -99,6 +107,31 @@ static int answer(sluice_db *db, const struct hot_series *s, const struct hot_en
     return db_fetch_unlock(db, e, s->key, s->klen, buf);
 }
 
+int db_read_begin(sluice_db *db, struct cold_view *v)
+{
+    for (;;) {
+        v->txn = NULL;
+        v->compacted_lsn = 0;
+        if (db->cold) {
+            int r = cold_view_begin(db->cold, v);
+            if (r)
+                return r;
+        }
+        hot_rdlock(&db->index);
+        if (db->index.pruned_upto <= v->compacted_lsn)
+            return 0;
+        /* the compactor committed and pruned after the view began: take a newer view */
+        hot_unlock(&db->index);
+        cold_view_end(v);
+    }
+}
+
+void db_read_end(sluice_db *db, struct cold_view *v)
+{
+    hot_unlock(&db->index);
+    cold_view_end(v);
+}
+
 int sluice_get(sluice_db *db, const void *key, size_t klen, uint64_t ts, void *buf, size_t cap,
                size_t *vlen)
 {
@@ -106,9 +139,19 @@ int sluice_get(sluice_db *db, const void *key, size_t klen, uint64_t ts, void *b
     if (r)
         return r;
     uint64_t snap = db_read_snapshot(db);
-    hot_rdlock(&db->index);
+    struct cold_view v;
+    if ((r = db_read_begin(db, &v)))
+        return r;
     const struct hot_series *s = hot_find(&db->index, key, klen);
     const struct hot_entry *e = s ? hot_at(s, ts, snap) : NULL;
+    if (v.txn && (!e || e->lsn <= v.compacted_lsn)) {
+        /* the cold tier holds it, or a version merged with it and newer */
+        uint64_t lsn;
+        r = cold_get(&v, key, klen, ts, &lsn, buf, cap, vlen);
+        db_read_end(db, &v);
+        return r;
+    }
+    cold_view_end(&v); /* the index lock stays: answer() releases it */
     if (!e || e->type != REC_PUT) {
         hot_unlock(&db->index);
         return SLUICE_NOTFOUND;
@@ -116,18 +159,23 @@ int sluice_get(sluice_db *db, const void *key, size_t klen, uint64_t ts, void *b
     return answer(db, s, e, buf, cap, vlen);
 }
 
-/* The winning entry of the ts group that ends at entries[end - 1], scanning down. */
-static const struct hot_entry *group_winner(const struct hot_series *s, size_t *end,
-                                            uint64_t snap)
+/* The winner among hot entries of the newest ts <= at, scanning down from entries[*end]:
+ * only entries newer than the cold view (they may override it) and in the snapshot. */
+static const struct hot_entry *hot_newest(const struct hot_series *s, size_t *end, uint64_t at,
+                                          uint64_t cold_lsn, uint64_t snap)
 {
-    uint64_t ts = s->e[*end - 1].ts;
-    const struct hot_entry *best = NULL;
-    while (*end > 0 && s->e[*end - 1].ts == ts) {
-        const struct hot_entry *e = &s->e[--*end];
-        if (e->lsn <= snap && (!best || e->lsn > best->lsn))
-            best = e;
+    while (*end > 0) {
+        uint64_t ts = s->e[*end - 1].ts;
+        const struct hot_entry *best = NULL;
+        while (*end > 0 && s->e[*end - 1].ts == ts) {
+            const struct hot_entry *e = &s->e[--*end];
+            if (ts <= at && e->lsn > cold_lsn && e->lsn <= snap && (!best || e->lsn > best->lsn))
+                best = e;
+        }
+        if (best)
+            return best;
     }
-    return best;
+    return NULL;
 }
 
 int sluice_get_latest(sluice_db *db, const void *key, size_t klen, uint64_t *ts, void *buf,
@@ -137,16 +185,41 @@ int sluice_get_latest(sluice_db *db, const void *key, size_t klen, uint64_t *ts,
     if (r || !ts)
         return SLUICE_EINVAL;
     uint64_t snap = db_read_snapshot(db);
-    hot_rdlock(&db->index);
+    struct cold_view v;
+    if ((r = db_read_begin(db, &v)))
+        return r;
     const struct hot_series *s = hot_find(&db->index, key, klen);
     size_t end = s ? s->n : 0;
-    while (end > 0) {
-        const struct hot_entry *e = group_winner(s, &end, snap);
-        if (e && e->type == REC_PUT) {
-            *ts = e->ts;
-            return answer(db, s, e, buf, cap, vlen);
+    const struct hot_entry *h = s ? hot_newest(s, &end, UINT64_MAX, v.compacted_lsn, snap) : NULL;
+    uint64_t at = UINT64_MAX;
+    r = SLUICE_NOTFOUND;
+    for (;;) {
+        uint64_t cts = 0, clsn;
+        int cr = v.txn ? cold_get_le(&v, key, klen, at, &cts, &clsn, buf, cap, vlen) : SLUICE_NOTFOUND;
+        if (cr != 0 && cr != SLUICE_ERANGE && cr != SLUICE_NOTFOUND) {
+            r = cr;
+            break;
         }
+        int have_cold = cr != SLUICE_NOTFOUND;
+        if (h && (!have_cold || h->ts >= cts)) {
+            /* a hot entry at the newest ts: newer than anything the cold tier holds */
+            if (h->type == REC_PUT) {
+                *ts = h->ts;
+                cold_view_end(&v); /* answer() releases the index lock */
+                return answer(db, s, h, buf, cap, vlen);
+            }
+            if (h->ts == 0)
+                break;
+            at = h->ts - 1; /* deleted: the newest before it */
+            h = hot_newest(s, &end, at, v.compacted_lsn, snap);
+            continue;
+        }
+        if (have_cold) {
+            *ts = cts;
+            r = cr;
+        }
+        break;
     }
-    hot_unlock(&db->index);
-    return SLUICE_NOTFOUND;
+    db_read_end(db, &v);
+    return r;
 }

@@ -87,9 +87,14 @@ int sluice_offset_get(sluice_db *db, const char *source, uint64_t *offset)
     if (!db || !offset || source_len(source, &len))
         return SLUICE_EINVAL;
     (void)db_read_snapshot(db);
-    hot_rdlock(&db->index);
-    int r = hot_offset_get(&db->index, source, offset);
-    hot_unlock(&db->index);
+    struct cold_view v;
+    int r = db_read_begin(db, &v);
+    if (r)
+        return r;
+    r = hot_offset_get(&db->index, source, offset);
+    if (r == SLUICE_NOTFOUND && v.txn) /* older offsets live with the cold data */
+        r = cold_offset_get(&v, source, offset);
+    db_read_end(db, &v);
     return r;
 }
 
@@ -135,7 +140,12 @@ int sluice_compact(sluice_db *db)
 {
     if (!db)
         return SLUICE_EINVAL;
-    /* The cold tier (LMDB) is its own piece of work; until it lands, saying so is the
-     * honest answer rather than pretending data moved. */
-    return SLUICE_ENOTSUP;
+    if (db->read_only)
+        return SLUICE_EREADONLY;
+    uint64_t target = ring_claimed_lsn(&db->ring);
+    int r = sluice_flush(db);
+    if (r || target <= pos_load(&db->compactor.compacted))
+        return r;
+    compactor_kick(&db->compactor, target);
+    return pos_wait(&db->compactor.compacted, target, 0, 0, &db->compactor.error);
 }

@@ -219,6 +219,22 @@ static void *stress_reader(void *arg)
     return NULL;
 }
 
+/* Compacts over and over while producers and readers run: the compactor prunes the hot
+ * index and retires segments underneath them. */
+static void *stress_compactor(void *arg)
+{
+    struct stress *s = arg;
+    while (!atomic_load(&s->done) && !atomic_load(&s->f.failed)) {
+        int r = sluice_compact(s->db);
+        if (r) {
+            fail(&s->f, "compact: %s", sluice_strerror(r));
+            return NULL;
+        }
+        sched_yield();
+    }
+    return NULL;
+}
+
 int conc_db_stress(uint64_t per_producer, char *err, size_t cap)
 {
     static struct stress s;
@@ -236,8 +252,9 @@ int conc_db_stress(uint64_t per_producer, char *err, size_t cap)
         tu_rmdir(dir);
         return -1;
     }
-    pthread_t pt[PRODUCERS], rt[READERS];
+    pthread_t pt[PRODUCERS], rt[READERS], ct;
     struct stress_arg pa[PRODUCERS], ra[READERS];
+    pthread_create(&ct, NULL, stress_compactor, &s);
     for (int i = 0; i < READERS; i++) {
         ra[i] = (struct stress_arg){&s, i};
         pthread_create(&rt[i], NULL, stress_reader, &ra[i]);
@@ -251,6 +268,7 @@ int conc_db_stress(uint64_t per_producer, char *err, size_t cap)
     atomic_store(&s.done, 1);
     for (int i = 0; i < READERS; i++)
         pthread_join(rt[i], NULL);
+    pthread_join(ct, NULL);
     if ((r = sluice_flush(s.db)))
         fail(&s.f, "flush: %s", sluice_strerror(r));
     struct sluice_stats st;

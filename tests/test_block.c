@@ -75,8 +75,7 @@ Test(block, every_single_bit_flip_is_detected)
             blk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
             struct block_hdr h;
             int r = block_decode(blk, len, raw, out, 4096, &h);
-            cr_assert(r == SLUICE_ECORRUPT || r == SLUICE_EVERSION,
-                      "codec %d bit %zu: %s", comp, bit, sluice_errname(r));
+            cr_assert_eq(r, SLUICE_ECORRUPT, "codec %d bit %zu: %s", comp, bit, sluice_errname(r));
             blk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
     }
@@ -117,7 +116,7 @@ Test(block, hostile_headers_are_rejected_before_use)
     bad = h;
     bad.version = 2;
     memcpy(blk, &bad, sizeof bad);
-    cr_expect_eq(block_decode(blk, len, raw, out, 4096, &got), SLUICE_EVERSION);
+    cr_expect_eq(block_decode(blk, len, raw, out, 4096, &got), SLUICE_ECORRUPT);
     memcpy(blk, &h, sizeof h);
     cr_expect_eq(block_decode(blk, len, raw, out, 10, &got), SLUICE_ERANGE);
     cr_expect_eq(block_decode(blk, len, raw, out, 4096, &got), 0, "restored header decodes");

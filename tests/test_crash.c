@@ -1,7 +1,8 @@
 /*
  * Crash test: a child process writes with two threads (one acknowledging at DURABLE,
- * one at WRITTEN, both survive a process crash) and reports every acknowledged record
- * through a pipe; the parent SIGKILLs it after a random number of acknowledgements
+ * one at WRITTEN, both survive a process crash; the second also compacts every 400
+ * records, besides the compactions that run as segments seal) and reports every
+ * acknowledged record through a pipe; the parent SIGKILLs it after a random number of acknowledgements
  * (sometimes zero: a kill during open and recovery), reopens the directory, and checks
  * that every record ever acknowledged, in this or any earlier cycle, is there byte for
  * byte, that nothing present was invented, and that a stored source offset never runs
@@ -52,6 +53,10 @@ static void *child_writer(void *arg)
             _exit(4);
         if (c->t == 0 && j % 64 == 63 && sluice_offset_put(c->db, "upstream", id, SLUICE_ACK_MEMORY))
             _exit(5);
+        /* compactions (besides the automatic ones as segments seal), so kills land in
+         * the middle of them too */
+        if (c->t == 1 && j % 400 == 399 && sluice_compact(c->db))
+            _exit(6);
     }
     return NULL;
 }

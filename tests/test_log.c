@@ -25,6 +25,7 @@ static void opts(sluice_options *o)
     o->ring_bytes = 1 << 20;
     o->segment_bytes = 256 << 10;
     o->batch_max_bytes = 32 << 10;
+    o->manual_compaction = 1; /* these tests take segment files apart */
     o->errbuf = errbuf;
     o->errbuf_bytes = sizeof errbuf;
 }

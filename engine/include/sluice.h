@@ -93,13 +93,20 @@ typedef struct sluice_options {
     int default_ack;        /* default SLUICE_ACK_DURABLE */
     int full_policy;        /* default SLUICE_FULL_BLOCK */
     uint32_t put_timeout_ms;/* bound on a put blocked by a full ring (default 10000) */
-    size_t cold_map_bytes;  /* initial LMDB map size (cold tier; accepted, not yet used) */
-    uint64_t retention_ns;  /* 0 = keep forever (cold tier; accepted, not yet used) */
+    size_t cold_map_bytes;  /* initial LMDB map size; grows on demand (default 16 GiB of
+                             * address space; the file grows as used) */
+    uint64_t retention_ns;  /* 0 = keep forever; else the cold tier drops records older
+                             * than the newest ts seen minus this, whole blocks at a time */
     int read_only;          /* inspect a directory: no lock, no threads, no writes */
     int io_backend;         /* SLUICE_IO_AUTO (default), SLUICE_IO_URING, SLUICE_IO_POSIX,
                              * or SLUICE_IO_POSIX_BUFFERED (no O_DIRECT: for tests) */
     char *errbuf;           /* optional: a failed open writes a one-line reason here, */
     size_t errbuf_bytes;    /* naming the file and offset for SLUICE_ECORRUPT */
+    int manual_compaction;  /* 1: compact only on sluice_compact, not as segments seal
+                             * (bulk loads, tests, tools; RocksDB's disable_auto_compactions) */
+    uint64_t log_backlog_max_bytes; /* segments not yet compacted beyond this hold the log
+                             * writer back, and so puts through the ring's backpressure
+                             * (default 4 GiB; 0 = no limit) */
 } sluice_options;
 
 /* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),
@@ -161,8 +168,9 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_wait(sluice_db *db, uint64_t lsn, int ac
  * SLUICE_EREADONLY, SLUICE_EINVAL. */
 SLUICE_API SLUICE_MUST_CHECK int sluice_flush(sluice_db *db);
 
-/* Every earlier put in the cold tier. The cold tier is not built yet: returns
- * SLUICE_ENOTSUP after validating its argument. */
+/* Returns once every record put before the call is in the cold tier (it flushes first).
+ * Errors: SLUICE_EINVAL, SLUICE_EREADONLY, SLUICE_EPOISONED, and the compaction's own
+ * error (for example SLUICE_ECORRUPT for a damaged segment, or -ENOSPC). */
 SLUICE_API SLUICE_MUST_CHECK int sluice_compact(sluice_db *db);
 
 /*
@@ -250,6 +258,18 @@ struct sluice_stats {
     uint64_t ring_used_bytes;  /* ring bytes reserved and not yet released */
     int32_t poison_error;   /* 0, or the error that poisoned the database */
     uint32_t direct_io;     /* 1: log writes are O_DIRECT + RWF_DSYNC */
+    /* cold tier */
+    uint64_t compaction_rounds;    /* LMDB transactions committed by the compactor */
+    uint64_t compacted_records;    /* log records applied to the cold tier */
+    uint64_t cold_blocks_written;
+    uint64_t cold_bytes_written;   /* block bytes put into LMDB */
+    uint64_t segments_deleted;     /* log segments retired after compaction */
+    uint64_t retention_dropped_records;
+    uint64_t retention_dropped_bytes;
+    uint64_t cold_map_bytes;       /* LMDB map size */
+    uint64_t cold_used_bytes;      /* LMDB pages in use */
+    int32_t compaction_error;      /* the last compaction round's error, 0 if it succeeded */
+    uint32_t reserved2_;
 };
 
 /* Fills *out; each field is read atomically, the fields together are not one snapshot

@@ -84,10 +84,10 @@ int block_peek(const void *blk, size_t len, struct block_hdr *h)
     if (len < BLOCK_HDR_BYTES)
         return SLUICE_ECORRUPT;
     memcpy(h, blk, sizeof *h);
-    if (h->magic != BLOCK_MAGIC)
+    /* A format change is detected once, by the environment's meta version at open; in an
+     * environment of a known version, a block of another version is damage. */
+    if (h->magic != BLOCK_MAGIC || h->version != BLOCK_VERSION)
         return SLUICE_ECORRUPT;
-    if (h->version != BLOCK_VERSION)
-        return SLUICE_EVERSION;
     if (h->codec > BLOCK_CODEC_LZ4 || h->count == 0 ||
         h->raw_bytes > BLOCK_RAW_MAX || h->stored_bytes != len - BLOCK_HDR_BYTES ||
         (h->codec == BLOCK_CODEC_NONE && h->stored_bytes != h->raw_bytes) ||

@@ -72,8 +72,9 @@ int block_peek(const void *blk, size_t len, struct block_hdr *hdr);
 
 /*
  * Decodes a stored block into raw (capacity BLOCK_RAW_MAX) and checks it fully. On
- * success recs[0..hdr.count) (capacity max_recs) point into raw. 0, SLUICE_ECORRUPT,
- * SLUICE_EVERSION, SLUICE_ERANGE (max_recs too small).
+ * success recs[0..hdr.count) (capacity max_recs) point into raw. 0, SLUICE_ECORRUPT
+ * (including an unknown block version: the environment's version is checked at open),
+ * SLUICE_ERANGE (max_recs too small).
  */
 int block_decode(const void *blk, size_t len, void *raw, struct block_rec *recs,
                  size_t max_recs, struct block_hdr *hdr);

@@ -674,8 +674,11 @@ static int apply_series(struct apply *ap, const struct cold_rec *const *g, size_
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && g[i + 1]->ts == g[i]->ts)
             continue; /* the same ts again with a higher LSN follows */
-        if (g[i]->ts < ap->retain_from)
+        if (g[i]->ts < ap->retain_from) { /* already older than retention keeps */
+            ap->st->dropped_records++;
+            ap->st->dropped_bytes += g[i]->vlen;
             continue;
+        }
         ap->news[nn++] = (struct merged){g[i]->ts, g[i]->lsn, g[i]->val, g[i]->vlen, g[i]->type};
         any_put |= g[i]->type == REC_PUT;
     }

@@ -209,6 +209,23 @@ int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint6
     return (int)x->nsegs++;
 }
 
+void hot_prune(struct hot_index *x, uint64_t upto)
+{
+    if (upto > x->pruned_upto)
+        x->pruned_upto = upto;
+    for (size_t i = 0; i < x->nslots; i++) {
+        struct hot_series *s = x->slots[i];
+        if (!s)
+            continue;
+        size_t keep = 0;
+        for (size_t j = 0; j < s->n; j++)
+            if (s->e[j].lsn > upto)
+                s->e[keep++] = s->e[j];
+        x->records -= s->n - keep;
+        s->n = keep;
+    }
+}
+
 int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n)
 {
     struct hot_segment *s = &x->segs[seg];

@@ -48,8 +48,9 @@ struct hot_series {
 struct hot_segment {
     uint64_t seq;
     uint64_t first_lsn;
-    int fd;        /* buffered: reads, recovery, the header */
+    int fd;        /* buffered: reads, recovery, the header; -1 once retired */
     int dfd;       /* O_DIRECT for the writer in direct mode, else -1 */
+    int retired;   /* compacted and deleted: the entry stays so indexes never shift */
     uint64_t end;  /* bytes laid out so far (header included) */
     uint64_t size; /* the file's size, from its header (options may change across opens) */
     uint32_t *offs; /* offs[lsn - first_lsn]: file offset of each record (segments < 4 GiB) */
@@ -71,7 +72,11 @@ struct hot_index {
     struct hot_offset *offsets;
     size_t noffsets;
     uint64_t ring_released_lsn;
+    uint64_t pruned_upto;   /* entries <= it were pruned (they are in the cold tier) */
     uint64_t records;
+    /* readers between looking up a segment fd (under the lock) and reading it (outside):
+     * the compactor closes a retired segment's fds only once this is 0 */
+    _Atomic int file_readers;
 };
 
 int hot_init(struct hot_index *x);
@@ -94,6 +99,9 @@ static inline void hot_push_off(struct hot_segment *s, uint64_t off)
 {
     s->offs[s->noffs++] = (uint32_t)off;
 }
+/* Write lock held. Drops every entry with lsn <= upto (they are in the cold tier). */
+void hot_prune(struct hot_index *x, uint64_t upto);
+
 /* Read lock held; lsn <= ring_released_lsn. Where record lsn lives in the files: 0, or
  * SLUICE_NOTFOUND. */
 int hot_locate(const struct hot_index *x, uint64_t lsn, int *fd, uint64_t *off);

@@ -48,6 +48,11 @@ struct log {
     struct hot_index *index;
     char *logdir;
     uint8_t uuid[16];
+    int uuid_known;          /* the cold tier named the database: segments must agree */
+    uint64_t compacted_lsn;  /* at open: records <= it are in the cold tier */
+    uint64_t backlog_max_bytes; /* live segments beyond this hold the writer back */
+    void (*on_seal)(void *arg); /* a segment was sealed: the compactor has work */
+    void *on_seal_arg;
     size_t segment_bytes, batch_max_bytes;
     uint32_t linger_us;
     int prefer_buffered;   /* never use O_DIRECT (tests of the buffered path) */

@@ -134,7 +134,7 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
                    r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
         goto out;
     }
-    if (first) {
+    if (first && !lg->uuid_known) {
         memcpy(lg->uuid, w.hdr.uuid, 16);
     } else if (memcmp(lg->uuid, w.hdr.uuid, 16) != 0) {
         reason(errbuf, errcap, "%s: offset 0: segment belongs to another database", path);
@@ -143,6 +143,7 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
     }
     if (w.hdr.first_lsn != first_lsn || (!first && (first_lsn != *next_lsn ||
                                                     w.hdr.segment_seq != expect_seq))) {
+        /* (the first live segment's seq is whatever it is: earlier ones were compacted) */
         reason(errbuf, errcap,
                "%s: offset 0: segment starts at LSN %" PRIu64 " (seq %" PRIu64
                "), expected LSN %" PRIu64 " (seq %" PRIu64 ")",
@@ -157,8 +158,9 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
     /* No reader exists yet; the lock is taken once per segment for form's sake. */
     hot_wrlock(lg->index);
     while ((r = seg_walker_next(&w, &h, &off)) == 1) {
+        /* records the cold tier holds are read from there; offsets stay dense per LSN */
         if ((r = hot_reserve_offs(lg->index, segidx, 1)) ||
-            (r = hot_insert(lg->index, h, 0)))
+            (h->lsn > lg->compacted_lsn && (r = hot_insert(lg->index, h, 0))))
             break;
         hot_push_off(&lg->index->segs[segidx], off);
     }
@@ -247,10 +249,21 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
     if (r)
         return r;
     *had_log = n > 0;
-    uint64_t next_lsn = n ? lsns[0] : 1;
+    /* Segments wholly at or below compacted_lsn were compacted; their deletion may not
+     * have finished before a crash (recovery finishes it). The last one always stays. */
+    size_t stale = 0;
+    while (stale + 1 < n && lsns[stale + 1] - 1 <= lg->compacted_lsn)
+        stale++;
+    if (n > stale && lsns[stale] > lg->compacted_lsn + 1) {
+        reason(errbuf, errcap, "%s: the log starts at LSN %" PRIu64 " but the cold tier ends at %" PRIu64,
+               lg->logdir, lsns[stale], lg->compacted_lsn);
+        r = SLUICE_ECORRUPT;
+        goto out;
+    }
+    uint64_t next_lsn = n > stale ? lsns[stale] : lg->compacted_lsn + 1;
     struct tail_cut cut = {.fd = -1};
-    lg->next_seq = 1;
-    for (size_t i = 0; i < n; i++) {
+    lg->next_seq = 0; /* the first live segment's sequence is taken as it is */
+    for (size_t i = stale; i < n; i++) {
         char name[32], path[4096];
         seg_filename(name, lsns[i]);
         snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
@@ -268,7 +281,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             r = idx;
             goto out;
         }
-        r = recover_segment(lg, fd, path, (uint32_t)idx, lsns[i], lg->next_seq, i == 0,
+        r = recover_segment(lg, fd, path, (uint32_t)idx, lsns[i], lg->next_seq, i == stale,
                             i + 1 == n, &cut, &next_lsn, errbuf, errcap);
         lg->index->segs[idx].seq = lg->next_seq - 1;
         if (r)
@@ -278,8 +291,23 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         reason(errbuf, errcap, "cutting the torn log tail failed: %s", sluice_strerror(r));
         goto out;
     }
-    if (n && !read_only && (r = align_tail(lg, &lg->index->segs[n - 1], next_lsn)) < 0) {
+    if (n > stale && !read_only &&
+        (r = align_tail(lg, &lg->index->segs[lg->index->nsegs - 1], next_lsn)) < 0) {
         reason(errbuf, errcap, "aligning the log tail failed: %s", sluice_strerror(r));
+        goto out;
+    }
+    for (size_t i = 0; i < stale && !read_only; i++) {
+        char name[32], path[4096];
+        seg_filename(name, lsns[i]);
+        snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
+        lg->io->ops->unlink(lg->io, path);
+    }
+    if (stale && !read_only && (r = lg->io->ops->fsync_dir(lg->io, lg->logdir)) < 0)
+        goto out;
+    if (next_lsn - 1 < lg->compacted_lsn) {
+        reason(errbuf, errcap, "%s: the log ends at LSN %" PRIu64 ", before the cold tier's %" PRIu64,
+               lg->logdir, next_lsn - 1, lg->compacted_lsn);
+        r = SLUICE_ECORRUPT;
         goto out;
     }
     lg->gather_lsn = next_lsn;
@@ -287,13 +315,16 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
     pos_init(&lg->indexed, next_lsn - 1);
     pos_init(&lg->written, next_lsn - 1);
     pos_init(&lg->durable, next_lsn - 1);
-    if (n == 0 && !read_only) {
-        /* A new database pays for zeroing its first segment once, here. */
+    if (n == stale && !read_only) {
+        /* A new database (or one whose log was all compacted) pays for zeroing its first
+         * segment once, here. */
         char spare[4096];
         snprintf(spare, sizeof spare, "%s/first.seg.tmp", lg->logdir);
         int z = seg_prepare_spare(lg->io, spare, lg->segment_bytes);
-        int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, 1, 1,
-                             lg->segment_bytes);
+        if (!lg->next_seq)
+            lg->next_seq = 1;
+        int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, lg->next_seq,
+                             next_lsn, lg->segment_bytes);
         if (fd < 0) {
             reason(errbuf, errcap, "%s: cannot create the first segment: %s", lg->logdir,
                    sluice_strerror(fd));
@@ -301,13 +332,13 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             goto out;
         }
         hot_wrlock(lg->index);
-        r = hot_add_segment(lg->index, 1, 1, lg->segment_bytes, fd);
+        r = hot_add_segment(lg->index, lg->next_seq, next_lsn, lg->segment_bytes, fd);
         hot_unlock(lg->index);
         if (r < 0) {
             lg->io->ops->close(lg->io, fd);
             goto out;
         }
-        lg->next_seq = 2;
+        lg->next_seq++;
         r = 0;
     }
 out:

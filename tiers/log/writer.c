@@ -131,6 +131,17 @@ static int roll_segment(struct log *lg)
      * unsynced, so this wait ends by itself. */
     if (pos_load(&lg->durable) + 1 < lg->write_lsn || lg->fsync_inflight)
         return 1;
+    /* The log backlog budget: past it a stalled cold tier slows puts, through the ring's
+     * backpressure; the compactor rings the doorbell when it retired segments. */
+    if (lg->backlog_max_bytes) {
+        uint64_t live = 0;
+        hot_rdlock(lg->index);
+        for (size_t i = 0; i < lg->index->nsegs; i++)
+            live += lg->index->segs[i].retired ? 0 : lg->index->segs[i].size;
+        hot_unlock(lg->index);
+        if (live > lg->backlog_max_bytes)
+            return 1;
+    }
     const char *spare = prep_take(&lg->prep);
     int fd = seg_install(lg->io, lg->logdir, spare, lg->uuid, lg->next_seq, lg->write_lsn,
                          lg->segment_bytes);
@@ -153,6 +164,8 @@ static int roll_segment(struct log *lg)
     lg->next_seq++;
     lg->wseg = (uint32_t)idx;
     atomic_fetch_add_explicit(&lg->st.segments_created, 1, memory_order_relaxed);
+    if (lg->on_seal) /* every record of the previous segment is durable (invariant 3) */
+        lg->on_seal(lg->on_seal_arg);
     return 0;
 }
 

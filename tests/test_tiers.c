@@ -1,0 +1,386 @@
+/* Reads across ring, log and cold tier against an in-memory model, with compactions,
+ * reopens, iterators held across compaction, retention, and damage to the cold file. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "sluice.h"
+#include "util.h"
+
+enum { KEYS = 24, TS = 400 };
+
+static char *dir;
+static sluice_db *db;
+static int model[KEYS][TS]; /* 0: absent, else the value's tag */
+
+static void opts(sluice_options *o)
+{
+    sluice_options_init(o);
+    o->ring_bytes = 1 << 20;
+    o->segment_bytes = 256 << 10;
+    o->batch_max_bytes = 64 << 10;
+}
+
+static void setup(void)
+{
+    dir = tu_mkdtemp();
+    memset(model, 0, sizeof model);
+    sluice_options o;
+    opts(&o);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+}
+
+static void teardown(void)
+{
+    if (db)
+        cr_expect_eq(sluice_close(db), 0);
+    db = NULL;
+    tu_rmdir(dir);
+}
+
+static void reopen(void)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    opts(&o);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+}
+
+static void key_of(char *k, int i) { sprintf(k, "key-%02d", i); }
+static size_t val_of(char *v, int tag) { return (size_t)sprintf(v, "value-%d-%0*d", tag, tag % 40, 0); }
+
+static void check_point_reads(const char *when)
+{
+    char k[16], v[128], want[128];
+    for (int i = 0; i < KEYS; i++)
+        for (int t = 0; t < TS; t++) {
+            key_of(k, i);
+            size_t vlen;
+            int r = sluice_get(db, k, strlen(k), (uint64_t)t, v, sizeof v, &vlen);
+            if (!model[i][t]) {
+                cr_assert_eq(r, SLUICE_NOTFOUND, "%s: %s@%d should be absent (%s)", when, k, t,
+                             sluice_errname(r));
+                continue;
+            }
+            cr_assert_eq(r, 0, "%s: %s@%d: %s", when, k, t, sluice_errname(r));
+            size_t wl = val_of(want, model[i][t]);
+            cr_assert(vlen == wl && memcmp(v, want, wl) == 0, "%s: %s@%d wrong value", when, k, t);
+        }
+}
+
+static void check_latest(const char *when)
+{
+    char k[16], v[128], want[128];
+    for (int i = 0; i < KEYS; i++) {
+        key_of(k, i);
+        int t = TS - 1;
+        while (t >= 0 && !model[i][t])
+            t--;
+        uint64_t ts;
+        size_t vlen;
+        int r = sluice_get_latest(db, k, strlen(k), &ts, v, sizeof v, &vlen);
+        if (t < 0) {
+            cr_assert_eq(r, SLUICE_NOTFOUND, "%s: latest of %s", when, k);
+            continue;
+        }
+        cr_assert_eq(r, 0, "%s: latest of %s: %s", when, k, sluice_errname(r));
+        cr_assert_eq(ts, (uint64_t)t, "%s: latest of %s", when, k);
+        size_t wl = val_of(want, model[i][t]);
+        cr_assert(vlen == wl && memcmp(v, want, wl) == 0);
+    }
+}
+
+static void check_scans(const char *when, uint64_t from, uint64_t to)
+{
+    char k[16], want[128];
+    sluice_iter *it;
+    sluice_record rec;
+    /* all keys: (ts, key) order, exactly the model's records in range */
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, from, to, &it), 0);
+    for (int t = (int)from; t < TS && (uint64_t)t < to; t++)
+        for (int i = 0; i < KEYS; i++) {
+            if (!model[i][t])
+                continue;
+            int r = sluice_iter_next(it, &rec);
+            cr_assert_eq(r, 0, "%s: all-key scan ended early at %d/%d: %s", when, i, t, sluice_errname(r));
+            key_of(k, i);
+            size_t wl = val_of(want, model[i][t]);
+            cr_assert(rec.ts == (uint64_t)t && rec.klen == strlen(k) && memcmp(rec.key, k, rec.klen) == 0,
+                      "%s: all-key scan: got %.*s@%llu, want %s@%d", when, (int)rec.klen,
+                      (const char *)rec.key, (unsigned long long)rec.ts, k, t);
+            cr_assert(rec.vlen == wl && memcmp(rec.val, want, wl) == 0);
+        }
+    cr_assert_eq(sluice_iter_next(it, &rec), SLUICE_END, "%s: all-key scan has extra records", when);
+    sluice_iter_close(it);
+    /* one key */
+    for (int i = 0; i < KEYS; i += 5) {
+        key_of(k, i);
+        cr_assert_eq(sluice_iter_open(db, k, strlen(k), from, to, &it), 0);
+        for (int t = (int)from; t < TS && (uint64_t)t < to; t++) {
+            if (!model[i][t])
+                continue;
+            cr_assert_eq(sluice_iter_next(it, &rec), 0, "%s: %s scan ended early", when, k);
+            cr_assert_eq(rec.ts, (uint64_t)t);
+        }
+        cr_assert_eq(sluice_iter_next(it, &rec), SLUICE_END);
+        sluice_iter_close(it);
+    }
+}
+
+static void random_ops(uint64_t *seed, int n, int round)
+{
+    char k[16], v[128];
+    for (int j = 0; j < n; j++) {
+        int i = (int)(tu_rand(seed) % KEYS), t = (int)(tu_rand(seed) % TS);
+        key_of(k, i);
+        if (tu_rand(seed) % 6 == 0) {
+            cr_assert_eq(sluice_delete(db, k, strlen(k), (uint64_t)t, SLUICE_ACK_MEMORY, NULL), 0);
+            model[i][t] = 0;
+        } else {
+            int tag = round * 100000 + j + 1;
+            size_t vl = val_of(v, tag);
+            cr_assert_eq(sluice_put(db, k, strlen(k), (uint64_t)t, v, vl, SLUICE_ACK_MEMORY, NULL), 0);
+            model[i][t] = tag;
+        }
+    }
+}
+
+TestSuite(tiers, .init = setup, .fini = teardown);
+
+Test(tiers, random_ops_compactions_and_reopens_match_the_model, .timeout = 300)
+{
+    uint64_t seed = tu_seed("tiers model");
+    for (int round = 1; round <= 12; round++) {
+        random_ops(&seed, 1500, round);
+        int action = (int)(tu_rand(&seed) % 4);
+        if (action == 0 || action == 1)
+        {
+            int rc = sluice_compact(db);
+            struct sluice_stats st;
+            cr_assert_eq(sluice_stats(db, &st), 0);
+            cr_assert_eq(rc, 0, "round %d: compact: %s (compaction error %s)", round,
+                         sluice_errname(rc), sluice_errname(st.compaction_error));
+        }
+        else if (action == 2)
+            reopen();
+        /* action 3: leave it in the ring and the log */
+        char when[32];
+        snprintf(when, sizeof when, "round %d (action %d)", round, action);
+        check_point_reads(when);
+        if (round % 3 == 0) {
+            check_latest(when);
+            check_scans(when, 0, UINT64_MAX);
+            check_scans(when, 50, 120);
+        }
+    }
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_leq(st.compacted_lsn, st.durable_lsn);
+}
+
+Test(tiers, everything_compacted_then_reopened_is_read_from_the_cold_tier)
+{
+    uint64_t seed = 42;
+    random_ops(&seed, 3000, 1);
+    static char bulk[200];
+    memset(bulk, 'b', sizeof bulk);
+    for (int i = 0; i < 3000; i++) /* enough to seal a few 256 KiB segments */
+        cr_assert_eq(sluice_put(db, "bulk", 4, 100000 + (uint64_t)i, bulk, sizeof bulk,
+                                SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_eq(st.compacted_lsn, st.claimed_lsn);
+    cr_expect_gt(st.compaction_rounds, 0);
+    cr_expect_gt(st.segments_deleted, 0, "compacted segments are deleted");
+    reopen();
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_eq(st.compacted_lsn, 6000);
+    check_point_reads("reopened");
+    check_scans("reopened", 0, TS); /* the bulk records lie beyond the model's range */
+    /* and writing goes on with the next LSN */
+    uint64_t lsn;
+    cr_assert_eq(sluice_put(db, "after", 5, 1, "x", 1, SLUICE_ACK_DURABLE, &lsn), 0);
+    cr_expect_eq(lsn, 6001);
+}
+
+Test(tiers, iterator_keeps_its_view_across_compaction)
+{
+    uint64_t seed = 7;
+    random_ops(&seed, 2000, 1);
+    int snapshot[KEYS][TS];
+    memcpy(snapshot, model, sizeof model);
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
+    random_ops(&seed, 2000, 2); /* upserts and deletes after the view was taken */
+    cr_assert_eq(sluice_compact(db), 0);
+    random_ops(&seed, 500, 3);
+    cr_assert_eq(sluice_compact(db), 0);
+    sluice_record rec;
+    char k[16], want[128];
+    for (int t = 0; t < TS; t++)
+        for (int i = 0; i < KEYS; i++) {
+            if (!snapshot[i][t])
+                continue;
+            cr_assert_eq(sluice_iter_next(it, &rec), 0, "record %d@%d missing from the view", i, t);
+            key_of(k, i);
+            size_t wl = val_of(want, snapshot[i][t]);
+            cr_assert(rec.ts == (uint64_t)t && memcmp(rec.key, k, rec.klen) == 0 &&
+                          rec.vlen == wl && memcmp(rec.val, want, wl) == 0,
+                      "view changed at %s@%d", k, t);
+        }
+    cr_assert_eq(sluice_iter_next(it, &rec), SLUICE_END, "records after the view was taken");
+    sluice_iter_close(it);
+    check_point_reads("after the iterator");
+}
+
+Test(tiers, offsets_survive_compaction_and_reopen)
+{
+    cr_assert_eq(sluice_offset_put(db, "partition-3", 77, SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(sluice_put(db, "k", 1, 1, "v", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    reopen();
+    uint64_t off;
+    cr_assert_eq(sluice_offset_get(db, "partition-3", &off), 0);
+    cr_expect_eq(off, 77);
+    cr_assert_eq(sluice_offset_put(db, "partition-3", 78, SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(sluice_offset_get(db, "partition-3", &off), 0);
+    cr_expect_eq(off, 78);
+}
+
+Test(tiers, retention_drops_old_data_in_whole_blocks)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    opts(&o);
+    o.retention_ns = 1000;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    char v[8] = "v";
+    for (uint64_t t = 0; t < 3000; t++)
+        cr_assert_eq(sluice_put(db, "r", 1, t, v, 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_put(db, "r", 1, 3001, v, 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_gt(st.retention_dropped_records, 0);
+    size_t vlen;
+    char buf[8];
+    cr_expect_eq(sluice_get(db, "r", 1, 5, buf, sizeof buf, &vlen), SLUICE_NOTFOUND, "old: dropped");
+    cr_expect_eq(sluice_get(db, "r", 1, 2990, buf, sizeof buf, &vlen), 0, "recent: kept");
+}
+
+Test(tiers, bit_flips_in_the_cold_file_never_give_wrong_data)
+{
+    uint64_t seed = tu_seed("cold bit flips");
+    random_ops(&seed, 3000, 1);
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    db = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cold/data.mdb", dir);
+    long long size = tu_file_size(path);
+    cr_assert_gt(size, 16384);
+    int fd = open(path, O_RDONLY);
+    uint8_t *orig = malloc((size_t)size);
+    cr_assert_eq(pread(fd, orig, (size_t)size, 0), size);
+    close(fd);
+    /* Where the live block values are, exactly: read the blocks database through LMDB
+     * and turn value pointers into file offsets. (LMDB's own pages carry no checksum:
+     * flips there can crash LMDB itself, as the reliability guide measured; and stale
+     * block copies in freed pages overlap live keys.) */
+    static uint64_t starts[100000], lens[100000];
+    size_t nblocks = 0;
+    {
+        char cold[4096];
+        snprintf(cold, sizeof cold, "%s/cold", dir);
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_cursor *cur;
+        MDB_envinfo info;
+        MDB_val k, v;
+        cr_assert_eq(mdb_env_create(&env), 0);
+        mdb_env_set_maxdbs(env, 4);
+        cr_assert_eq(mdb_env_open(env, cold, MDB_RDONLY, 0644), 0);
+        /* the map's base address: LMDB reports it only for fixed maps, so ask the kernel */
+        uintptr_t base = 0;
+        FILE *maps = fopen("/proc/self/maps", "r");
+        char line[8192];
+        while (maps && fgets(line, sizeof line, maps)) {
+            unsigned long lo, off;
+            if (strstr(line, "/data.mdb") && strstr(line, cold) &&
+                sscanf(line, "%lx-%*x %*s %lx", &lo, &off) == 2 && off == 0) {
+                base = lo;
+                break;
+            }
+        }
+        if (maps)
+            fclose(maps);
+        cr_assert_neq(base, 0, "data.mdb mapping not found");
+        (void)info;
+        cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+        cr_assert_eq(mdb_dbi_open(txn, "blocks", 0, &dbi), 0);
+        cr_assert_eq(mdb_cursor_open(txn, dbi, &cur), 0);
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0 && nblocks < 100000) {
+            starts[nblocks] = (uint64_t)((uintptr_t)v.mv_data - base);
+            lens[nblocks++] = v.mv_size;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+    }
+    int wrong = 0, trials = 60, clean_errors = 0;
+    for (int trial = 0; trial < trials; trial++) {
+        fd = open(path, O_WRONLY);
+        for (int f = 0; f < 8; f++) {
+            size_t b = (size_t)(tu_rand(&seed) % nblocks);
+            uint64_t off = starts[b] + tu_rand(&seed) % lens[b];
+            uint8_t byte = orig[off] ^ (uint8_t)(1u << (tu_rand(&seed) % 8));
+            cr_assert_eq(pwrite(fd, &byte, 1, (off_t)off), 1);
+        }
+        close(fd);
+        sluice_options o;
+        opts(&o);
+        o.read_only = 1;
+        sluice_db *ro;
+        int r = sluice_open(dir, &o, &ro);
+        if (r == 0) {
+            char k[16], v[128], want[128];
+            for (int i = 0; i < KEYS; i++)
+                for (int t = 0; t < TS; t++) {
+                    key_of(k, i);
+                    size_t vlen;
+                    int g = sluice_get(ro, k, strlen(k), (uint64_t)t, v, sizeof v, &vlen);
+                    if (g == 0) {
+                        size_t wl = model[i][t] ? val_of(want, model[i][t]) : 0;
+                        if (!model[i][t] || vlen != wl || memcmp(v, want, wl) != 0) {
+                            cr_log_error("trial %d: %s@%d: wrong value", trial, k, t);
+                            wrong++;
+                        }
+                    } else if (g == SLUICE_ECORRUPT) {
+                        clean_errors++;
+                    } else if (g != SLUICE_NOTFOUND || model[i][t]) {
+                        cr_log_error("trial %d: %s@%d: %s", trial, k, t, sluice_errname(g));
+                        wrong++; /* a damaged value must be ECORRUPT, never NOTFOUND */
+                    }
+                }
+            cr_assert_eq(sluice_close(ro), 0);
+        } else {
+            clean_errors++;
+        }
+        fd = open(path, O_WRONLY);
+        cr_assert_eq(pwrite(fd, orig, (size_t)size, 0), size);
+        close(fd);
+    }
+    free(orig);
+    cr_log_info("bit flips: %d trials, %d clean errors, %d wrong reads", trials, clean_errors, wrong);
+    cr_expect_eq(wrong, 0, "a bit flip gave wrong data");
+}

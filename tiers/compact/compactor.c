@@ -1,0 +1,277 @@
+#include "compactor.h"
+
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sluice.h"
+#include "walker.h"
+
+struct batch {
+    struct cold_rec *recs;
+    size_t n, cap;
+    uint8_t *arena;
+    size_t used, arena_cap;
+};
+
+static void batch_free(struct batch *b)
+{
+    free(b->recs);
+    free(b->arena);
+}
+
+/* Copies one record (its bytes outlive the walker's window). */
+static int batch_add(struct batch *b, const struct rec_hdr *h)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        struct cold_rec *p = realloc(b->recs, cap * sizeof *p);
+        if (!p)
+            return SLUICE_ENOMEM;
+        b->recs = p;
+        b->cap = cap;
+    }
+    size_t need = (size_t)h->klen + h->vlen;
+    if (b->used + need > b->arena_cap) {
+        /* the arena moves: records keep offsets until the batch is complete */
+        size_t cap = b->arena_cap ? b->arena_cap : 1u << 20;
+        while (cap < b->used + need)
+            cap *= 2;
+        uint8_t *p = realloc(b->arena, cap);
+        if (!p)
+            return SLUICE_ENOMEM;
+        b->arena = p;
+        b->arena_cap = cap;
+    }
+    memcpy(b->arena + b->used, rec_key(h), h->klen);
+    memcpy(b->arena + b->used + h->klen, rec_val(h), h->vlen);
+    b->recs[b->n++] = (struct cold_rec){.key = (const uint8_t *)(uintptr_t)b->used,
+                                        .klen = h->klen, .type = h->type, .ts = h->ts,
+                                        .lsn = h->lsn, .val = (const void *)(uintptr_t)(b->used + h->klen),
+                                        .vlen = h->vlen};
+    b->used += need;
+    return 0;
+}
+
+static void batch_fix_pointers(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        b->recs[i].key = b->arena + (uintptr_t)b->recs[i].key;
+        b->recs[i].val = b->arena + (uintptr_t)b->recs[i].val;
+    }
+}
+
+/* The end of the work: the last LSN this round may compact, 0 if none. */
+static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx, int *fd)
+{
+    struct hot_index *x = c->lg->index;
+    uint64_t durable = pos_load(&c->lg->durable), upto = 0;
+    hot_rdlock(x);
+    for (size_t i = 0; i < x->nsegs; i++) {
+        struct hot_segment *s = &x->segs[i];
+        uint64_t last = i + 1 < x->nsegs ? x->segs[i + 1].first_lsn - 1 : UINT64_MAX;
+        if (s->retired || last <= done)
+            continue;
+        /* the segment holding done + 1: compact up to its end if sealed and durable,
+         * else (asked for) up to the requested LSN within it */
+        pthread_mutex_lock(&c->mu);
+        uint64_t asked = c->requested;
+        pthread_mutex_unlock(&c->mu);
+        if (last != UINT64_MAX && last <= durable)
+            upto = last;
+        else if (asked > done)
+            upto = asked < durable ? asked : durable;
+        if (upto > last)
+            upto = last;
+        *segidx = (uint32_t)i;
+        *fd = s->fd;
+        break;
+    }
+    hot_unlock(x);
+    return upto > done ? upto : 0;
+}
+
+static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto, struct batch *b)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    struct seg_walker w;
+    int r = seg_walker_open(&w, c->lg->io, fd, (uint64_t)st.st_size);
+    const struct rec_hdr *h;
+    uint64_t off;
+    while (!r) {
+        if ((r = seg_walker_next(&w, &h, &off)) != 1)
+            break; /* 0: the end of the valid records; < 0: an I/O error */
+        r = 0;
+        if (h->lsn > upto)
+            break;
+        if (h->lsn < from)
+            continue; /* compacted by an earlier round */
+        if (h->ts > c->newest_ts && h->type != REC_OFFSET)
+            c->newest_ts = h->ts;
+        r = batch_add(b, h);
+    }
+    /* the walker stops at the first invalid record: it must have reached upto */
+    if (!r && (b->n ? b->recs[b->n - 1].lsn : from - 1) != upto)
+        r = SLUICE_ECORRUPT;
+    seg_walker_close(&w);
+    return r;
+}
+
+/* Prunes the hot index and retires segments wholly at or below the horizon. */
+static void cleanup(struct compactor *c, uint64_t done)
+{
+    struct log *lg = c->lg;
+    struct hot_index *x = lg->index;
+    int fds[64], nfds = 0;
+    uint64_t firsts[32];
+    int nfirst = 0;
+    hot_wrlock(x);
+    /* Under the write lock: an iterator registers its view while it holds the read
+     * lock, so every view that could need these entries is seen here. */
+    uint64_t h = c->horizon ? c->horizon(c->horizon_arg) : UINT64_MAX;
+    if (h > done)
+        h = done;
+    hot_prune(x, h);
+    for (size_t i = 0; i + 1 < x->nsegs && nfirst < 32; i++) {
+        struct hot_segment *s = &x->segs[i];
+        if (s->retired || x->segs[i + 1].first_lsn - 1 > h)
+            continue;
+        s->retired = 1;
+        fds[nfds++] = s->fd;
+        if (s->dfd >= 0)
+            fds[nfds++] = s->dfd;
+        s->fd = s->dfd = -1;
+        free(s->offs);
+        s->offs = NULL;
+        s->offs_cap = s->noffs = 0;
+        firsts[nfirst++] = s->first_lsn;
+    }
+    hot_unlock(x);
+    if (!nfirst)
+        return;
+    /* a reader that found a file position before the prune may still be reading it */
+    while (atomic_load(&x->file_readers))
+        sched_yield();
+    for (int i = 0; i < nfds; i++)
+        lg->io->ops->close(lg->io, fds[i]);
+    for (int i = 0; i < nfirst; i++) {
+        char name[32], path[4096];
+        seg_filename(name, firsts[i]);
+        snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
+        if (lg->io->ops->unlink(lg->io, path) == 0)
+            atomic_fetch_add(&c->segments_deleted, 1);
+    }
+    /* Not durable until the directory is: a crash before is redone by recovery. */
+    (void)lg->io->ops->fsync_dir(lg->io, lg->logdir);
+}
+
+static int round_once(struct compactor *c)
+{
+    uint64_t done = pos_load(&c->compacted);
+    uint32_t segidx;
+    int fd;
+    uint64_t upto = pick_target(c, done, &segidx, &fd);
+    if (!upto) {
+        cleanup(c, done); /* iterators that held the horizon back may have closed */
+        return 0;
+    }
+    struct batch b = {0};
+    int r = read_batch(c, fd, done + 1, upto, &b);
+    if (!r) {
+        batch_fix_pointers(&b);
+        struct cold_apply_stats st = {0};
+        uint64_t retain_from = c->retention_ns && c->newest_ts > c->retention_ns
+                                   ? c->newest_ts - c->retention_ns
+                                   : 0;
+        r = cold_apply(c->cold, b.recs, b.n, upto, c->lg->uuid, retain_from, &st);
+        if (!r) {
+            atomic_fetch_add(&c->rounds, 1);
+            atomic_fetch_add(&c->records, st.records_in);
+            atomic_fetch_add(&c->blocks, st.blocks_written);
+            atomic_fetch_add(&c->bytes, st.bytes_written);
+            atomic_fetch_add(&c->dropped_records, st.dropped_records);
+            atomic_fetch_add(&c->dropped_bytes, st.dropped_bytes);
+            atomic_fetch_add(&c->map_growths, st.map_growths);
+        }
+    }
+    batch_free(&b);
+    atomic_store(&c->error, r);
+    if (r)
+        return r;
+    pos_advance(&c->compacted, upto);
+    cleanup(c, upto);
+    log_kick(c->lg); /* a writer held back by the backlog budget may go on */
+    return 1;
+}
+
+static void *compactor_main(void *arg)
+{
+    struct compactor *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        int stop = c->stop;
+        pthread_mutex_unlock(&c->mu);
+        if (stop)
+            break;
+        int r = round_once(c);
+        if (r == 1)
+            continue; /* there may be more */
+        if (r < 0)
+            pos_wake_all(&c->compacted); /* sluice_compact waiters see c->error */
+        pthread_mutex_lock(&c->mu);
+        if (!c->stop) {
+            /* Nothing to do, or an error: wait for a kick. Errors are not retried in a
+             * loop (a damaged segment or a full disk would spin); the next seal or
+             * sluice_compact tries again, and sluice_compact reports the error. */
+            pthread_cond_wait(&c->cv, &c->mu);
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    return NULL;
+}
+
+int compactor_start(struct compactor *c, uint64_t compacted_lsn)
+{
+    pos_init(&c->compacted, compacted_lsn);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    int r = pthread_create(&c->thread, NULL, compactor_main, c);
+    if (r) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        return -r;
+    }
+    c->started = 1;
+    return 0;
+}
+
+void compactor_kick(struct compactor *c, uint64_t target)
+{
+    if (!c->started)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (target > c->requested)
+        c->requested = target;
+    atomic_store(&c->error, 0); /* a new attempt: waiters abort only on its error */
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void compactor_stop(struct compactor *c)
+{
+    if (!c->started)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    c->started = 0;
+}

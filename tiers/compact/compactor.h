@@ -1,0 +1,57 @@
+/*
+ * The compactor: one thread that moves log records into the cold tier, exactly once.
+ *
+ * DESIGN. Each round takes the records after compacted_lsn up to the end of the oldest
+ * sealed segment (a segment with a successor, all of it durable) — or, when
+ * sluice_compact asked, up to the requested LSN inside the active segment — reads them
+ * from the segment file with the log's own walker, and hands them to cold_apply, whose
+ * one LMDB transaction stores the records and the new compacted_lsn together. Only after
+ * that commit is durable does it prune the hot index and retire segments wholly at or
+ * below the horizon (the compacted LSN, held back by iterators whose cold view is older),
+ * deleting their files and syncing the directory. A crash anywhere leaves either the old
+ * checkpoint (the round is redone) or the new one (recovery deletes what is left).
+ *
+ * It never touches the put path: it reads files the writer finished with, and takes the
+ * index write lock only to prune and retire (memory work).
+ *
+ * Lifecycle: compactor_start in sluice_open after recovery; compactor_stop in
+ * sluice_close after the writer stopped: the current round finishes, the thread exits
+ * and is joined.
+ */
+#ifndef SLUICE_COMPACTOR_H
+#define SLUICE_COMPACTOR_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cold.h"
+#include "log.h"
+#include "position.h"
+
+struct compactor {
+    struct log *lg;
+    struct cold *cold;
+    uint64_t retention_ns;
+    /* the oldest compacted_lsn of a cold view that an open iterator holds (UINT64_MAX
+     * if none): hot entries above it must stay */
+    uint64_t (*horizon)(void *arg);
+    void *horizon_arg;
+
+    struct position compacted;
+    _Atomic int error;             /* the last round's error (0 when it succeeded) */
+    _Atomic uint64_t rounds, records, blocks, bytes, dropped_records, dropped_bytes,
+        segments_deleted, map_growths;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, stop;
+    uint64_t requested;            /* compact at least up to this LSN */
+    uint64_t newest_ts;            /* for retention */
+};
+
+int compactor_start(struct compactor *c, uint64_t compacted_lsn);
+void compactor_stop(struct compactor *c);
+/* Wakes the compactor: a segment was sealed, or target > 0 was asked for. */
+void compactor_kick(struct compactor *c, uint64_t target);
+#endif
