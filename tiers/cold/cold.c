@@ -136,16 +136,23 @@ void cold_close(struct cold *c)
     free(c);
 }
 
-static int meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
+/* A value of exactly `size` bytes; any other size is damage. */
+static int get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, void *out,
+                     size_t size)
 {
-    MDB_val k = {strlen(name), (void *)name}, v;
+    MDB_val k = {klen, (void *)key}, v;
     int r = lmdb_err(mdb_get(txn, dbi, &k, &v));
     if (r)
         return r;
-    if (v.mv_size != 8)
+    if (v.mv_size != size)
         return SLUICE_ECORRUPT;
-    memcpy(out, v.mv_data, 8);
+    memcpy(out, v.mv_data, size);
     return 0;
+}
+
+static int meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
+{
+    return get_fixed(txn, dbi, name, strlen(name), out, sizeof *out);
 }
 
 int cold_view_begin(struct cold *c, struct cold_view *v)
@@ -195,14 +202,7 @@ int cold_meta(struct cold *c, uint64_t *compacted_lsn, uint8_t uuid[16], int *ha
 
 static int series_id(MDB_txn *txn, struct cold *c, const void *key, size_t klen, uint32_t *sid)
 {
-    MDB_val k = {klen, (void *)key}, v;
-    int r = lmdb_err(mdb_get(txn, c->series, &k, &v));
-    if (r)
-        return r;
-    if (v.mv_size != 4)
-        return SLUICE_ECORRUPT;
-    memcpy(sid, v.mv_data, 4);
-    return 0;
+    return get_fixed(txn, c->series, key, klen, sid, sizeof *sid);
 }
 
 /* ---- decoding a block for a reader ---- */
