@@ -154,7 +154,9 @@ Test(log, torn_tail_at_every_offset_of_the_last_three_records)
     uint8_t *orig = read_file(last, &size);
     uint64_t seed = tu_seed("torn_tail");
     int cases = 0;
-    for (uint64_t cut = offs[0]; cut < end; cut++) {
+    /* every offset of the last three records (the fill and seal after them are covered
+     * by the hole tests below; sweeping their 8 KiB too costs minutes, not coverage) */
+    for (uint64_t cut = offs[0]; cut < rec_ends[2]; cut++) {
         int kind = (int)(cut % 3); /* zeros, garbage, or a real truncation */
         uint8_t *copy = malloc(size);
         memcpy(copy, orig, size);
