@@ -343,7 +343,8 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
         atomic_load_explicit(&db->ring_full_rejections, memory_order_relaxed);
     out->ring_full_wait_ns = atomic_load_explicit(&db->ring_full_wait_ns, memory_order_relaxed);
     hot_rdlock(&db->index);
-    out->segments = db->index.nsegs;
+    for (size_t i = 0; i < db->index.nsegs; i++)
+        out->segments += !db->index.segs[i].retired;
     hot_unlock(&db->index);
     if (!db->read_only) {
         out->ring_bytes = db->ring.size;

@@ -252,7 +252,7 @@ struct sluice_stats {
     uint64_t ring_full_rejections; /* puts refused by a full ring (EBUSY or ETIMEDOUT) */
     uint64_t ring_full_wait_ns;    /* time puts spent asleep on a full ring */
     uint64_t short_writes;  /* partial writes resubmitted */
-    uint64_t segments;      /* live log segments */
+    uint64_t segments;      /* live log segments (not yet compacted and deleted) */
     uint64_t segments_created; /* segments created since open */
     uint64_t ring_bytes;    /* ring capacity */
     uint64_t ring_used_bytes;  /* ring bytes reserved and not yet released */
