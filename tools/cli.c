@@ -11,9 +11,9 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  demo [DIR] [--records N] [--producers N]\n"
-               "                 ingest a synthetic sensor stream at DURABLE level, read it\n"
-               "                 back, reopen, and report throughput and latency\n"
-               "  stats DIR      positions and segment count of a directory (read-only)\n"
+               "                 ingest a synthetic sensor stream at DURABLE level, compact it\n"
+               "                 into the cold tier, read it back, reopen, and report figures\n"
+               "  stats DIR      positions, log segments and cold-tier size (read-only)\n"
                "  help           this text\n"
                "  version        the library version\n");
 }
@@ -37,12 +37,18 @@ static int cmd_stats(int argc, char **argv)
         return r == SLUICE_ECORRUPT || r == SLUICE_NOTFOUND ? 1 : 2;
     }
     struct sluice_stats st;
-    if (sluice_stats(db, &st) == 0)
-        printf("durable_lsn  %llu\nsegments     %llu\n"
+    r = sluice_stats(db, &st);
+    if (r == 0)
+        printf("durable_lsn     %llu\n"
+               "compacted_lsn   %llu   (records at or below it are in the cold tier)\n"
+               "log segments    %llu\n"
+               "cold tier       %.1f MB in use (LMDB map: %.0f MB of address space)\n"
                "(records still in a live writer's ring are not visible here)\n",
-               (unsigned long long)st.durable_lsn, (unsigned long long)st.segments);
+               (unsigned long long)st.durable_lsn, (unsigned long long)st.compacted_lsn,
+               (unsigned long long)st.segments, st.cold_used_bytes / 1e6,
+               st.cold_map_bytes / 1e6);
     sluice_close(db);
-    return 0;
+    return r ? 2 : 0;
 }
 
 int cli_main(int argc, char **argv)
