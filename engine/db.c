@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,16 @@ static int check_options(const sluice_options *o)
     return 0;
 }
 
-static void say(const sluice_options *o, const char *fmt, const char *a, const char *b)
+/* The one-line reason a failed open leaves in options.errbuf, if the caller gave one. */
+static void say(const sluice_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const sluice_options *o, const char *fmt, ...)
 {
-    if (o->errbuf && o->errbuf_bytes)
-        snprintf(o->errbuf, o->errbuf_bytes, fmt, a, b);
+    if (!o->errbuf || !o->errbuf_bytes)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->errbuf, o->errbuf_bytes, fmt, ap);
+    va_end(ap);
 }
 
 static int make_dirs(sluice_db *db)
@@ -207,7 +214,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     if (!r && o.batch_max_bytes > o.ring_bytes / 2)
         o.batch_max_bytes = o.ring_bytes / 2; /* a batch larger than that could never fill */
     if (r) {
-        say(&o, "%s%s", "invalid options", "");
+        say(&o, "invalid options");
         io_destroy(io);
         return r;
     }
@@ -247,7 +254,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         struct stat st;
         if (stat(db->log.logdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
             r = errno == ENOENT || !errno ? SLUICE_NOTFOUND : -errno;
-            say(&o, "%s: %s", db->log.logdir, "not a sluice directory (no log/)");
+            say(&o, "%s: not a sluice directory (no log/)", db->log.logdir);
             goto err;
         }
     }

@@ -63,14 +63,13 @@ extern "C" {
     X(EVERSION, -30009, "unsupported on-disk format version")                                 \
     X(EPOISONED, -30010, "an earlier write or sync error poisoned the database; reopen it") \
     X(ENOMEM, -30011, "out of memory")                                                        \
-    X(EREADONLY, -30012, "the database was opened read-only")                                \
-    X(ENOTSUP, -30013, "not supported by this build")
+    X(EREADONLY, -30012, "the database was opened read-only")
 
 enum {
 #define SLUICE_X_ENUM(name, value, msg) SLUICE_##name = value,
     SLUICE_ERROR_TABLE(SLUICE_X_ENUM)
 #undef SLUICE_X_ENUM
-    SLUICE_ERROR_MIN_ = -30013
+    SLUICE_ERROR_MIN_ = -30012
 };
 
 typedef struct sluice_db sluice_db;

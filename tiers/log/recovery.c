@@ -171,8 +171,8 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
         reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
         goto out;
     }
-    uint64_t nonzero_end, valid_at, stamp;
-    r = seg_walker_scan_tail(&w, &nonzero_end, &valid_at, &stamp);
+    uint64_t nonzero_end, stamp;
+    r = seg_walker_scan_tail(&w, &nonzero_end, &stamp);
     if (r < 0) {
         reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
         goto out;
@@ -195,7 +195,7 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
         r = SLUICE_ECORRUPT;
         goto out;
     }
-    (void)valid_at; /* later, never-acknowledged records: cut with the torn tail */
+    /* otherwise later records were never acknowledged: cut with the torn tail */
     lg->index->segs[segidx].end = w.pos;
     lg->index->segs[segidx].size = w.hdr.segment_bytes < w.file_size ? w.hdr.segment_bytes
                                                                        : w.file_size;

@@ -97,11 +97,9 @@ int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *
     return r;
 }
 
-int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at,
-                         uint64_t *stamp)
+int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *stamp)
 {
     *nonzero_end = w->pos;
-    *valid_at = UINT64_MAX;
     *stamp = 0;
     uint64_t pos = w->pos;
     while (pos < w->file_size) {
@@ -128,12 +126,9 @@ int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *
                     p = w->buf + (pos - w->buf_off);
                     h = (const struct rec_hdr *)p;
                 }
-                if (rec_check(p, (size_t)n, &size) == REC_VALID) {
-                    if (*valid_at == UINT64_MAX)
-                        *valid_at = pos;
-                    if (h->type == REC_FILL && h->ts > *stamp)
-                        *stamp = h->ts;
-                }
+                if (rec_check(p, (size_t)n, &size) == REC_VALID && h->type == REC_FILL &&
+                    h->ts > *stamp)
+                    *stamp = h->ts;
             }
         }
         pos += 8;

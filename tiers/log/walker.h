@@ -40,11 +40,9 @@ int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *
 
 /*
  * After the end: scans [w->pos, file end). *nonzero_end is the end of the last non-zero
- * byte (w->pos if all zero); *valid_at the offset of the first valid record (UINT64_MAX
- * if none); *stamp the highest durable stamp of a valid fill there (0 if none). A stamp
- * >= w->expect_lsn proves the missing records had been acknowledged: damage, not a torn
- * tail.
+ * byte (w->pos if all zero); *stamp the highest durable stamp of a valid fill there (0 if
+ * none). A stamp >= w->expect_lsn proves the missing records had been acknowledged:
+ * damage, not a torn tail.
  */
-int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *valid_at,
-                         uint64_t *stamp);
+int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *stamp);
 #endif
