@@ -11,6 +11,12 @@
  * delete hides it) and the cold records of the view. Hot cursors hold a timestamp, not
  * an array index: the writer may insert late data and the compactor may prune between
  * two calls.
+ *
+ * Speed (an all-series scan pops the heap once per record): the heap holds 16-byte
+ * nodes {ts, key rank, cursor} compared as integers — the key order is ranked once at
+ * open — and the cursors stay put. A cold record is returned in place (no copy) and its
+ * cursor advanced at the next call; advancing prefetches the cursor's next value, which
+ * is needed only when the cursor reaches the top again, thousands of pops later.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,41 +35,46 @@ struct iter_cursor {
     uint64_t ts;                  /* min(hot_ts, crec.ts): the heap order */
 };
 
+struct heap_node {
+    uint64_t ts;
+    uint32_t rank; /* the cursor's place in key order */
+    uint32_t cur;  /* index into sluice_iter.cur */
+};
+
 struct sluice_iter {
     sluice_db *db;
     uint64_t snap, from, to;
     struct cold_view view;
     int held;
-    struct iter_cursor *heap;
-    size_t n, cap;
+    struct iter_cursor *cur; /* cursors, in the order they were added */
+    size_t ncur, cap;
+    struct heap_node *heap;  /* the live ones */
+    size_t n;
+    int64_t advance_pending; /* a cursor whose cold record was returned in place, or -1 */
     uint8_t *val;
     size_t val_cap;
 };
 
-static int cursor_less(const struct iter_cursor *a, const struct iter_cursor *b)
+static inline int node_less(const struct heap_node *a, const struct heap_node *b)
 {
-    if (a->ts != b->ts)
-        return a->ts < b->ts;
-    size_t n = a->klen < b->klen ? a->klen : b->klen;
-    int c = memcmp(a->key, b->key, n);
-    return c < 0 || (c == 0 && a->klen < b->klen);
+    return a->ts < b->ts || (a->ts == b->ts && a->rank < b->rank);
 }
 
-static void sift_down(struct iter_cursor *h, size_t n, size_t i)
+static void sift_down(struct heap_node *h, size_t n, size_t i)
 {
+    struct heap_node x = h[i];
     for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < n && cursor_less(&h[l], &h[m]))
-            m = l;
-        if (l + 1 < n && cursor_less(&h[l + 1], &h[m]))
+        size_t l = 2 * i + 1, m = l;
+        if (l >= n)
+            break;
+        if (l + 1 < n && node_less(&h[l + 1], &h[l]))
             m = l + 1;
-        if (m == i)
-            return;
-        struct iter_cursor t = h[i];
+        if (!node_less(&h[m], &x))
+            break;
         h[i] = h[m];
-        h[m] = t;
         i = m;
     }
+    h[i] = x;
 }
 
 /* Index read lock held. Moves the hot stream to the first ts >= ts below `to`. */
@@ -85,6 +96,8 @@ static int cold_advance(struct iter_cursor *c)
     }
     int r = cold_series_next(c->cold, &c->crec);
     c->has_crec = r == 0;
+    if (c->has_crec && c->crec.vlen)
+        __builtin_prefetch(c->crec.val);
     return r == SLUICE_END ? 0 : r;
 }
 
@@ -104,17 +117,53 @@ static int push(sluice_iter *it, struct iter_cursor *c)
         cold_series_close(c->cold);
         return 0;
     }
-    if (it->n == it->cap) {
+    if (it->ncur == it->cap) {
         size_t cap = it->cap ? it->cap * 2 : 64;
-        struct iter_cursor *h = realloc(it->heap, cap * sizeof *h);
-        if (!h) {
+        struct iter_cursor *cur = realloc(it->cur, cap * sizeof *cur);
+        if (!cur) {
             cold_series_close(c->cold);
             return SLUICE_ENOMEM;
         }
-        it->heap = h;
+        it->cur = cur;
         it->cap = cap;
     }
-    it->heap[it->n++] = *c;
+    it->cur[it->ncur++] = *c;
+    return 0;
+}
+
+static int by_key(const void *a, const void *b, void *cursors)
+{
+    const struct iter_cursor *cur = cursors;
+    const struct iter_cursor *x = &cur[*(const uint32_t *)a], *y = &cur[*(const uint32_t *)b];
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Builds the heap over every cursor, ranking the keys once. */
+static int heap_build(sluice_iter *it)
+{
+    if (!it->ncur)
+        return 0;
+    if (it->ncur > UINT32_MAX)
+        return SLUICE_ENOMEM;
+    uint32_t *order = malloc(it->ncur * sizeof *order);
+    it->heap = malloc(it->ncur * sizeof *it->heap);
+    if (!order || !it->heap) {
+        free(order);
+        return SLUICE_ENOMEM;
+    }
+    for (size_t i = 0; i < it->ncur; i++)
+        order[i] = (uint32_t)i;
+    qsort_r(order, it->ncur, sizeof *order, by_key, it->cur); /* glibc: a context, no global */
+    for (size_t i = 0; i < it->ncur; i++) {
+        uint32_t c = order[i];
+        it->heap[i] = (struct heap_node){.ts = it->cur[c].ts, .rank = (uint32_t)i, .cur = c};
+    }
+    free(order);
+    it->n = it->ncur;
+    for (size_t i = it->n / 2; i-- > 0;)
+        sift_down(it->heap, it->n, i);
     return 0;
 }
 
@@ -148,11 +197,12 @@ static int add_cold_only(void *arg, uint32_t series, const void *key, size_t kle
 
 static void iter_free(sluice_iter *it)
 {
-    for (size_t i = 0; i < it->n; i++)
-        cold_series_close(it->heap[i].cold);
+    for (size_t i = 0; i < it->ncur; i++)
+        cold_series_close(it->cur[i].cold);
     if (it->held)
         db_view_release(it->db, it->view.compacted_lsn);
     cold_view_end(&it->view);
+    free(it->cur);
     free(it->heap);
     free(it->val);
     free(it);
@@ -168,6 +218,7 @@ int sluice_iter_open(sluice_db *db, const void *key, size_t klen, uint64_t ts_fr
     if (!it)
         return SLUICE_ENOMEM;
     it->db = db;
+    it->advance_pending = -1;
     it->from = ts_from;
     it->to = ts_to;
     it->snap = db_read_snapshot(db);
@@ -193,12 +244,12 @@ int sluice_iter_open(sluice_db *db, const void *key, size_t klen, uint64_t ts_fr
         }
     }
     hot_unlock(&db->index);
+    if (!r)
+        r = heap_build(it);
     if (r) {
         iter_free(it);
         return r;
     }
-    for (size_t i = it->n / 2; i-- > 0;)
-        sift_down(it->heap, it->n, i);
     atomic_fetch_add(&db->open_iters, 1);
     *out = it;
     return 0;
@@ -216,15 +267,37 @@ static int ensure_val(sluice_iter *it, size_t n)
     return 0;
 }
 
+/* After the top cursor moved: reorder it, or drop it when both its streams are done. */
+static void settle_top(sluice_iter *it, struct iter_cursor *c)
+{
+    cursor_order(c);
+    if (cursor_live(c)) {
+        it->heap[0].ts = c->ts;
+    } else {
+        cold_series_close(c->cold);
+        c->cold = NULL;
+        it->heap[0] = it->heap[--it->n];
+    }
+    if (it->n)
+        sift_down(it->heap, it->n, 0);
+}
+
 int sluice_iter_next(sluice_iter *it, sluice_record *rec)
 {
     if (!it || !rec)
         return SLUICE_EINVAL;
     sluice_db *db = it->db;
     uint64_t cold_lsn = it->view.compacted_lsn;
+    int r = 0;
     hot_rdlock(&db->index);
-    while (it->n) {
-        struct iter_cursor *top = &it->heap[0];
+    if (it->advance_pending >= 0) { /* the cold record returned last time: move past it */
+        struct iter_cursor *c = &it->cur[it->advance_pending];
+        it->advance_pending = -1;
+        r = cold_advance(c);
+        settle_top(it, c);
+    }
+    while (!r && it->n) {
+        struct iter_cursor *top = &it->cur[it->heap[0].cur];
         uint64_t ts = top->ts;
         const struct hot_entry *h = NULL;
         if (top->hot_ts == ts) {
@@ -236,46 +309,30 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
             }
             hot_seek_to(top, ts + 1, it->to); /* ts < to <= UINT64_MAX: no wrap */
         }
-        int from_cold = 0, r = 0;
         if (top->has_crec && top->crec.ts == ts) {
-            if (!h) { /* the cold record stands: copy it before its block moves on */
-                if (!(r = ensure_val(it, top->crec.vlen)) && top->crec.vlen)
-                    memcpy(it->val, top->crec.val, top->crec.vlen);
+            if (!h) { /* the cold record stands: returned in place, advanced next call */
                 *rec = (sluice_record){.key = top->key, .klen = top->klen, .ts = ts,
-                                       .val = it->val, .vlen = top->crec.vlen, .lsn = top->crec.lsn};
-                from_cold = 1;
+                                       .val = top->crec.val, .vlen = top->crec.vlen,
+                                       .lsn = top->crec.lsn};
+                it->advance_pending = it->heap[0].cur;
+                hot_unlock(&db->index);
+                return 0;
             }
-            if (!r)
-                r = cold_advance(top);
+            r = cold_advance(top);
         }
         const uint8_t *key = top->key;
         size_t klen = top->klen;
-        cursor_order(top);
-        if (!cursor_live(top)) {
-            cold_series_close(top->cold);
-            it->heap[0] = it->heap[--it->n];
-        }
-        sift_down(it->heap, it->n, 0);
-        if (r) {
-            hot_unlock(&db->index);
-            return r;
-        }
-        if (from_cold) {
-            hot_unlock(&db->index);
-            return 0;
-        }
-        if (!h || h->type != REC_PUT)
+        settle_top(it, top);
+        if (r || !h || h->type != REC_PUT)
             continue; /* nothing at this ts, or a delete that hides the cold record */
-        if ((r = ensure_val(it, h->vlen))) {
-            hot_unlock(&db->index);
-            return r;
-        }
+        if ((r = ensure_val(it, h->vlen)))
+            break;
         *rec = (sluice_record){.key = key, .klen = klen, .ts = ts, .val = it->val,
                                .vlen = h->vlen, .lsn = h->lsn};
         return db_fetch_unlock(db, h, key, klen, it->val);
     }
     hot_unlock(&db->index);
-    return SLUICE_END;
+    return r ? r : SLUICE_END;
 }
 
 void sluice_iter_close(sluice_iter *it)

@@ -207,12 +207,20 @@ static int series_id(MDB_txn *txn, struct cold *c, const void *key, size_t klen,
 
 /* ---- decoding a block for a reader ---- */
 
+/* Buffers sized to the largest block seen: an all-series scan holds one per series. */
 struct decoded {
     uint8_t *raw;
     size_t raw_cap;
-    struct block_rec recs[COLD_BLOCK_RECORDS];
+    struct block_rec *recs;
+    size_t recs_cap;
     struct block_hdr hdr;
 };
+
+static void decoded_free(struct decoded *d)
+{
+    free(d->raw);
+    free(d->recs);
+}
 
 static int decode_into(struct decoded *d, const MDB_val *val, uint32_t series)
 {
@@ -227,7 +235,16 @@ static int decode_into(struct decoded *d, const MDB_val *val, uint32_t series)
         d->raw = p;
         d->raw_cap = h.raw_bytes;
     }
-    r = block_decode(val->mv_data, val->mv_size, d->raw, d->recs, COLD_BLOCK_RECORDS, &d->hdr);
+    if (h.count > COLD_BLOCK_RECORDS)
+        return SLUICE_ECORRUPT; /* more records than a block may hold */
+    if (h.count > d->recs_cap) {
+        struct block_rec *p = realloc(d->recs, h.count * sizeof *p);
+        if (!p)
+            return SLUICE_ENOMEM;
+        d->recs = p;
+        d->recs_cap = h.count;
+    }
+    r = block_decode(val->mv_data, val->mv_size, d->raw, d->recs, d->recs_cap, &d->hdr);
     if (r == SLUICE_ERANGE)
         return SLUICE_ECORRUPT; /* more records than a block may hold */
     if (!r && d->hdr.series != series)
@@ -290,7 +307,7 @@ int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, 
         }
     }
     mdb_cursor_close(cur);
-    free(d.raw);
+    decoded_free(&d);
     return r;
 }
 
@@ -425,7 +442,7 @@ void cold_series_close(struct cold_series_cursor *c)
         return;
     if (c->cur)
         mdb_cursor_close(c->cur);
-    free(c->d.raw);
+    decoded_free(&c->d);
     free(c);
 }
 
@@ -565,7 +582,7 @@ static int write_blocks(struct apply *ap, uint32_t sid, const struct merged *m, 
     for (size_t i = 0; i < n;) {
         size_t k = 0, raw = 0;
         while (i + k < n && k < COLD_BLOCK_RECORDS &&
-               (k == 0 || raw + BLOCK_ENTRY_BYTES + m[i + k].vlen <= BLOCK_RAW_MAX)) {
+               (k == 0 || raw + BLOCK_ENTRY_BYTES + m[i + k].vlen <= COLD_BLOCK_RAW_TARGET)) {
             recs[k] = (struct block_rec){m[i + k].ts, m[i + k].lsn, m[i + k].val, m[i + k].vlen};
             raw += BLOCK_ENTRY_BYTES + m[i + k].vlen;
             k++;
@@ -830,6 +847,6 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
     free(ap.old);
     free(ap.news);
     free(ap.out);
-    free(ap.dec.raw);
+    decoded_free(&ap.dec);
     return r;
 }
