@@ -13,7 +13,7 @@
  *  1. The header is never compressed: ts_min/ts_max/count let a read skip a block
  *     without decompressing it.
  *  2. decode checks, before use: magic, version, codec, stored size against the LMDB
- *     value size, raw size against BLOCK_RAW_MAX, the stored body's CRC, the lz4 result
+ *     value size, raw size against BLOCK_RAW_MAX, the stored body's CRC (lz4), the lz4 result
  *     size, the CRC of header and raw body, every value range against the body, and ts
  *     order.
  */
@@ -42,7 +42,9 @@ struct block_hdr {
     uint64_t ts_min, ts_max;
     uint32_t series;
     uint32_t stored_crc;   /* masked CRC32C of the stored body: every stored byte is
-                            * checked, even lz4 bits that would decompress the same */
+                            * checked, even lz4 bits that would decompress the same
+                            * (checked for lz4 bodies; an uncompressed body is covered
+                            * by crc) */
 };
 _Static_assert(sizeof(struct block_hdr) == BLOCK_HDR_BYTES, "block header is 48 bytes");
 

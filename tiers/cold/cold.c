@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "block.h"
+#include "crc32c.h"
 #include "format.h"
 #include "sluice.h"
 
@@ -556,17 +557,92 @@ static int key_cmp(const struct cold_rec *a, const struct cold_rec *b)
     return c ? c : (int)a->klen - (int)b->klen;
 }
 
-static int rec_order(const void *pa, const void *pb)
+static int is_offset(const struct cold_rec *r) { return r->type == REC_OFFSET; }
+
+static int ts_lsn_order(const void *pa, const void *pb)
 {
     const struct cold_rec *a = *(const struct cold_rec *const *)pa, *b = *(const struct cold_rec *const *)pb;
-    int c = (a->type == REC_OFFSET) - (b->type == REC_OFFSET); /* sources apart from keys */
-    if (!c)
-        c = key_cmp(a, b);
-    if (c)
-        return c;
     if (a->ts != b->ts)
         return a->ts < b->ts ? -1 : 1;
     return a->lsn < b->lsn ? -1 : a->lsn > b->lsn;
+}
+
+struct group {
+    const struct cold_rec *first; /* its key */
+    size_t count, at;
+};
+
+static int group_order(const void *pa, const void *pb, void *groups)
+{
+    const struct group *g = groups;
+    const struct cold_rec *a = g[*(const uint32_t *)pa].first, *b = g[*(const uint32_t *)pb].first;
+    int c = is_offset(a) - is_offset(b); /* sources after the data */
+    return c ? c : key_cmp(a, b);
+}
+
+/*
+ * Orders a batch for apply_all: data before source offsets, then by key bytes, ts and
+ * LSN. A comparison sort of the whole batch spent most of the compactor's time in
+ * memcmp; instead records are hashed into one group per key, only the distinct keys are
+ * sorted, records are placed group by group in their arrival (LSN) order, and a group
+ * is sorted by (ts, LSN) only when it is not in ts order already, the common case.
+ */
+static int order_for_apply(const struct cold_rec *recs, size_t n, const struct cold_rec **idx)
+{
+    if (n > UINT32_MAX / 2)
+        return SLUICE_ENOMEM;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    uint32_t *slot = calloc(cap, sizeof *slot); /* group index + 1, 0: empty */
+    uint32_t *group_of = malloc((n ? n : 1) * sizeof *group_of);
+    uint32_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    struct group *g = malloc((n ? n : 1) * sizeof *g);
+    int r = SLUICE_ENOMEM;
+    if (!slot || !group_of || !sorted || !g)
+        goto out;
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct cold_rec *rec = &recs[i];
+        size_t h = crc32c_extend((uint32_t)is_offset(rec), rec->key, rec->klen);
+        for (size_t s = h & (cap - 1);; s = (s + 1) & (cap - 1)) {
+            if (!slot[s]) {
+                g[ng] = (struct group){.first = rec};
+                slot[s] = (uint32_t)++ng;
+            }
+            const struct group *x = &g[slot[s] - 1];
+            if (x->first == rec || (is_offset(x->first) == is_offset(rec) && key_cmp(x->first, rec) == 0)) {
+                group_of[i] = slot[s] - 1;
+                g[slot[s] - 1].count++;
+                break;
+            }
+        }
+    }
+    for (size_t k = 0; k < ng; k++)
+        sorted[k] = (uint32_t)k;
+    qsort_r(sorted, ng, sizeof *sorted, group_order, g);
+    size_t at = 0;
+    for (size_t k = 0; k < ng; k++) {
+        g[sorted[k]].at = at;
+        at += g[sorted[k]].count;
+    }
+    for (size_t i = 0; i < n; i++)
+        idx[g[group_of[i]].at++] = &recs[i];
+    for (size_t i = 0; i < n;) {
+        size_t cnt = g[group_of[idx[i] - recs]].count, j = 1;
+        while (j < cnt && idx[i + j - 1]->ts <= idx[i + j]->ts)
+            j++;
+        if (j < cnt)
+            qsort(idx + i, cnt, sizeof *idx, ts_lsn_order);
+        i += cnt;
+    }
+    r = 0;
+out:
+    free(slot);
+    free(group_of);
+    free(sorted);
+    free(g);
+    return r;
 }
 
 static int put(struct apply *ap, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
@@ -775,7 +851,7 @@ static int apply_all(struct apply *ap, const struct cold_rec *const *idx, size_t
         ap->next_series = 0, r = 0;
     for (size_t i = 0; !r && i < n;) {
         size_t j = i + 1;
-        while (j < n && idx[j]->type == idx[i]->type && key_cmp(idx[j], idx[i]) == 0)
+        while (j < n && is_offset(idx[j]) == is_offset(idx[i]) && key_cmp(idx[j], idx[i]) == 0)
             j++;
         if (idx[i]->type == REC_OFFSET) {
             const struct cold_rec *last = idx[j - 1]; /* the highest LSN of this source */
@@ -814,11 +890,12 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
     const struct cold_rec **idx = malloc((n ? n : 1) * sizeof *idx);
     if (!idx)
         return SLUICE_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        idx[i] = &recs[i];
-    qsort(idx, n, sizeof *idx, rec_order);
+    int r = order_for_apply(recs, n, idx);
+    if (r) {
+        free(idx);
+        return r;
+    }
     struct apply ap = {.c = c, .retain_from = retain_from, .st = st};
-    int r;
     for (;;) {
         struct cold_apply_stats before = *st;
         r = lmdb_err(mdb_txn_begin(c->env, NULL, 0, &ap.txn));

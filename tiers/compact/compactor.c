@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sluice.h"
 #include "walker.h"
@@ -209,9 +212,17 @@ static int round_once(struct compactor *c)
     return 1;
 }
 
+/* The compactor thread's nice value (0 = as the producers). */
+#define COMPACTOR_NICE 10
+
 static void *compactor_main(void *arg)
 {
     struct compactor *c = arg;
+    /* Background work: on Linux, nice applies to the calling thread alone. The producers
+     * and the log writer win the CPU when they want it; the compactor takes what is left,
+     * and the log backlog budget bounds how far behind that may leave it. Best effort:
+     * a failure changes only scheduling. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPACTOR_NICE);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         int stop = c->stop;
