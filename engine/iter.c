@@ -51,6 +51,9 @@ struct sluice_iter {
     struct heap_node *heap;  /* the live ones */
     size_t n;
     int64_t advance_pending; /* a cursor whose cold record was returned in place, or -1 */
+    size_t hot_live;         /* cursors whose hot stream is not done: while 0, no call
+                              * needs the index lock (a done stream stays done: what the
+                              * writer inserts later is above the snapshot) */
     uint8_t *val;
     size_t val_cap;
 };
@@ -128,6 +131,7 @@ static int push(sluice_iter *it, struct iter_cursor *c)
         it->cap = cap;
     }
     it->cur[it->ncur++] = *c;
+    it->hot_live += c->hot_ts != UINT64_MAX;
     return 0;
 }
 
@@ -289,7 +293,9 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
     sluice_db *db = it->db;
     uint64_t cold_lsn = it->view.compacted_lsn;
     int r = 0;
-    hot_rdlock(&db->index);
+    int locked = it->hot_live > 0;
+    if (locked)
+        hot_rdlock(&db->index);
     if (it->advance_pending >= 0) { /* the cold record returned last time: move past it */
         struct iter_cursor *c = &it->cur[it->advance_pending];
         it->advance_pending = -1;
@@ -308,6 +314,7 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
                     h = e;
             }
             hot_seek_to(top, ts + 1, it->to); /* ts < to <= UINT64_MAX: no wrap */
+            it->hot_live -= top->hot_ts == UINT64_MAX;
         }
         if (top->has_crec && top->crec.ts == ts) {
             if (!h) { /* the cold record stands: returned in place, advanced next call */
@@ -315,7 +322,8 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
                                        .val = top->crec.val, .vlen = top->crec.vlen,
                                        .lsn = top->crec.lsn};
                 it->advance_pending = it->heap[0].cur;
-                hot_unlock(&db->index);
+                if (locked)
+                    hot_unlock(&db->index);
                 return 0;
             }
             r = cold_advance(top);
@@ -329,9 +337,10 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
             break;
         *rec = (sluice_record){.key = key, .klen = klen, .ts = ts, .val = it->val,
                                .vlen = h->vlen, .lsn = h->lsn};
-        return db_fetch_unlock(db, h, key, klen, it->val);
+        return db_fetch_unlock(db, h, key, klen, it->val); /* h: so locked */
     }
-    hot_unlock(&db->index);
+    if (locked)
+        hot_unlock(&db->index);
     return r ? r : SLUICE_END;
 }
 

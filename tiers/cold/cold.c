@@ -18,8 +18,12 @@ struct cold {
     /* Views hold it shared; growing the map takes it exclusively, because LMDB may only
      * resize while no transaction of this process is open. */
     pthread_rwlock_t grow;
-    /* compactor-only scratch */
+    /* compactor-only scratch, kept from one cold_apply to the next: freeing and
+     * reallocating megabytes per round made the allocator return pages to the kernel,
+     * and every such unmap interrupts the producers' cores (TLB shootdown IPIs, costly
+     * under a hypervisor) — it showed as 10-40 µs put stalls while compaction ran */
     uint8_t *raw, *enc, *scratch;
+    struct apply_keep *keep;
 };
 
 static int lmdb_err(int rc)
@@ -124,6 +128,8 @@ err:
     return r;
 }
 
+static void apply_keep_free(struct apply_keep *k);
+
 void cold_close(struct cold *c)
 {
     if (!c)
@@ -134,6 +140,7 @@ void cold_close(struct cold *c)
     free(c->raw);
     free(c->enc);
     free(c->scratch);
+    apply_keep_free(c->keep);
     free(c);
 }
 
@@ -587,20 +594,57 @@ static int group_order(const void *pa, const void *pb, void *groups)
  * sorted, records are placed group by group in their arrival (LSN) order, and a group
  * is sorted by (ts, LSN) only when it is not in ts order already, the common case.
  */
-static int order_for_apply(const struct cold_rec *recs, size_t n, const struct cold_rec **idx)
+/* Buffers of order_for_apply, grown as needed and kept. */
+struct order_bufs {
+    uint32_t *slot, *group_of, *sorted;
+    struct group *g;
+    const struct cold_rec **idx;
+    size_t slot_cap, n_cap;
+};
+
+static int order_reserve(struct order_bufs *o, size_t n, size_t slots)
+{
+    if (slots > o->slot_cap) {
+        uint32_t *p = realloc(o->slot, slots * sizeof *p);
+        if (!p)
+            return SLUICE_ENOMEM;
+        o->slot = p;
+        o->slot_cap = slots;
+    }
+    if (n > o->n_cap) {
+        uint32_t *a = realloc(o->group_of, n * sizeof *a);
+        if (a)
+            o->group_of = a;
+        uint32_t *b = realloc(o->sorted, n * sizeof *b);
+        if (b)
+            o->sorted = b;
+        struct group *g = realloc(o->g, n * sizeof *g);
+        if (g)
+            o->g = g;
+        const struct cold_rec **idx = realloc(o->idx, n * sizeof *idx);
+        if (idx)
+            o->idx = idx;
+        if (!a || !b || !g || !idx)
+            return SLUICE_ENOMEM;
+        o->n_cap = n;
+    }
+    return 0;
+}
+
+static int order_for_apply(struct order_bufs *o, const struct cold_rec *recs, size_t n)
 {
     if (n > UINT32_MAX / 2)
         return SLUICE_ENOMEM;
     size_t cap = 16;
     while (cap < 2 * n)
         cap <<= 1;
-    uint32_t *slot = calloc(cap, sizeof *slot); /* group index + 1, 0: empty */
-    uint32_t *group_of = malloc((n ? n : 1) * sizeof *group_of);
-    uint32_t *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    struct group *g = malloc((n ? n : 1) * sizeof *g);
-    int r = SLUICE_ENOMEM;
-    if (!slot || !group_of || !sorted || !g)
-        goto out;
+    int r = order_reserve(o, n ? n : 1, cap);
+    if (r)
+        return r;
+    uint32_t *slot = o->slot, *group_of = o->group_of, *sorted = o->sorted; /* slot: group + 1 */
+    struct group *g = o->g;
+    const struct cold_rec **idx = o->idx;
+    memset(slot, 0, cap * sizeof *slot);
     size_t ng = 0;
     for (size_t i = 0; i < n; i++) {
         const struct cold_rec *rec = &recs[i];
@@ -636,13 +680,33 @@ static int order_for_apply(const struct cold_rec *recs, size_t n, const struct c
             qsort(idx + i, cnt, sizeof *idx, ts_lsn_order);
         i += cnt;
     }
-    r = 0;
-out:
-    free(slot);
-    free(group_of);
-    free(sorted);
-    free(g);
-    return r;
+    return 0;
+}
+
+/* What cold_apply keeps from one call to the next (struct cold's keep). */
+struct apply_keep {
+    struct order_bufs order;
+    struct arena arena;
+    struct merged *old, *news, *out;
+    size_t old_cap, news_cap, out_cap;
+    struct decoded dec;
+};
+
+static void apply_keep_free(struct apply_keep *k)
+{
+    if (!k)
+        return;
+    free(k->order.slot);
+    free(k->order.group_of);
+    free(k->order.sorted);
+    free(k->order.g);
+    free(k->order.idx);
+    free(k->arena.p);
+    free(k->old);
+    free(k->news);
+    free(k->out);
+    decoded_free(&k->dec);
+    free(k);
 }
 
 static int put(struct apply *ap, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
@@ -887,15 +951,18 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
         if (!c->enc || !c->scratch)
             return SLUICE_ENOMEM;
     }
-    const struct cold_rec **idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!idx)
+    if (!c->keep && !(c->keep = calloc(1, sizeof *c->keep)))
         return SLUICE_ENOMEM;
-    int r = order_for_apply(recs, n, idx);
-    if (r) {
-        free(idx);
+    struct apply_keep *keep = c->keep;
+    int r = order_for_apply(&keep->order, recs, n);
+    if (r)
         return r;
-    }
-    struct apply ap = {.c = c, .retain_from = retain_from, .st = st};
+    const struct cold_rec *const *idx = keep->order.idx;
+    struct apply ap = {.c = c, .retain_from = retain_from, .st = st, .arena = keep->arena,
+                       .old = keep->old, .news = keep->news, .out = keep->out,
+                       .old_cap = keep->old_cap, .news_cap = keep->news_cap,
+                       .out_cap = keep->out_cap, .dec = keep->dec};
+    ap.arena.len = 0;
     for (;;) {
         struct cold_apply_stats before = *st;
         r = lmdb_err(mdb_txn_begin(c->env, NULL, 0, &ap.txn));
@@ -919,11 +986,10 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
         if (r)
             break;
     }
-    free(idx);
-    free(ap.arena.p);
-    free(ap.old);
-    free(ap.news);
-    free(ap.out);
-    decoded_free(&ap.dec);
+    keep->arena = ap.arena;
+    keep->old = ap.old, keep->old_cap = ap.old_cap;
+    keep->news = ap.news, keep->news_cap = ap.news_cap;
+    keep->out = ap.out, keep->out_cap = ap.out_cap;
+    keep->dec = ap.dec;
     return r;
 }

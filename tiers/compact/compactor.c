@@ -13,21 +13,14 @@
 #include "sluice.h"
 #include "walker.h"
 
-struct batch {
-    struct cold_rec *recs;
-    size_t n, cap;
-    uint8_t *arena;
-    size_t used, arena_cap;
-};
-
-static void batch_free(struct batch *b)
+static void batch_free(struct compactor_batch *b)
 {
     free(b->recs);
     free(b->arena);
 }
 
 /* Copies one record (its bytes outlive the walker's window). */
-static int batch_add(struct batch *b, const struct rec_hdr *h)
+static int batch_add(struct compactor_batch *b, const struct rec_hdr *h)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
@@ -59,7 +52,7 @@ static int batch_add(struct batch *b, const struct rec_hdr *h)
     return 0;
 }
 
-static void batch_fix_pointers(struct batch *b)
+static void batch_fix_pointers(struct compactor_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         b->recs[i].key = b->arena + (uintptr_t)b->recs[i].key;
@@ -97,7 +90,7 @@ static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx
     return upto > done ? upto : 0;
 }
 
-static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto, struct batch *b)
+static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto, struct compactor_batch *b)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -183,15 +176,16 @@ static int round_once(struct compactor *c)
         cleanup(c, done); /* iterators that held the horizon back may have closed */
         return 0;
     }
-    struct batch b = {0};
-    int r = read_batch(c, fd, done + 1, upto, &b);
+    struct compactor_batch *b = &c->batch;
+    b->n = b->used = 0;
+    int r = read_batch(c, fd, done + 1, upto, b);
     if (!r) {
-        batch_fix_pointers(&b);
+        batch_fix_pointers(b);
         struct cold_apply_stats st = {0};
         uint64_t retain_from = c->retention_ns && c->newest_ts > c->retention_ns
                                    ? c->newest_ts - c->retention_ns
                                    : 0;
-        r = cold_apply(c->cold, b.recs, b.n, upto, c->lg->uuid, retain_from, &st);
+        r = cold_apply(c->cold, b->recs, b->n, upto, c->lg->uuid, retain_from, &st);
         if (!r) {
             atomic_fetch_add(&c->rounds, 1);
             atomic_fetch_add(&c->records, st.records_in);
@@ -202,7 +196,6 @@ static int round_once(struct compactor *c)
             atomic_fetch_add(&c->map_growths, st.map_growths);
         }
     }
-    batch_free(&b);
     atomic_store(&c->error, r);
     if (r)
         return r;
@@ -212,17 +205,14 @@ static int round_once(struct compactor *c)
     return 1;
 }
 
-/* The compactor thread's nice value (0 = as the producers). */
-#define COMPACTOR_NICE 10
-
 static void *compactor_main(void *arg)
 {
     struct compactor *c = arg;
-    /* Background work: on Linux, nice applies to the calling thread alone. The producers
-     * and the log writer win the CPU when they want it; the compactor takes what is left,
-     * and the log backlog budget bounds how far behind that may leave it. Best effort:
-     * a failure changes only scheduling. */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), COMPACTOR_NICE);
+    /* Background work: SCHED_IDLE runs the compactor only on CPU time that producers
+     * and the log writer leave; the log backlog budget bounds how far behind that may
+     * leave it. Best effort: a failure changes only scheduling. */
+    struct sched_param idle = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     for (;;) {
         pthread_mutex_lock(&c->mu);
         int stop = c->stop;
@@ -282,6 +272,8 @@ void compactor_stop(struct compactor *c)
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
+    batch_free(&c->batch);
+    c->batch = (struct compactor_batch){0};
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     c->started = 0;

@@ -28,6 +28,15 @@
 #include "log.h"
 #include "position.h"
 
+/* The records of one round, copied out of the segment; kept from round to round (cold.c
+ * says why). */
+struct compactor_batch {
+    struct cold_rec *recs;
+    size_t n, cap;
+    uint8_t *arena;
+    size_t used, arena_cap;
+};
+
 struct compactor {
     struct log *lg;
     struct cold *cold;
@@ -48,6 +57,7 @@ struct compactor {
     int started, stop;
     uint64_t requested;            /* compact at least up to this LSN */
     uint64_t newest_ts;            /* for retention */
+    struct compactor_batch batch;  /* the thread's own */
 };
 
 int compactor_start(struct compactor *c, uint64_t compacted_lsn);
