@@ -133,3 +133,57 @@ int block_decode(const void *blk, size_t len, void *raw, struct block_rec *recs,
         return SLUICE_ECORRUPT;
     return 0;
 }
+
+/* Decompresses the first `want` raw bytes (all of them for an uncompressed body, which
+ * is used in place) into raw; returns the body or NULL if the stored bytes are damaged. */
+static const uint8_t *body_prefix(const struct block_hdr *h, const char *src, void *raw, size_t want)
+{
+    if (h->codec == BLOCK_CODEC_NONE)
+        return (const uint8_t *)src;
+    int n = LZ4_decompress_safe_partial(src, raw, (int)h->stored_bytes, (int)want, (int)h->raw_bytes);
+    return n >= 0 && (size_t)n == want ? raw : NULL;
+}
+
+int block_find_le(const void *blk, size_t len, uint64_t at, void *raw, struct block_rec *rec,
+                  struct block_hdr *h)
+{
+    int r = block_peek(blk, len, h);
+    if (r)
+        return r;
+    const char *src = (const char *)blk + BLOCK_HDR_BYTES;
+    /* Every stored byte is checked before any is used: the stored CRC for lz4, the
+     * header-and-body CRC for an uncompressed body (which is its own raw body). */
+    if (h->codec == BLOCK_CODEC_LZ4 ? crc32c_mask(crc32c(src, h->stored_bytes)) != h->stored_crc
+                                    : block_crc(h, src) != h->crc)
+        return SLUICE_ECORRUPT;
+    if (h->ts_min > at)
+        return SLUICE_NOTFOUND;
+    size_t table = (size_t)h->count * BLOCK_ENTRY_BYTES;
+    const uint8_t *body = body_prefix(h, src, raw, table);
+    if (!body)
+        return SLUICE_ECORRUPT;
+    /* The header of an lz4 block is covered only by the raw-body CRC, which is not
+     * computed here; instead the entry table (from checked bytes) must agree with every
+     * header field it implies: count (values start right after the table), raw_bytes
+     * (values end there), ts_min and ts_max; series is checked by the caller. */
+    struct entry e, found = {0};
+    uint64_t next_voff = table, prev_ts = 0;
+    for (uint32_t i = 0; i < h->count; i++) {
+        memcpy(&e, body + (size_t)i * BLOCK_ENTRY_BYTES, sizeof e);
+        if (e.voff != next_voff || (i && e.ts <= prev_ts) || e.lsn == 0)
+            return SLUICE_ECORRUPT;
+        next_voff += e.vlen;
+        prev_ts = e.ts;
+        if (e.ts <= at)
+            found = e;
+        if (i == 0 && e.ts != h->ts_min)
+            return SLUICE_ECORRUPT;
+    }
+    if (next_voff != h->raw_bytes || prev_ts != h->ts_max || found.lsn == 0)
+        return SLUICE_ECORRUPT; /* found.lsn == 0: ts_min <= at, yet no entry is */
+    e = found;
+    if (h->codec == BLOCK_CODEC_LZ4 && e.vlen && !(body = body_prefix(h, src, raw, (size_t)e.voff + e.vlen)))
+        return SLUICE_ECORRUPT;
+    *rec = (struct block_rec){e.ts, e.lsn, body + e.voff, e.vlen};
+    return 0;
+}

@@ -80,4 +80,16 @@ int block_peek(const void *blk, size_t len, struct block_hdr *hdr);
  */
 int block_decode(const void *blk, size_t len, void *raw, struct block_rec *recs,
                  size_t max_recs, struct block_hdr *hdr);
+
+/*
+ * A point read: the record with the greatest ts <= at, without decoding the whole block.
+ * Every stored byte is checked first (the stored CRC of an lz4 body, the header-and-body
+ * CRC of an uncompressed one); then only the prefix holding the entry table and the
+ * wanted value is decompressed into raw (capacity hdr.raw_bytes). The raw-body CRC, which
+ * guards against a faulty compressor rather than the disk, is left to full decodes.
+ * 0 with *rec (its value in raw or in blk), SLUICE_NOTFOUND (ts_min > at),
+ * SLUICE_ECORRUPT.
+ */
+int block_find_le(const void *blk, size_t len, uint64_t at, void *raw, struct block_rec *rec,
+                  struct block_hdr *hdr);
 #endif

@@ -11,6 +11,8 @@
 #include "format.h"
 #include "sluice.h"
 
+#define COLD_TXN_POOL 16
+
 struct cold {
     MDB_env *env;
     MDB_dbi meta, series, names, blocks;
@@ -18,6 +20,11 @@ struct cold {
     /* Views hold it shared; growing the map takes it exclusively, because LMDB may only
      * resize while no transaction of this process is open. */
     pthread_rwlock_t grow;
+    /* Read transactions reset and kept for the next view: mdb_txn_renew reuses the
+     * reader slot, where mdb_txn_begin searches the reader table under LMDB's mutex. */
+    pthread_mutex_t pool_mu;
+    MDB_txn *pool[COLD_TXN_POOL];
+    int npool;
     /* compactor-only scratch, kept from one cold_apply to the next: freeing and
      * reallocating megabytes per round made the allocator return pages to the kernel,
      * and every such unmap interrupts the producers' cores (TLB shootdown IPIs, costly
@@ -80,6 +87,7 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
         return SLUICE_ENOMEM;
     c->read_only = read_only;
     pthread_rwlock_init(&c->grow, NULL);
+    pthread_mutex_init(&c->pool_mu, NULL);
     int r = lmdb_err(mdb_env_create(&c->env));
     if (r)
         goto err;
@@ -134,9 +142,12 @@ void cold_close(struct cold *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->npool; i++)
+        mdb_txn_abort(c->pool[i]);
     if (c->env)
         mdb_env_close(c->env);
     pthread_rwlock_destroy(&c->grow);
+    pthread_mutex_destroy(&c->pool_mu);
     free(c->raw);
     free(c->enc);
     free(c->scratch);
@@ -167,7 +178,17 @@ int cold_view_begin(struct cold *c, struct cold_view *v)
 {
     pthread_rwlock_rdlock(&c->grow);
     v->c = c;
-    int r = lmdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &v->txn));
+    v->txn = NULL;
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->npool)
+        v->txn = c->pool[--c->npool];
+    pthread_mutex_unlock(&c->pool_mu);
+    int r;
+    if (v->txn && (r = lmdb_err(mdb_txn_renew(v->txn)))) {
+        mdb_txn_abort(v->txn);
+        v->txn = NULL;
+    }
+    r = v->txn ? 0 : lmdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &v->txn));
     if (!r) {
         r = meta_u64(v->txn, c->meta, "compacted_lsn", &v->compacted_lsn);
         if (r == SLUICE_NOTFOUND) {
@@ -177,8 +198,10 @@ int cold_view_begin(struct cold *c, struct cold_view *v)
         if (r)
             mdb_txn_abort(v->txn);
     }
-    if (r)
+    if (r) {
+        v->txn = NULL;
         pthread_rwlock_unlock(&c->grow);
+    }
     return r;
 }
 
@@ -186,9 +209,18 @@ void cold_view_end(struct cold_view *v)
 {
     if (!v->txn)
         return;
-    mdb_txn_abort(v->txn);
+    struct cold *c = v->c;
+    mdb_txn_reset(v->txn);
+    pthread_mutex_lock(&c->pool_mu);
+    if (c->npool < COLD_TXN_POOL) {
+        c->pool[c->npool++] = v->txn;
+        v->txn = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_mu);
+    if (v->txn)
+        mdb_txn_abort(v->txn);
     v->txn = NULL;
-    pthread_rwlock_unlock(&v->c->grow);
+    pthread_rwlock_unlock(&c->grow);
 }
 
 int cold_meta(struct cold *c, uint64_t *compacted_lsn, uint8_t uuid[16], int *has_uuid)
@@ -299,23 +331,25 @@ int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, 
     if ((r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &cur))))
         return r;
     MDB_val k, val;
-    struct decoded d = {0};
     r = seek_block_le(cur, sid, at, &k, &val);
-    if (!r)
-        r = decode_into(&d, &val, sid);
+    struct block_hdr h;
+    uint8_t small[8192], *raw = small; /* a typical block's body fits on the stack */
+    if (!r && (r = block_peek(val.mv_data, val.mv_size, &h)) == 0 && h.raw_bytes > sizeof small &&
+        !(raw = malloc(h.raw_bytes)))
+        r = SLUICE_ENOMEM;
     if (!r) {
-        size_t i = d.hdr.count;
-        while (i > 0 && d.recs[i - 1].ts > at)
-            i--;
-        if (i == 0) {
-            r = SLUICE_ECORRUPT; /* the block's key says it starts at or before `at` */
-        } else {
-            *ts = d.recs[i - 1].ts;
-            r = copy_out(&d.recs[i - 1], lsn, buf, cap, vlen);
+        struct block_rec rec;
+        r = block_find_le(val.mv_data, val.mv_size, at, raw, &rec, &h);
+        if (r == SLUICE_NOTFOUND || (!r && h.series != sid))
+            r = SLUICE_ECORRUPT; /* the block's key says it is this series' and starts <= at */
+        if (!r) {
+            *ts = rec.ts;
+            r = copy_out(&rec, lsn, buf, cap, vlen);
         }
     }
+    if (raw != small)
+        free(raw);
     mdb_cursor_close(cur);
-    decoded_free(&d);
     return r;
 }
 
