@@ -214,8 +214,11 @@ static void *compactor_main(void *arg)
     struct sched_param idle = {0};
     (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     for (;;) {
+        /* kicks seen before this round: one that lands while the round runs (after it
+         * read `requested`) must not be slept through */
         pthread_mutex_lock(&c->mu);
         int stop = c->stop;
+        uint64_t kicks = c->kicks;
         pthread_mutex_unlock(&c->mu);
         if (stop)
             break;
@@ -225,7 +228,7 @@ static void *compactor_main(void *arg)
         if (r < 0)
             pos_wake_all(&c->compacted); /* sluice_compact waiters see c->error */
         pthread_mutex_lock(&c->mu);
-        if (!c->stop) {
+        if (!c->stop && c->kicks == kicks) {
             /* Nothing to do, or an error: wait for a kick. Errors are not retried in a
              * loop (a damaged segment or a full disk would spin); the next seal or
              * sluice_compact tries again, and sluice_compact reports the error. */
@@ -258,6 +261,7 @@ void compactor_kick(struct compactor *c, uint64_t target)
     pthread_mutex_lock(&c->mu);
     if (target > c->requested)
         c->requested = target;
+    c->kicks++;
     atomic_store(&c->error, 0); /* a new attempt: waiters abort only on its error */
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);

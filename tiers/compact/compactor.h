@@ -56,6 +56,7 @@ struct compactor {
     pthread_cond_t cv;
     int started, stop;
     uint64_t requested;            /* compact at least up to this LSN */
+    uint64_t kicks;                /* compactor_kick calls (under mu) */
     uint64_t newest_ts;            /* for retention */
     struct compactor_batch batch;  /* the thread's own */
 };
