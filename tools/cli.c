@@ -1,75 +1,294 @@
+/*
+ * sluice: dispatch, help, and what every command shares — opening a directory, options,
+ * timestamps, and printing bytes for people, JSON and CSV. The commands live in
+ * cli_inspect.c (info, dump, verify), cli_query.c (get, scan, stats, compact),
+ * cli_ingest.c and demo.c.
+ */
 #include "cli.h"
 
-#include <stdio.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "sluice.h"
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage; /* first line: the synopsis */
+};
+
+static const struct command commands[] = {
+    {"demo", cli_demo,
+     "demo [DIR] [--seconds N] [--producers N] [--sensors N]\n"
+     "    Simulates a real-time sensor stream into DIR (default: a fresh directory under\n"
+     "    $TMPDIR) at DURABLE level while the compactor runs, with a live progress line,\n"
+     "    then reports throughput, ack latency, compaction lag, bytes per record and\n"
+     "    example queries."},
+    {"info", cli_info,
+     "info DIR\n"
+     "    Every tier at a glance: positions, log segments (LSN and time ranges, sizes),\n"
+     "    the cold tier (records, blocks, bytes, series), source offsets, format\n"
+     "    versions, and whether a writer holds the directory. Read-only."},
+    {"dump", cli_dump,
+     "dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json]\n"
+     "dump cold DIR [--key K] [--from T] [--to T] [--records] [--json]\n"
+     "    One line per log record (LSN, type, ts, key, value length, preview, CRC), or\n"
+     "    per cold block (series, time range, records, stored/raw bytes, CRC) and with\n"
+     "    --records its records. Read-only."},
+    {"get", cli_get,
+     "get DIR KEY [TS] [--json|--csv] [--time-format ns|rfc3339]\n"
+     "    The value of KEY at TS, or its newest, through the public API. Read-only."},
+    {"scan", cli_scan,
+     "scan DIR [--key K] --from T --to T [--limit N] [--json|--csv] [--time-format ns|rfc3339]\n"
+     "    Records in [from, to): one key in ts order, or all keys in (ts, key) order.\n"
+     "    Read-only."},
+    {"ingest", cli_ingest,
+     "ingest DIR [--format csv|jsonl] [--ack memory|written|durable] [--max-errors N] [FILE|-]\n"
+     "    Bulk-loads records: CSV with a header naming key,ts,value (RFC 4180), or JSON\n"
+     "    lines with key, ts (ns or RFC 3339) and value. Bad lines are reported with\n"
+     "    their line numbers; everything loaded is durable when it exits 0 or 1."},
+    {"verify", cli_verify,
+     "verify DIR\n"
+     "    Checks every log record and cold block checksum, LSN continuity, and that the\n"
+     "    cold tier agrees with its meta. Exit 0 clean, 1 damage found, 2 usage or I/O."},
+    {"stats", cli_stats,
+     "stats DIR [--json|--prometheus]\n"
+     "    The engine's counters for DIR (read-only open)."},
+    {"compact", cli_compact,
+     "compact DIR\n"
+     "    Compacts everything into the cold tier; DIR must not be open elsewhere."},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluice <command> [options]\n"
-               "\n"
-               "commands:\n"
-               "  demo [DIR] [--records N] [--producers N]\n"
-               "                 ingest a synthetic sensor stream at DURABLE level, compact it\n"
-               "                 into the cold tier, read it back, reopen, and report figures\n"
-               "  stats DIR      positions, log segments and cold-tier size (read-only)\n"
-               "  help           this text\n"
-               "  version        the library version\n");
-}
-
-static int cmd_stats(int argc, char **argv)
-{
-    if (argc != 3) {
-        fprintf(stderr, "sluice stats: usage: sluice stats DIR\n");
-        return 2;
-    }
-    sluice_options o;
-    sluice_options_init(&o);
-    char err[512] = "";
-    o.read_only = 1;
-    o.errbuf = err;
-    o.errbuf_bytes = sizeof err;
-    sluice_db *db;
-    int r = sluice_open(argv[2], &o, &db);
-    if (r) {
-        fprintf(stderr, "sluice stats: %s: %s\n", argv[2], err[0] ? err : sluice_strerror(r));
-        return r == SLUICE_ECORRUPT || r == SLUICE_NOTFOUND ? 1 : 2;
-    }
-    struct sluice_stats st;
-    r = sluice_stats(db, &st);
-    if (r == 0)
-        printf("durable_lsn     %llu\n"
-               "compacted_lsn   %llu   (records at or below it are in the cold tier)\n"
-               "log segments    %llu\n"
-               "cold tier       %.1f MB in use (LMDB map: %.0f MB of address space)\n"
-               "(records still in a live writer's ring are not visible here)\n",
-               (unsigned long long)st.durable_lsn, (unsigned long long)st.compacted_lsn,
-               (unsigned long long)st.segments, st.cold_used_bytes / 1e6,
-               st.cold_map_bytes / 1e6);
-    sluice_close(db);
-    return r ? 2 : 0;
+    fprintf(f, "usage: sluice <command> [options]   (sluice <command> --help)\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %s\n", commands[i].usage);
+    fprintf(f, "  help | version\n\n"
+               "Exit codes: 0 success, 1 absent or damaged, 2 usage or environment error.\n");
 }
 
 int cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return CLI_USAGE;
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
-        return 0;
+        return CLI_OK;
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("sluice 0.1.0\n");
-        return 0;
+        printf("sluice %s\n", SLUICE_VERSION_STRING);
+        return CLI_OK;
     }
-    if (!strcmp(cmd, "demo"))
-        return cli_demo(argc, argv);
-    if (!strcmp(cmd, "stats"))
-        return cmd_stats(argc, argv);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name))
+            continue;
+        for (int a = 2; a < argc; a++)
+            if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+                printf("usage: sluice %s\n", commands[i].usage);
+                return CLI_OK;
+            }
+        int r = commands[i].run(argc, argv);
+        fflush(stdout);
+        return r;
+    }
     fprintf(stderr, "sluice: unknown command '%s' (try 'sluice help')\n", cmd);
-    return 2;
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *cmd, int code, const char *fmt, ...)
+{
+    fflush(stdout);
+    fprintf(stderr, "sluice %s: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_code(int err)
+{
+    return err == SLUICE_ECORRUPT || err == SLUICE_NOTFOUND || err == SLUICE_EVERSION ? CLI_ABSENT
+                                                                                   : CLI_USAGE;
+}
+
+int cli_open(const char *cmd, const char *dir, int read_only, sluice_db **db)
+{
+    sluice_options o;
+    sluice_options_init(&o);
+    char err[512] = "";
+    o.read_only = read_only;
+    o.errbuf = err;
+    o.errbuf_bytes = sizeof err;
+    int r = sluice_open(dir, &o, db);
+    if (!r)
+        return CLI_OK;
+    if (r == SLUICE_NOTFOUND)
+        return cli_fail(cmd, CLI_ABSENT, "%s: not a sluice directory (no log/ or cold/ in it)", dir);
+    if (r == SLUICE_ELOCKED)
+        return cli_fail(cmd, CLI_USAGE, "%s: another process has it open for writing", dir);
+    return cli_fail(cmd, cli_code(r), "%s: %s", dir, err[0] ? err : sluice_strerror(r));
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n))
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n])
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+int cli_u64(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_ts(const char *s, uint64_t *ns)
+{
+    if (!cli_u64(s, ns))
+        return 0;
+    /* RFC 3339: date "T" time [fraction] ("Z" | sign hh:mm) */
+    const char *p = s;
+    int y, mo, d, h, mi, sec, oh = 0, om = 0;
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+        digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' ') || !*p++ ||
+        digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
+        digits(&p, 2, &sec))
+        return -1;
+    uint64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        int n = 0;
+        for (; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 9)
+                frac = frac * 10 + (uint64_t)(*p - '0');
+        if (n == 0)
+            return -1;
+        for (; n < 9; n++)
+            frac *= 10;
+    }
+    int sign = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p++ == '+' ? 1 : -1;
+        if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om))
+            return -1;
+    } else {
+        return -1;
+    }
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
+        om > 59 || y < 1970)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = sec};
+    int64_t t = (int64_t)timegm(&tm) - sign * (int64_t)(oh * 3600 + om * 60);
+    if (t < 0 || (uint64_t)t > UINT64_MAX / 1000000000u - 1)
+        return -1;
+    *ns = (uint64_t)t * 1000000000u + frac;
+    return 0;
+}
+
+void cli_format_ts(uint64_t ns, int rfc3339, char out[48])
+{
+    if (!rfc3339) {
+        snprintf(out, 48, "%" PRIu64, ns);
+        return;
+    }
+    time_t t = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 48, "%s.%09" PRIu64 "Z", date, ns % 1000000000u);
+}
+
+void cli_print_bytes(FILE *f, const void *p, size_t n, size_t max)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n && i < max; i++) {
+        if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\')
+            fputc(b[i], f);
+        else
+            fprintf(f, "\\x%02x", b[i]);
+    }
+    if (n > max)
+        fputs("...", f);
+}
+
+void cli_print_json_string(FILE *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = b[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void cli_print_csv_field(FILE *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    int quote = 0;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = b[i] == ',' || b[i] == '"' || b[i] == '\r' || b[i] == '\n';
+    if (!quote) {
+        fwrite(b, 1, n, f);
+        return;
+    }
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '"')
+            fputc('"', f);
+        fputc(b[i], f);
+    }
+    fputc('"', f);
 }

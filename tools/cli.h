@@ -1,8 +1,58 @@
 /* The sluice command-line tool. cli_main does all the work and never calls exit(), so
  * tests and fuzzers can run it in process. Exit codes: 0 success, 1 the thing asked for
- * is absent or damaged, 2 usage or environment error. */
+ * is absent or damaged, 2 usage or environment error. Output formats: docs/tools.md. */
 #ifndef SLUICE_CLI_H
 #define SLUICE_CLI_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sluice.h"
+
 int cli_main(int argc, char **argv);
-int cli_demo(int argc, char **argv);
+
+/* ---- the commands, one file per family ---- */
+int cli_demo(int argc, char **argv);   /* demo.c */
+int cli_info(int argc, char **argv);   /* cli_inspect.c */
+int cli_dump(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_get(int argc, char **argv);    /* cli_query.c */
+int cli_scan(int argc, char **argv);
+int cli_stats(int argc, char **argv);
+int cli_compact(int argc, char **argv);
+int cli_ingest(int argc, char **argv); /* cli_ingest.c */
+
+/* ---- shared by the commands (cli.c) ---- */
+enum { CLI_OK = 0, CLI_ABSENT = 1, CLI_USAGE = 2 };
+
+/* Prints "sluice <cmd>: <message>" on stderr and returns code. */
+int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The exit code for a library error: 1 for damage or absence, 2 otherwise. */
+int cli_code(int err);
+/* Opens dir (read_only: without lock, threads or writes); on failure prints the reason
+ * and returns the exit code. */
+int cli_open(const char *cmd, const char *dir, int read_only, sluice_db **db);
+
+/* Matches argv[*i] as "--name VALUE" or "--name=VALUE"; *val gets VALUE, *i moves past
+ * it. -1 when the value is missing (usage error), 1 on a match, 0 otherwise. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
+/* Parses a non-negative decimal integer; 0 on success. */
+int cli_u64(const char *s, uint64_t *out);
+/* A timestamp: integer nanoseconds or RFC 3339 ("2026-11-26T16:35:00.5Z",
+ * "...+01:00"). 0 on success. */
+int cli_parse_ts(const char *s, uint64_t *ns);
+/* Writes ts as integer nanoseconds or, rfc3339, as UTC RFC 3339 with nanoseconds. */
+void cli_format_ts(uint64_t ns, int rfc3339, char out[48]);
+
+/* Bytes for people: printable ASCII as is, the rest as \xNN; at most max input bytes,
+ * then "...". */
+void cli_print_bytes(FILE *f, const void *p, size_t n, size_t max);
+/* A JSON string: ASCII escaped per RFC 8259, bytes >= 0x80 as \u00NN (one code point
+ * per byte, so any byte string round-trips). */
+void cli_print_json_string(FILE *f, const void *p, size_t n);
+/* An RFC 4180 CSV field: quoted when it holds a comma, quote, CR or LF. */
+void cli_print_csv_field(FILE *f, const void *p, size_t n);
+
+/* Output format of get and scan. */
+enum cli_format { CLI_TABLE, CLI_JSON, CLI_CSV };
 #endif

@@ -308,6 +308,13 @@ int cli_demo(int argc, char **argv)
            reopen * 1e3, n, want);
     if (n != want)
         return 1;
-    printf("\ninspect it: build/bin/sluice stats %s\n", dir);
+    printf("\ninspect what it wrote:\n"
+           "  sluice info %s                         every tier at a glance\n"
+           "  sluice dump log %s --limit 20          log records\n"
+           "  sluice dump cold %s --key sensor-00042 --records\n"
+           "  sluice get %s sensor-00042             the newest value of a key\n"
+           "  sluice scan %s --key sensor-00042 --from 0 --to 18446744073709551615\n"
+           "  sluice verify %s                       every checksum\n",
+           dir, dir, dir, dir, dir, dir);
     return 0;
 }

@@ -513,6 +513,106 @@ int cold_for_each_series(struct cold_view *v,
     return r;
 }
 
+/* ---- inspection (the CLI: dump, info, verify) ---- */
+
+int cold_series_of(struct cold_view *v, const void *key, size_t klen, uint32_t *series)
+{
+    return series_id(v->txn, v->c, key, klen, series);
+}
+
+int cold_series_name(struct cold_view *v, uint32_t series, const void **key, size_t *klen)
+{
+    uint8_t k[4];
+    be32(k, series);
+    MDB_val mk = {sizeof k, k}, mv;
+    int r = lmdb_err(mdb_get(v->txn, v->c->names, &mk, &mv));
+    if (r)
+        return r;
+    if (mv.mv_size == 0 || mv.mv_size > SLUICE_KEY_MAX)
+        return SLUICE_ECORRUPT;
+    *key = mv.mv_data;
+    *klen = mv.mv_size;
+    return 0;
+}
+
+int cold_for_each_block(struct cold_view *v, uint32_t series,
+                        int (*fn)(void *arg, const struct cold_block_ref *b), void *arg)
+{
+    MDB_cursor *cur;
+    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &cur));
+    if (r)
+        return r;
+    uint8_t first[BLOCK_KEY_BYTES];
+    block_key(first, series == UINT32_MAX ? 0 : series, 0);
+    MDB_val k = {sizeof first, first}, val;
+    int rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+        struct cold_block_ref b = {.data = val.mv_data, .len = val.mv_size};
+        if (k.mv_size == BLOCK_KEY_BYTES) {
+            b.series = get_be32(k.mv_data);
+            for (int i = 0; i < 8; i++)
+                b.key_ts = b.key_ts << 8 | ((const uint8_t *)k.mv_data)[4 + i];
+        } else {
+            b.bad_key = 1;
+        }
+        if (series != UINT32_MAX && !b.bad_key && b.series != series)
+            break;
+        if ((r = fn(arg, &b)))
+            break;
+    }
+    if (!r && rc != 0 && rc != MDB_NOTFOUND)
+        r = lmdb_err(rc);
+    mdb_cursor_close(cur);
+    return r;
+}
+
+int cold_for_each_offset(struct cold_view *v, int (*fn)(void *arg, const char *source, uint64_t offset),
+                         void *arg)
+{
+    MDB_cursor *cur;
+    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->meta, &cur));
+    if (r)
+        return r;
+    MDB_val k = {2, "o:"}, val;
+    int rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+        if (k.mv_size < 2 || memcmp(k.mv_data, "o:", 2) != 0)
+            break;
+        char name[SLUICE_SOURCE_MAX + 1];
+        size_t n = k.mv_size - 2;
+        uint64_t off;
+        if (n == 0 || n > SLUICE_SOURCE_MAX || val.mv_size != sizeof off) {
+            r = SLUICE_ECORRUPT;
+            break;
+        }
+        memcpy(name, (const char *)k.mv_data + 2, n);
+        name[n] = 0;
+        memcpy(&off, val.mv_data, sizeof off);
+        if ((r = fn(arg, name, off)))
+            break;
+    }
+    if (!r && rc != 0 && rc != MDB_NOTFOUND)
+        r = lmdb_err(rc);
+    mdb_cursor_close(cur);
+    return r;
+}
+
+int cold_counts(struct cold_view *v, uint64_t *series, uint64_t *blocks, uint64_t *next_series)
+{
+    MDB_stat st;
+    int r = lmdb_err(mdb_stat(v->txn, v->c->series, &st));
+    if (r)
+        return r;
+    *series = st.ms_entries;
+    if ((r = lmdb_err(mdb_stat(v->txn, v->c->blocks, &st))))
+        return r;
+    *blocks = st.ms_entries;
+    r = meta_u64(v->txn, v->c->meta, "next_series", next_series);
+    if (r == SLUICE_NOTFOUND)
+        *next_series = 0, r = 0;
+    return r;
+}
+
 int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes)
 {
     MDB_envinfo info;

@@ -114,6 +114,30 @@ int cold_for_each_series(struct cold_view *v,
                          int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
                          void *arg);
 
+/* ---- inspection, for the CLI ---- */
+
+/* A key's series id, and a series id's key (valid in the view). 0, NOTFOUND, ECORRUPT. */
+int cold_series_of(struct cold_view *v, const void *key, size_t klen, uint32_t *series);
+int cold_series_name(struct cold_view *v, uint32_t series, const void **key, size_t *klen);
+
+/* One stored block, undecoded: decoding and judging it is the caller's (block.h). */
+struct cold_block_ref {
+    uint32_t series;      /* from the LMDB key */
+    uint64_t key_ts;      /* ts_min from the LMDB key */
+    int bad_key;          /* the key is not 12 bytes: series and key_ts are unknown */
+    const void *data;     /* the block, valid in the view (in LMDB's map of data.mdb) */
+    size_t len;
+};
+/* Calls fn for every block (series == UINT32_MAX) or one series' blocks, in key order;
+ * stops at a non-zero return, which it returns. */
+int cold_for_each_block(struct cold_view *v, uint32_t series,
+                        int (*fn)(void *arg, const struct cold_block_ref *b), void *arg);
+/* Calls fn for every stored source offset. */
+int cold_for_each_offset(struct cold_view *v,
+                         int (*fn)(void *arg, const char *source, uint64_t offset), void *arg);
+/* Entries of the dictionary and of the blocks database; meta's next_series. */
+int cold_counts(struct cold_view *v, uint64_t *series, uint64_t *blocks, uint64_t *next_series);
+
 /* Environment figures for stats: map size and bytes in use. */
 int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes);
 #endif

@@ -122,4 +122,10 @@ int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes);
 int seg_install(struct io *io, const char *logdir, const char *spare_path, const uint8_t uuid[16],
                 uint64_t seq, uint64_t first_lsn, uint64_t bytes);
 void seg_filename(char out[32], uint64_t first_lsn);
+/* 1 if name is a segment file name ("<16 hex digits>.seg"), with its first LSN. */
+int seg_parse_name(const char *name, uint64_t *first_lsn);
+/* The first LSNs of the segments in logdir, sorted (caller frees *out); on_tmp (may be
+ * NULL) is called for each unfinished "*.seg.tmp". 0, -errno, SLUICE_ENOMEM. */
+int seg_list(const char *logdir, uint64_t **out, size_t *n, void (*on_tmp)(void *, const char *),
+             void *arg);
 #endif

@@ -40,76 +40,30 @@ static void reason(char *errbuf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
+struct tmp_removal {
+    struct log *lg;
+    int read_only;
+};
 
-/* Parses "<16 hex>.seg"; 1 on success. */
-static int parse_seg_name(const char *name, uint64_t *lsn)
+/* A segment whose creation did not finish never held acknowledged data. */
+static void remove_tmp(void *arg, const char *name)
 {
-    if (strlen(name) != 20 || strcmp(name + 16, ".seg") != 0)
-        return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = name[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return 0;
-        v = v << 4 | (uint64_t)d;
-    }
-    *lsn = v;
-    return v != 0;
+    struct tmp_removal *t = arg;
+    if (t->read_only)
+        return;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", t->lg->logdir, name);
+    t->lg->io->ops->unlink(t->lg->io, p);
 }
 
 static int list_segments(struct log *lg, int read_only, uint64_t **out, size_t *n,
                          char *errbuf, size_t errcap)
 {
-    DIR *d = opendir(lg->logdir);
-    if (!d) {
-        reason(errbuf, errcap, "%s: cannot open directory: %s", lg->logdir, strerror(errno));
-        return -errno;
-    }
-    uint64_t *v = NULL;
-    size_t cnt = 0, cap = 0;
-    int r = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len > 8 && strcmp(e->d_name + len - 8, ".seg.tmp") == 0) {
-            /* a segment whose creation did not finish: never held acknowledged data */
-            if (!read_only) {
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%s", lg->logdir, e->d_name);
-                lg->io->ops->unlink(lg->io, p);
-            }
-            continue;
-        }
-        uint64_t lsn;
-        if (!parse_seg_name(e->d_name, &lsn))
-            continue;
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                r = SLUICE_ENOMEM;
-                break;
-            }
-            v = nv;
-        }
-        v[cnt++] = lsn;
-    }
-    closedir(d);
-    if (r) {
-        free(v);
-        return r;
-    }
-    if (cnt)
-        qsort(v, cnt, sizeof *v, cmp_u64);
-    *out = v;
-    *n = cnt;
-    return 0;
+    struct tmp_removal t = {lg, read_only};
+    int r = seg_list(lg->logdir, out, n, remove_tmp, &t);
+    if (r < 0 && r > -4096)
+        reason(errbuf, errcap, "%s: cannot open directory: %s", lg->logdir, strerror(-r));
+    return r;
 }
 
 struct tail_cut {

@@ -8,6 +8,7 @@
  * Zeroing 64 MiB takes tens of milliseconds, so the preparer thread does it ahead of
  * time into a spare (seg_prepare_spare) and a roll only installs it (seg_install).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -102,4 +103,70 @@ err_close:
 out:
     free(block);
     return r;
+}
+
+/* Parses "<16 hex>.seg"; 1 on success. */
+int seg_parse_name(const char *name, uint64_t *first_lsn)
+{
+    if (strlen(name) != 20 || strcmp(name + 16, ".seg") != 0)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *first_lsn = v;
+    return v != 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int seg_list(const char *logdir, uint64_t **out, size_t *n, void (*on_tmp)(void *, const char *),
+             void *arg)
+{
+    DIR *d = opendir(logdir);
+    if (!d)
+        return -errno;
+    uint64_t *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int r = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len > 8 && strcmp(e->d_name + len - 8, ".seg.tmp") == 0) {
+            if (on_tmp)
+                on_tmp(arg, e->d_name);
+            continue;
+        }
+        uint64_t lsn;
+        if (!seg_parse_name(e->d_name, &lsn))
+            continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                r = SLUICE_ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        v[cnt++] = lsn;
+    }
+    closedir(d);
+    if (r) {
+        free(v);
+        return r;
+    }
+    if (cnt)
+        qsort(v, cnt, sizeof *v, cmp_u64);
+    *out = v;
+    *n = cnt;
+    return 0;
 }
