@@ -248,3 +248,28 @@ Test(cold, random_batches_match_a_model)
             }
         }
 }
+
+/* Late data whose batch spans many old blocks of one series: every old value is copied
+ * aside while the series is merged, far past the copy area's first size (64 KiB). A
+ * pointer kept across its growth once wrote freed memory into the rewritten blocks. */
+Test(cold, late_data_spanning_many_old_blocks_keeps_every_old_value, .init = setup, .fini = teardown)
+{
+    enum { N = 3000 };
+    static char vals[N][64];
+    static struct cold_rec recs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof vals[i], "value-%05d-%040d", i, i);
+        recs[i] = put_rec("s", 1000 + (uint64_t)i, vals[i]);
+    }
+    apply(recs, N);
+    /* one late record before them all and one after: the merge takes every block */
+    struct cold_rec late[] = {put_rec("s", 10, "late"), put_rec("s", 1000 + N, "after")};
+    apply(late, 2);
+    char out[65];
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(get("s", 1000 + (uint64_t)i, out), 0, "ts %d", 1000 + i);
+        cr_assert_str_eq(out, vals[i], "ts %d", 1000 + i);
+    }
+    cr_expect_eq(get("s", 10, out), 0);
+    cr_expect_str_eq(out, "late");
+}

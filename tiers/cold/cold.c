@@ -638,7 +638,11 @@ struct arena {
     size_t len, cap;
 };
 
-static const void *arena_copy(struct arena *a, const void *src, size_t n)
+/* Copies n bytes into the arena and returns their offset, SIZE_MAX if out of memory.
+ * An offset, not a pointer: a later copy may move the arena (realloc), and a pointer
+ * kept across that once wrote freed memory into blocks (late data spanning many old
+ * blocks of one series grew the arena in the middle of a merge). */
+static size_t arena_copy(struct arena *a, const void *src, size_t n)
 {
     if (a->len + n > a->cap) {
         size_t cap = a->cap ? a->cap : 1u << 16;
@@ -646,15 +650,15 @@ static const void *arena_copy(struct arena *a, const void *src, size_t n)
             cap *= 2;
         uint8_t *p = realloc(a->p, cap);
         if (!p)
-            return NULL;
+            return SIZE_MAX;
         a->p = p;
         a->cap = cap;
     }
-    void *dst = a->p + a->len;
+    size_t at = a->len;
     if (n)
-        memcpy(dst, src, n);
+        memcpy(a->p + at, src, n);
     a->len += n;
-    return dst;
+    return at;
 }
 
 struct merged {
@@ -909,12 +913,13 @@ static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi,
             break;
         for (uint32_t i = 0; i < h.count; i++) {
             const struct block_rec *b = &ap->dec.recs[i];
-            const void *val = arena_copy(&ap->arena, b->val, b->vlen);
-            if (!val) {
+            size_t at = arena_copy(&ap->arena, b->val, b->vlen);
+            if (at == SIZE_MAX) {
                 r = SLUICE_ENOMEM;
                 break;
             }
-            ap->old[(*nold)++] = (struct merged){b->ts, b->lsn, val, b->vlen, REC_PUT};
+            /* the offset for now; made a pointer once the arena stops moving */
+            ap->old[(*nold)++] = (struct merged){b->ts, b->lsn, (const void *)(uintptr_t)at, b->vlen, REC_PUT};
         }
         if (r)
             break;
@@ -934,6 +939,8 @@ static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi,
     mdb_cursor_close(cur);
     if (r == SLUICE_END)
         r = 0;
+    for (size_t i = 0; i < *nold; i++)
+        ap->old[i].val = ap->arena.p + (uintptr_t)ap->old[i].val;
     for (size_t i = 0; !r && i < ndel; i++) {
         uint8_t key[BLOCK_KEY_BYTES];
         block_key(key, sid, dels[i]);
