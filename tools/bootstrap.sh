@@ -4,6 +4,7 @@
 # second run with nothing changed finishes in seconds.
 #   tools/bootstrap.sh               build dependencies + RelWithDebInfo build in build/
 #   tools/bootstrap.sh --bench-peers also the peers' dev packages for sluice-bench
+#   tools/bootstrap.sh --fuzz        also clang, for the libFuzzer target (tests/fuzz_cli.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ pkgs=(build-essential cmake pkg-config liburing-dev liblmdb-dev liblz4-dev libje
 for arg in "$@"; do
   case "$arg" in
     --bench-peers) pkgs+=(librocksdb-dev libleveldb-dev libsqlite3-dev) ;;
+    --fuzz) pkgs+=(clang) ;;
     *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -247,7 +247,9 @@ static void jsonl_line(struct ingest *g, const char *line, size_t n)
         put_one(g, g->line, json_string_value(k), json_string_length(k), ts, json_string_value(v),
                 json_string_length(v));
     } else {
-        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        /* jansson keeps no source text: the value is re-encoded compactly, reals with 15
+         * significant digits so that 77.1 stays 77.1 (docs/tools.md) */
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         if (text)
             put_one(g, g->line, json_string_value(k), json_string_length(k), ts, text, strlen(text));
         else
@@ -345,9 +347,9 @@ int cli_ingest(int argc, char **argv)
     double secs = (now_ns() - g.t0) / 1e9;
     if (r || rc)
         return cli_fail("ingest", CLI_USAGE, "%s: %s", dir, sluice_strerror(r ? r : rc));
-    printf("ingested %" PRIu64 " records from %s in %.2f s (%.0f records/s), durable; %" PRIu64
-           " bad line%s\n", g.records, g.name, secs, secs > 0 ? g.records / secs : 0.0, g.bad,
-           g.bad == 1 ? "" : "s");
+    printf("ingested %" PRIu64 " record%s from %s in %.2f s (%.0f records/s), durable; %" PRIu64
+           " bad line%s\n", g.records, g.records == 1 ? "" : "s", g.name, secs,
+           secs > 0 ? g.records / secs : 0.0, g.bad, g.bad == 1 ? "" : "s");
     if (g.fatal)
         return g.fatal == SLUICE_EINVAL ? CLI_ABSENT : CLI_USAGE;
     return g.bad ? CLI_ABSENT : CLI_OK;

@@ -12,7 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +42,7 @@ static int walk_file(struct io *io, const char *path, rec_fn fn, void *arg, stru
 {
     memset(s, 0, sizeof *s);
     s->ts_min = UINT64_MAX;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
     if (fd < 0) {
         snprintf(msg, cap, "cannot open: %s", strerror(errno));
         return -errno;
@@ -219,6 +219,30 @@ static void check_block(struct decoder *dc, const struct cold_block_ref *b, stru
 
 /* ---- sluice info ---- */
 
+/* Whether a process holds the flock on path, read from /proc/locks: taking the lock even
+ * for a moment to find out could make a writer starting at that instant fail. */
+static int lock_held(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    int held = 0;
+    while (!held && fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        unsigned long ino;
+        char kind[16];
+        if (sscanf(line, "%*[^:]: %15s %*s %*s %*d %x:%x:%lu", kind, &maj, &min, &ino) == 4)
+            held = !strcmp(kind, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+                   ino == st.st_ino;
+    }
+    fclose(f);
+    return held;
+}
+
 struct cold_totals {
     uint64_t blocks, records, stored, raw, damaged;
 };
@@ -276,10 +300,7 @@ int cli_info(int argc, char **argv)
         return cli_fail("info", CLI_ABSENT, "%s: not a sluice directory (no log/ or cold/ in it)", dir);
     }
     printf("directory   %s\n", dir);
-    int lfd = open(lock, O_RDONLY | O_CLOEXEC);
-    int held = lfd >= 0 && flock(lfd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-    if (lfd >= 0)
-        close(lfd); /* a shared lock taken for the test is released with the descriptor */
+    int held = lock_held(lock);
     printf("writer      %s\n", held ? "a process holds DIR/LOCK: the directory is being written "
                                       "(records still only in its ring are not shown)"
                                     : "none");
@@ -330,7 +351,8 @@ int cli_info(int argc, char **argv)
         log_records += s.records;
     }
     printf("  %" PRIu64 " records, %.1f MB of files\n", log_records, log_bytes / 1e6);
-    printf("\npositions   last LSN on disk %" PRIu64 ", compacted_lsn %" PRIu64 "\n",
+    printf("\npositions   durable_lsn %" PRIu64 " (the last record on disk), compacted_lsn %" PRIu64
+           "; claimed_lsn is known only to a live writer\n",
            last_lsn > compacted ? last_lsn : compacted, compacted);
     if (c) {
         struct cold_view v;

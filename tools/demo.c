@@ -434,14 +434,19 @@ int cli_demo(int argc, char **argv)
     if (r)
         goto failed;
     sensor_key(key, d.by_rank[0]);
-    printf("\ninspect what it wrote (build/bin/sluice):\n"
-           "  sluice info %s                 every tier at a glance\n"
-           "  sluice dump log %s --limit 20  log records\n"
-           "  sluice dump cold %s --key %s --records\n"
-           "  sluice get %s %s               its newest reading\n"
-           "  sluice scan %s --key %s --from 0 --to 18446744073709551615\n"
-           "  sluice verify %s               every checksum\n",
-           dir, dir, dir, key, dir, key, dir, key, dir);
+    printf("\ninspect what it wrote (build/bin/sluice; docs/tools.md):\n");
+    char cmd[4096 + 160];
+    const char *what[][2] = {{"info %s", "every tier at a glance"},
+                             {"dump log %s --limit 20", "log records"},
+                             {"dump cold %s --records --key ", "one sensor's cold blocks"},
+                             {"get %s ", "its newest reading"},
+                             {"verify %s", "every checksum"}};
+    for (int i = 0; i < 5; i++) {
+        int n = snprintf(cmd, sizeof cmd, what[i][0], dir);
+        if (i == 2 || i == 3)
+            snprintf(cmd + n, sizeof cmd - (size_t)n, "%s", key);
+        printf("  sluice %-64s %s\n", cmd, what[i][1]);
+    }
     goto out;
 failed_kept:
     free(kept);
