@@ -252,7 +252,7 @@ Test(cold, random_batches_match_a_model)
 /* Late data whose batch spans many old blocks of one series: every old value is copied
  * aside while the series is merged, far past the copy area's first size (64 KiB). A
  * pointer kept across its growth once wrote freed memory into the rewritten blocks. */
-Test(cold, late_data_spanning_many_old_blocks_keeps_every_old_value, .init = setup, .fini = teardown)
+Test(cold, late_data_spanning_many_old_blocks_keeps_every_old_value)
 {
     enum { N = 3000 };
     static char vals[N][64];

@@ -262,6 +262,36 @@ static int sum_block(void *arg, const struct cold_block_ref *b)
     return 0;
 }
 
+/* The newest offset per source among the log's records (not yet compacted). */
+#define LOG_SOURCES 64
+struct log_offsets {
+    char name[LOG_SOURCES][SLUICE_SOURCE_MAX + 1];
+    uint64_t value[LOG_SOURCES];
+    int n, more;
+};
+
+static int collect_offset(void *arg, const struct rec_hdr *h, uint64_t off)
+{
+    (void)off;
+    struct log_offsets *lo = arg;
+    if (h->type != REC_OFFSET || h->vlen != 8 || h->klen == 0 || h->klen > SLUICE_SOURCE_MAX)
+        return 0;
+    int i = 0;
+    while (i < lo->n && (strlen(lo->name[i]) != h->klen || memcmp(lo->name[i], rec_key(h), h->klen)))
+        i++;
+    if (i == lo->n) {
+        if (lo->n == LOG_SOURCES) {
+            lo->more = 1;
+            return 0;
+        }
+        memcpy(lo->name[i], rec_key(h), h->klen);
+        lo->name[i][h->klen] = 0;
+        lo->n++;
+    }
+    memcpy(&lo->value[i], rec_val(h), 8); /* records come in LSN order: the last one wins */
+    return 0;
+}
+
 static int print_offset(void *arg, const char *source, uint64_t offset)
 {
     ++*(int *)arg;
@@ -323,6 +353,7 @@ int cli_info(int argc, char **argv)
     }
     printf("\nlog         %zu segment%s in %s\n", nseg, nseg == 1 ? "" : "s", logdir);
     uint64_t last_lsn = 0, log_bytes = 0, log_records = 0;
+    struct log_offsets *log_offs = calloc(1, sizeof *log_offs);
     if (nseg)
         printf("  %-22s %6s %12s %12s %10s %21s %21s %10s\n", "SEGMENT", "SEQ", "FIRST_LSN",
                "LAST_LSN", "RECORDS", "TS_MIN", "TS_MAX", "BYTES");
@@ -331,7 +362,7 @@ int cli_info(int argc, char **argv)
         seg_filename(name, firsts[i]);
         snprintf(path, sizeof path, "%s/%s", logdir, name);
         struct seg_summary s;
-        int r = walk_file(io, path, NULL, NULL, &s, msg, sizeof msg);
+        int r = walk_file(io, path, log_offs ? collect_offset : NULL, log_offs, &s, msg, sizeof msg);
         if (r) {
             printf("  %-22s %s\n", name, msg);
             code = CLI_ABSENT;
@@ -371,7 +402,7 @@ int cli_info(int argc, char **argv)
             printf("            %.1f bytes per record stored\n", (double)t.stored / t.records);
         if (t.damaged)
             printf("            %" PRIu64 " damaged block headers (run sluice verify)\n", t.damaged);
-        printf("\noffsets\n");
+        printf("\noffsets in the cold tier\n");
         int noffsets = 0;
         if (!r)
             r = cold_for_each_offset(&v, print_offset, &noffsets);
@@ -388,8 +419,14 @@ int cli_info(int argc, char **argv)
     } else {
         printf("\ncold        none yet (nothing compacted)\n");
     }
-    printf("\n(offsets stored in the log since the last compaction are shown by "
-           "'sluice dump log')\n");
+    if (log_offs && log_offs->n) {
+        printf("offsets in the log, not yet compacted (the newest of each source)\n");
+        for (int i = 0; i < log_offs->n; i++)
+            printf("  %-24s %" PRIu64 "\n", log_offs->name[i], log_offs->value[i]);
+        if (log_offs->more)
+            printf("  (more than %d sources: sluice dump log lists them all)\n", LOG_SOURCES);
+    }
+    free(log_offs);
     io_destroy(io);
     cold_close(c);
     free(firsts);
