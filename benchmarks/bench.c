@@ -19,14 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <liburing.h>
 
 #include "clock.h"
 #include "hist.h"
+#include "machine.h"
 #include "sluice.h"
 
 #define SERIES 10000
@@ -363,30 +362,9 @@ static void print_row(const struct cfg *c, const struct result *r, double floor_
 
 static void machine(const struct cfg *c)
 {
-    struct utsname u;
-    uname(&u);
-    char cpu[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "model name", 10)) {
-                char *p = strchr(line, ':');
-                if (p) {
-                    snprintf(cpu, sizeof cpu, "%s", p + 2);
-                    cpu[strcspn(cpu, "\n")] = 0;
-                }
-                break;
-            }
-        fclose(f);
-    }
-    struct statfs sf;
-    const char *fs = "unknown";
-    if (statfs(c->dir, &sf) == 0)
-        fs = sf.f_type == 0xEF53 ? "ext4" : sf.f_type == 0x58465342 ? "xfs"
-           : sf.f_type == 0x01021994 ? "tmpfs" : sf.f_type == 0x9123683E ? "btrfs" : "other";
-    printf("%smachine: %s %s, %s, %ld cpus, filesystem %s (%s)\n", c->markdown ? "" : "# ",
-           u.sysname, u.release, cpu, sysconf(_SC_NPROCESSORS_ONLN), fs, c->dir);
+    char m[1024];
+    bench_machine(c->dir, m, sizeof m);
+    printf("%smachine: %s\n", c->markdown ? "" : "# ", m);
 }
 
 int main(int argc, char **argv)

@@ -33,8 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 #ifdef SLUICE_HAVE_ROCKSDB
 #include <rocksdb/c.h>
@@ -42,6 +40,7 @@
 
 #include "clock.h"
 #include "hist.h"
+#include "machine.h"
 #include "sluice.h"
 
 #define VALUE_BYTES 100
@@ -607,25 +606,10 @@ static void bench_rocksdb(const struct gen *g, const char *payload)
 
 static void machine(const struct cfg *c)
 {
-    struct utsname u;
-    uname(&u);
-    char cpu[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "model name", 10)) {
-                char *p = strchr(line, ':');
-                if (p)
-                    snprintf(cpu, sizeof cpu, "%s", p + 2);
-                cpu[strcspn(cpu, "\n")] = 0;
-                break;
-            }
-        fclose(f);
-    }
-    printf("%smachine: %s %s, %s, %ld cpus; %" PRIu64 " records, %" PRIu64 " series, dir %s\n",
-           c->markdown ? "" : "# ", u.sysname, u.release, cpu, sysconf(_SC_NPROCESSORS_ONLN),
-           c->records, c->series, c->dir);
+    char m[1024];
+    bench_machine(c->dir, m, sizeof m);
+    printf("%smachine: %s; %" PRIu64 " records, %" PRIu64 " series\n", c->markdown ? "" : "# ", m,
+           c->records, c->series);
 }
 
 static uint64_t num(const char *s)

@@ -217,6 +217,46 @@ static void check_block(struct decoder *dc, const struct cold_block_ref *b, stru
     }
 }
 
+/* ---- what info and verify open: DIR's segments, its cold tier, file I/O ---- */
+
+struct inspect {
+    const char *dir;
+    char logdir[4096];
+    uint64_t *firsts; /* the segments' first LSNs, in order */
+    size_t nseg;
+    struct cold *c;   /* NULL: no cold tier yet */
+    struct io *io;
+};
+
+/* Checks the DIR argument and opens what there is; 0 or the exit code (printed). */
+static int inspect_open(const char *cmd, int argc, char **argv, struct inspect *in)
+{
+    memset(in, 0, sizeof *in);
+    if (argc != 3 || argv[2][0] == '-')
+        return cli_fail(cmd, CLI_USAGE, "usage: sluice %s DIR", cmd);
+    in->dir = argv[2];
+    struct stat st;
+    if (stat(in->dir, &st) < 0)
+        return cli_fail(cmd, CLI_ABSENT, "%s: %s", in->dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cli_fail(cmd, CLI_USAGE, "%s: not a directory", in->dir);
+    snprintf(in->logdir, sizeof in->logdir, "%s/log", in->dir);
+    int code = open_cold(cmd, in->dir, &in->c);
+    if (code)
+        return code;
+    if (seg_list(in->logdir, &in->firsts, &in->nseg, NULL, NULL) && !in->c)
+        return cli_fail(cmd, CLI_ABSENT, "%s: not a sluice directory (no log/ or cold/ in it)", in->dir);
+    return open_io(cmd, &in->io);
+}
+
+static void inspect_close(struct inspect *in)
+{
+    if (in->io)
+        io_destroy(in->io);
+    cold_close(in->c);
+    free(in->firsts);
+}
+
 /* ---- sluice info ---- */
 
 /* Whether a process holds the flock on path, read from /proc/locks: taking the lock even
@@ -307,39 +347,23 @@ static void print_uuid(const uint8_t u[16])
 
 int cli_info(int argc, char **argv)
 {
-    if (argc != 3 || argv[2][0] == '-')
-        return cli_fail("info", CLI_USAGE, "usage: sluice info DIR");
-    const char *dir = argv[2];
-    struct stat st;
-    if (stat(dir, &st) < 0)
-        return cli_fail("info", CLI_ABSENT, "%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cli_fail("info", CLI_USAGE, "%s: not a directory", dir);
-    char logdir[4096], lock[4200];
-    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    struct inspect in;
+    int code = inspect_open("info", argc, argv, &in);
+    if (code) {
+        inspect_close(&in);
+        return code;
+    }
+    const char *dir = in.dir, *logdir = in.logdir;
+    struct cold *c = in.c;
+    struct io *io = in.io;
+    uint64_t *firsts = in.firsts;
+    size_t nseg = in.nseg;
+    char lock[4200];
     snprintf(lock, sizeof lock, "%s/LOCK", dir);
-    struct cold *c;
-    int code = open_cold("info", dir, &c);
-    if (code)
-        return code;
-    uint64_t *firsts = NULL;
-    size_t nseg = 0;
-    int lr = seg_list(logdir, &firsts, &nseg, NULL, NULL);
-    if (lr && !c) {
-        free(firsts);
-        return cli_fail("info", CLI_ABSENT, "%s: not a sluice directory (no log/ or cold/ in it)", dir);
-    }
     printf("directory   %s\n", dir);
-    int held = lock_held(lock);
-    printf("writer      %s\n", held ? "a process holds DIR/LOCK: the directory is being written "
-                                      "(records still only in its ring are not shown)"
-                                    : "none");
-    struct io *io = NULL;
-    if ((code = open_io("info", &io))) {
-        cold_close(c);
-        free(firsts);
-        return code;
-    }
+    printf("writer      %s\n", lock_held(lock) ? "a process holds DIR/LOCK: the directory is being "
+                                                  "written (records still only in its ring are not shown)"
+                                                : "none");
     uint64_t compacted = 0;
     uint8_t uuid[16];
     int has_uuid = 0;
@@ -427,9 +451,7 @@ int cli_info(int argc, char **argv)
             printf("  (more than %d sources: sluice dump log lists them all)\n", LOG_SOURCES);
     }
     free(log_offs);
-    io_destroy(io);
-    cold_close(c);
-    free(firsts);
+    inspect_close(&in);
     return code;
 }
 
@@ -736,32 +758,18 @@ static int verify_block(void *arg, const struct cold_block_ref *b)
 
 int cli_verify(int argc, char **argv)
 {
-    if (argc != 3 || argv[2][0] == '-')
-        return cli_fail("verify", CLI_USAGE, "usage: sluice verify DIR");
-    const char *dir = argv[2];
-    struct stat st;
-    if (stat(dir, &st) < 0)
-        return cli_fail("verify", CLI_ABSENT, "%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cli_fail("verify", CLI_USAGE, "%s: not a directory", dir);
-    struct verify vf = {.dir = dir};
-    struct cold *c;
-    int code = open_cold("verify", dir, &c);
-    if (code)
-        return code;
-    char logdir[4096];
-    snprintf(logdir, sizeof logdir, "%s/log", dir);
-    uint64_t *firsts = NULL;
-    size_t nseg = 0;
-    int lr = seg_list(logdir, &firsts, &nseg, NULL, NULL);
-    if (lr && !c)
-        return cli_fail("verify", CLI_ABSENT, "%s: not a sluice directory (no log/ or cold/ in it)", dir);
-    struct io *io;
-    if ((code = open_io("verify", &io))) {
-        cold_close(c);
-        free(firsts);
+    struct inspect in;
+    int code = inspect_open("verify", argc, argv, &in);
+    if (code) {
+        inspect_close(&in);
         return code;
     }
+    const char *dir = in.dir, *logdir = in.logdir;
+    struct cold *c = in.c;
+    struct io *io = in.io;
+    uint64_t *firsts = in.firsts;
+    size_t nseg = in.nseg;
+    struct verify vf = {.dir = dir};
     uint64_t compacted = 0, records = 0;
     uint8_t uuid[16];
     int has_uuid = 0;
@@ -837,8 +845,6 @@ int cli_verify(int argc, char **argv)
         code = vf.problems ? CLI_ABSENT : CLI_OK;
     }
     decoder_free(&vf.dc);
-    io_destroy(io);
-    cold_close(c);
-    free(firsts);
+    inspect_close(&in);
     return code;
 }
