@@ -23,8 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "format.h"
+#include "stats_file.h"
 
 void sluice_options_init(sluice_options *opts)
 {
@@ -43,6 +45,7 @@ void sluice_options_init(sluice_options *opts)
     opts->read_only = 0;
     opts->io_backend = SLUICE_IO_AUTO;
     opts->log_backlog_max_bytes = (uint64_t)4 << 30;
+    opts->stats_interval_ms = 100;
 }
 
 static int check_options(const sluice_options *o)
@@ -116,15 +119,20 @@ int db_view_hold(sluice_db *db, uint64_t compacted_lsn)
     if (db->nviews == db->views_cap) {
         size_t cap = db->views_cap ? db->views_cap * 2 : 8;
         uint64_t *v = realloc(db->views, cap * sizeof *v);
-        if (v) {
+        if (v)
             db->views = v;
+        uint64_t *t = realloc(db->view_since, cap * sizeof *t);
+        if (t)
+            db->view_since = t;
+        if (v && t)
             db->views_cap = cap;
-        } else {
+        else
             r = SLUICE_ENOMEM;
-        }
     }
-    if (!r)
+    if (!r) {
+        db->view_since[db->nviews] = clock_now_ns();
         db->views[db->nviews++] = compacted_lsn;
+    }
     pthread_mutex_unlock(&db->views_mu);
     return r;
 }
@@ -134,7 +142,9 @@ void db_view_release(sluice_db *db, uint64_t compacted_lsn)
     pthread_mutex_lock(&db->views_mu);
     for (size_t i = 0; i < db->nviews; i++)
         if (db->views[i] == compacted_lsn) {
-            db->views[i] = db->views[--db->nviews];
+            db->nviews--;
+            db->views[i] = db->views[db->nviews];
+            db->view_since[i] = db->view_since[db->nviews];
             break;
         }
     pthread_mutex_unlock(&db->views_mu);
@@ -146,6 +156,9 @@ uint64_t db_compacted_lsn(sluice_db *db)
 }
 
 static void on_seal(void *arg) { compactor_kick(arg, 0); }
+
+/* Tier events, passed on to options.on_event. */
+static void on_tier_event(void *arg, int type, uint64_t a, uint64_t b) { obs_event(arg, type, a, b); }
 
 /* Opens DIR/cold and takes the checkpoint and identity recovery starts from. */
 static int open_cold(sluice_db *db, const sluice_options *o)
@@ -176,13 +189,17 @@ static void db_free(sluice_db *db)
 {
     if (!db)
         return;
+    obs_publisher_stop(db);
     compactor_stop(&db->compactor); /* it reads segment files: before they close */
     log_destroy(&db->log);
     hot_destroy(&db->index);
     ring_destroy(&db->ring);
     cold_close(db->cold);
     free(db->views);
+    free(db->view_since);
     pthread_mutex_destroy(&db->views_mu);
+    if (db->obs_ready)
+        obs_destroy(db);
     io_destroy(db->io);
     if (db->doorbell_fd >= 0)
         close(db->doorbell_fd);
@@ -229,6 +246,13 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     db->opts = o;
     db->read_only = o.read_only != 0;
     db->value_max = rec_max_value(o.segment_bytes, o.ring_bytes);
+    if ((r = obs_init(db))) {
+        obs_destroy(db);
+        free(db);
+        io_destroy(io);
+        return r;
+    }
+    db->obs_ready = 1;
     db->dir = strdup(dir);
     size_t n = strlen(dir) + 5;
     db->log.logdir = malloc(n);
@@ -276,6 +300,8 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         goto err;
     }
     lg->backlog_max_bytes = o.log_backlog_max_bytes;
+    lg->on_event = on_tier_event;
+    lg->event_arg = db;
     if ((r = open_cold(db, &o)))
         goto err;
     int had_log;
@@ -289,6 +315,8 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     cp->retention_ns = o.retention_ns;
     cp->horizon = views_horizon;
     cp->horizon_arg = db;
+    cp->on_event = on_tier_event;
+    cp->event_arg = db;
     if ((r = compactor_start(cp, lg->compacted_lsn)))
         goto err;
     lg->on_seal = o.manual_compaction ? NULL : on_seal;
@@ -304,6 +332,10 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         goto err;
     if ((r = log_start(lg)))
         goto err;
+    if ((r = obs_publisher_start(db))) {
+        say(&o, "%s/" STATS_FILE_NAME ": %s", dir, sluice_strerror(r));
+        goto err;
+    }
 done:
     *out = db;
     return 0;
@@ -319,6 +351,7 @@ int sluice_close(sluice_db *db)
     if (atomic_load(&db->open_iters) > 0)
         return SLUICE_EBUSY;
     int r = log_stop(&db->log);
+    obs_publisher_stop(db); /* after the writer drained: its last snapshot says so */
     db_free(db);
     return r ? SLUICE_EPOISONED : 0;
 }
@@ -349,10 +382,19 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     out->ring_full_rejections =
         atomic_load_explicit(&db->ring_full_rejections, memory_order_relaxed);
     out->ring_full_wait_ns = atomic_load_explicit(&db->ring_full_wait_ns, memory_order_relaxed);
+    uint64_t oldest = 0;
     hot_rdlock(&db->index);
-    for (size_t i = 0; i < db->index.nsegs; i++)
-        out->segments += !db->index.segs[i].retired;
+    for (size_t i = 0; i < db->index.nsegs; i++) {
+        const struct hot_segment *g = &db->index.segs[i];
+        if (g->retired)
+            continue;
+        out->segments++;
+        out->log_backlog_bytes += g->end;
+        if (!oldest || g->created_ns < oldest)
+            oldest = g->created_ns;
+    }
     hot_unlock(&db->index);
+    out->log_backlog_age_ns = oldest ? clock_now_ns() - oldest : 0;
     if (!db->read_only) {
         out->ring_bytes = db->ring.size;
         uint64_t released = pos_load(&db->ring.released); /* first: it trails the claim */
@@ -371,6 +413,24 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     out->compaction_error = atomic_load(&c->error);
     if (db->cold && cold_usage(db->cold, &out->cold_map_bytes, &out->cold_used_bytes))
         out->cold_map_bytes = out->cold_used_bytes = 0;
+    if (db->cold && cold_free_bytes(db->cold, &out->cold_free_bytes))
+        out->cold_free_bytes = 0;
+    out->map_growths = atomic_load(&c->map_growths);
+    out->rejected_full = atomic_load_explicit(&db->rejected_full, memory_order_relaxed);
+    out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
+    out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
+    out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);
+    out->eagain_retries = atomic_load_explicit(&s->eagain_retries, memory_order_relaxed);
+    out->segments_sealed = atomic_load_explicit(&s->segments_sealed, memory_order_relaxed);
+    out->newest_ts_indexed = atomic_load_explicit(&s->newest_ts_indexed, memory_order_relaxed);
+    out->newest_ts_durable = atomic_load_explicit(&s->newest_ts_durable, memory_order_relaxed);
+    out->newest_ts_cold = atomic_load(&c->newest_ts_cold);
+    uint64_t now = clock_now_ns();
+    pthread_mutex_lock(&db->views_mu);
+    for (size_t i = 0; i < db->nviews; i++)
+        if (now - db->view_since[i] > out->oldest_view_age_ns)
+            out->oldest_view_age_ns = now - db->view_since[i];
+    pthread_mutex_unlock(&db->views_mu);
     return 0;
 }
 

@@ -8,12 +8,21 @@
 #include <stdint.h>
 
 #include "cold.h"
+#include "hist.h"
 #include "compactor.h"
 #include "hot_index.h"
 #include "io.h"
 #include "log.h"
 #include "ring.h"
 #include "sluice.h"
+
+/* Put latency is recorded per core (a stripe by sched_getcpu), never in a cache line
+ * every producer writes: MEMORY puts are timed one in 16, the slower levels always. */
+#define PUT_STRIPES 16
+struct put_stripe {
+    pthread_mutex_t mu;
+    struct hist lat[3]; /* by ack level */
+} __attribute__((aligned(64)));
 
 struct sluice_db {
     char *dir;
@@ -34,7 +43,26 @@ struct sluice_db {
     _Atomic int open_iters;
     /* slow-path counters: touched only by a put that found the ring full */
     _Atomic uint64_t ring_full_waits, ring_full_rejections, ring_full_wait_ns;
+    /* observability (engine/observe.c) */
+    uint64_t *view_since;       /* when each held view was taken (parallel to views) */
+    struct put_stripe *stripes; /* PUT_STRIPES; NULL for read-only opens */
+    pthread_mutex_t obs_mu;     /* guards ring_blocked */
+    struct hist ring_blocked;
+    _Atomic uint64_t rejected_full, rejected_timeout, rejected_poisoned, rejected_invalid;
+    _Atomic int pressure_waiters;  /* producers asleep on a full ring */
+    _Atomic uint64_t pressure_since;
+    struct stats_publisher *publisher; /* DIR/stats.live, NULL when off */
+    int obs_ready;
 };
+
+/* engine/observe.c */
+int obs_init(sluice_db *db);
+void obs_destroy(sluice_db *db);
+void obs_record_put(sluice_db *db, int level, uint64_t ns);
+void obs_event(sluice_db *db, int type, uint64_t a, uint64_t b);
+/* Starts / stops the thread that writes DIR/stats.live every stats_interval_ms. */
+int obs_publisher_start(sluice_db *db);
+void obs_publisher_stop(sluice_db *db);
 
 /* sluice_open with a caller-made I/O backend (tests substitute fault-injecting ones).
  * The handle takes ownership of io, also when the open fails. */

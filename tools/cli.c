@@ -11,6 +11,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 struct command {
@@ -55,7 +57,13 @@ static const struct command commands[] = {
      "    cold tier agrees with its meta. Exit 0 clean, 1 damage found, 2 usage or I/O."},
     {"stats", cli_stats,
      "stats DIR [--json|--prometheus]\n"
-     "    The engine's counters for DIR (read-only open)."},
+     "    Every counter, gauge and histogram: a live writer's latest snapshot\n"
+     "    (DIR/stats.live) when a process is writing DIR, else a read-only open's."},
+    {"top", cli_top,
+     "top DIR [--interval MS] [--count N]\n"
+     "    A live view of a directory another process is writing: rates, latency\n"
+     "    percentiles per stage, ring fill, log backlog, freshness per tier, LMDB use.\n"
+     "    Reads the writer's DIR/stats.live; refreshes every second (--interval)."},
     {"compact", cli_compact,
      "compact DIR\n"
      "    Compacts everything into the cold tier; DIR must not be open elsewhere."},
@@ -136,6 +144,30 @@ int cli_open(const char *cmd, const char *dir, int read_only, sluice_db **db)
     if (r == SLUICE_ELOCKED)
         return cli_fail(cmd, CLI_USAGE, "%s: another process has it open for writing", dir);
     return cli_fail(cmd, cli_code(r), "%s: %s", dir, err[0] ? err : sluice_strerror(r));
+}
+
+/* Read from /proc/locks: taking the lock even for a moment to find out could make a
+ * writer starting at that instant fail. */
+int cli_lock_held(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    int held = 0;
+    while (!held && fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        unsigned long ino;
+        char kind[16];
+        if (sscanf(line, "%*[^:]: %15s %*s %*s %*d %x:%x:%lu", kind, &maj, &min, &ino) == 4)
+            held = !strcmp(kind, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+                   ino == st.st_ino;
+    }
+    fclose(f);
+    return held;
 }
 
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **val)

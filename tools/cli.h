@@ -21,6 +21,18 @@ int cli_scan(int argc, char **argv);
 int cli_stats(int argc, char **argv);
 int cli_compact(int argc, char **argv);
 int cli_ingest(int argc, char **argv); /* cli_ingest.c */
+int cli_top(int argc, char **argv);    /* cli_top.c */
+
+/* The latest snapshot in DIR/stats.live (cli_top.c), NUL-terminated texts the caller
+ * frees with cli_live_free. 0, -ENOENT, SLUICE_NOTFOUND (never published),
+ * SLUICE_ECORRUPT, SLUICE_ENOMEM. */
+struct cli_live {
+    char *json, *prometheus;
+    uint64_t time_ns, seq;
+    uint32_t pid, interval_ms;
+};
+int cli_read_live(const char *dir, struct cli_live *out);
+void cli_live_free(struct cli_live *l);
 
 /* ---- shared by the commands (cli.c) ---- */
 enum { CLI_OK = 0, CLI_ABSENT = 1, CLI_USAGE = 2 };
@@ -32,6 +44,9 @@ int cli_code(int err);
 /* Opens dir (read_only: without lock, threads or writes); on failure prints the reason
  * and returns the exit code. */
 int cli_open(const char *cmd, const char *dir, int read_only, sluice_db **db);
+
+/* Whether a process holds the flock on path (read from /proc/locks, never taken). */
+int cli_lock_held(const char *path);
 
 /* Matches argv[*i] as "--name VALUE" or "--name=VALUE"; *val gets VALUE, *i moves past
  * it. -1 when the value is missing (usage error), 1 on a match, 0 otherwise. */

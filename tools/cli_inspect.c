@@ -12,7 +12,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -259,29 +258,6 @@ static void inspect_close(struct inspect *in)
 
 /* ---- sluice info ---- */
 
-/* Whether a process holds the flock on path, read from /proc/locks: taking the lock even
- * for a moment to find out could make a writer starting at that instant fail. */
-static int lock_held(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return 0;
-    FILE *f = fopen("/proc/locks", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    int held = 0;
-    while (!held && fgets(line, sizeof line, f)) {
-        unsigned maj, min;
-        unsigned long ino;
-        char kind[16];
-        if (sscanf(line, "%*[^:]: %15s %*s %*s %*d %x:%x:%lu", kind, &maj, &min, &ino) == 4)
-            held = !strcmp(kind, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) &&
-                   ino == st.st_ino;
-    }
-    fclose(f);
-    return held;
-}
 
 struct cold_totals {
     uint64_t blocks, records, stored, raw, damaged;
@@ -361,7 +337,7 @@ int cli_info(int argc, char **argv)
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/LOCK", dir);
     printf("directory   %s\n", dir);
-    printf("writer      %s\n", lock_held(lock) ? "a process holds DIR/LOCK: the directory is being "
+    printf("writer      %s\n", cli_lock_held(lock) ? "a process holds DIR/LOCK: the directory is being "
                                                   "written (records still only in its ring are not shown)"
                                                 : "none");
     uint64_t compacted = 0;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,21 +202,42 @@ int cli_scan(int argc, char **argv)
     return code;
 }
 
-/* One row of stats in every format; a name carries its unit (Prometheus style). */
-struct stat_row {
-    const char *name, *help;
-    uint64_t v;
-};
+/* The JSON snapshot as a table: counters and gauges, then the histograms. */
+static int print_table(const char *text, const char *source)
+{
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    if (!o)
+        return cli_fail("stats", CLI_ABSENT, "bad snapshot: %s", je.text);
+    printf("%s\n", source);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (json_is_integer(v))
+            printf("  %-36s %20" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
+    }
+    json_t *h = json_object_get(o, "histograms");
+    printf("\n  %-28s %10s %12s %12s %12s %12s\n", "histogram", "count", "p50", "p99", "p99.9", "max");
+    json_object_foreach(h, k, v) {
+        printf("  %-28s %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT
+               " %12" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT "\n",
+               k, json_integer_value(json_object_get(v, "count")), json_integer_value(json_object_get(v, "p50")),
+               json_integer_value(json_object_get(v, "p99")), json_integer_value(json_object_get(v, "p999")),
+               json_integer_value(json_object_get(v, "max")));
+    }
+    json_decref(o);
+    return CLI_OK;
+}
 
 int cli_stats(int argc, char **argv)
 {
-    int json = 0, prom = 0;
+    int fmt = 0; /* 0 table, else SLUICE_FMT_* */
     const char *dir = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
-            json = 1;
+            fmt = SLUICE_FMT_JSON;
         else if (!strcmp(argv[i], "--prometheus"))
-            prom = 1;
+            fmt = SLUICE_FMT_PROMETHEUS;
         else if (argv[i][0] == '-' || dir)
             return cli_fail("stats", CLI_USAGE, "usage: sluice stats DIR [--json|--prometheus]");
         else
@@ -223,39 +245,47 @@ int cli_stats(int argc, char **argv)
     }
     if (!dir)
         return cli_fail("stats", CLI_USAGE, "usage: sluice stats DIR [--json|--prometheus]");
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/LOCK", dir);
+    struct cli_live live;
+    if (cli_lock_held(lock) && cli_read_live(dir, &live) == 0) {
+        /* a process writes DIR: its own figures, published to DIR/stats.live */
+        int code = CLI_OK;
+        if (fmt == SLUICE_FMT_JSON)
+            fputs(live.json, stdout);
+        else if (fmt == SLUICE_FMT_PROMETHEUS)
+            fputs(live.prometheus, stdout);
+        else {
+            char when[48], src[160];
+            cli_format_ts(live.time_ns, 1, when);
+            snprintf(src, sizeof src, "live: process %u, snapshot of %s", live.pid, when);
+            code = print_table(live.json, src);
+        }
+        cli_live_free(&live);
+        return code;
+    }
     sluice_db *db;
     int code = cli_open("stats", dir, 1, &db);
     if (code)
         return code;
-    struct sluice_stats s;
-    int r = sluice_stats(db, &s);
+    size_t len = 0, cap = 1u << 16;
+    char *buf = NULL;
+    int r = SLUICE_ERANGE;
+    while (r == SLUICE_ERANGE && (buf = realloc(buf, cap)))
+        if ((r = sluice_stats_format(db, fmt ? fmt : SLUICE_FMT_JSON, buf, cap, &len)) == SLUICE_ERANGE)
+            cap = len + 1;
     sluice_close(db);
-    if (r)
-        return cli_fail("stats", cli_code(r), "%s: %s", dir, sluice_strerror(r));
-    const struct stat_row rows[] = {
-        {"durable_lsn", "every record at or below it survived fdatasync", s.durable_lsn},
-        {"compacted_lsn", "every record at or below it is in the cold tier", s.compacted_lsn},
-        {"log_segments", "live log segments", s.segments},
-        {"cold_map_bytes", "LMDB map size", s.cold_map_bytes},
-        {"cold_used_bytes", "LMDB pages in use", s.cold_used_bytes},
-    };
-    size_t n = sizeof rows / sizeof rows[0];
-    if (json) {
-        fputs("{", stdout);
-        for (size_t i = 0; i < n; i++)
-            printf("%s\"%s\":%" PRIu64, i ? "," : "", rows[i].name, rows[i].v);
-        fputs("}\n", stdout);
-    } else if (prom) {
-        for (size_t i = 0; i < n; i++)
-            printf("# HELP sluice_%s %s\n# TYPE sluice_%s gauge\nsluice_%s %" PRIu64 "\n",
-                   rows[i].name, rows[i].help, rows[i].name, rows[i].name, rows[i].v);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            printf("%-16s %20" PRIu64 "  %s\n", rows[i].name, rows[i].v, rows[i].help);
-        printf("(a read-only view: records still only in a live writer's ring are not "
-               "counted, and the writer's own counters are its own)\n");
+    if (!buf || r) {
+        free(buf);
+        return cli_fail("stats", cli_code(r ? r : SLUICE_ENOMEM), "%s: %s", dir, sluice_strerror(r ? r : SLUICE_ENOMEM));
     }
-    return CLI_OK;
+    if (fmt)
+        fputs(buf, stdout);
+    else
+        code = print_table(buf, "no process writes this directory: a read-only view (its "
+                                "counters start at zero; positions and the cold tier are real)");
+    free(buf);
+    return code;
 }
 
 int cli_compact(int argc, char **argv)

@@ -83,6 +83,21 @@ enum {
 };
 enum { SLUICE_FULL_BLOCK = 0, SLUICE_FULL_FAIL = 1 };
 
+/* Events delivered to options.on_event. */
+enum {
+    SLUICE_EVENT_SEGMENT_ROLL = 1,     /* a = new segment's sequence number, b = its first LSN */
+    SLUICE_EVENT_COMPACTION_DONE = 2,  /* a = compacted_lsn now, b = records in the round */
+    SLUICE_EVENT_MAP_GROWTH = 3,       /* a = the LMDB map's new size in bytes */
+    SLUICE_EVENT_BACKPRESSURE_BEGIN = 4, /* the ring is full: the first producer waits */
+    SLUICE_EVENT_BACKPRESSURE_END = 5, /* no producer waits any longer; a = ns it lasted */
+    SLUICE_EVENT_POISON = 6            /* a = the error (as int64) that poisoned the log */
+};
+struct sluice_event {
+    int type;
+    uint64_t a, b;
+    uint64_t time_ns; /* CLOCK_REALTIME when it happened */
+};
+
 typedef struct sluice_options {
     size_t ring_bytes;      /* ring tier capacity, power of two, >= 64 KiB (default 64 MiB) */
     size_t segment_bytes;   /* log segment size, >= 256 KiB (default 64 MiB) */
@@ -106,6 +121,13 @@ typedef struct sluice_options {
     uint64_t log_backlog_max_bytes; /* segments not yet compacted beyond this hold the log
                              * writer back, and so puts through the ring's backpressure
                              * (default 4 GiB; 0 = no limit) */
+    uint32_t stats_interval_ms; /* publish a stats snapshot to DIR/stats.live this often
+                             * (default 100; 0 = off), for `sluice top` and `sluice stats` */
+    /* Optional: engine events (SLUICE_EVENT_*), called on the thread where they happen
+     * (the log writer, the compactor, or a producer for backpressure). It must be quick
+     * and must not call back into the database. */
+    void (*on_event)(void *arg, const struct sluice_event *ev);
+    void *event_arg;
 } sluice_options;
 
 /* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),
@@ -269,7 +291,57 @@ struct sluice_stats {
     uint64_t cold_used_bytes;      /* LMDB pages in use */
     int32_t compaction_error;      /* the last compaction round's error, 0 if it succeeded */
     uint32_t reserved2_;
+    /* added with the observability work: the struct only grows at its end */
+    uint64_t rejected_full;        /* puts refused by a full ring under SLUICE_FULL_FAIL */
+    uint64_t rejected_timeout;     /* puts that gave up after put_timeout_ms */
+    uint64_t rejected_poisoned;    /* puts refused because the log is poisoned */
+    uint64_t rejected_invalid;     /* puts refused as SLUICE_EINVAL */
+    uint64_t eagain_retries;       /* log writes resubmitted after -EAGAIN */
+    uint64_t segments_sealed;      /* segments closed because the writer moved on */
+    uint64_t newest_ts_indexed;    /* the newest ts visible to reads (ring and log) */
+    uint64_t newest_ts_durable;    /* the newest ts made durable */
+    uint64_t newest_ts_cold;       /* the newest ts in the cold tier */
+    uint64_t log_backlog_bytes;    /* bytes of live segments not yet compacted */
+    uint64_t log_backlog_age_ns;   /* age of the oldest live segment */
+    uint64_t cold_free_bytes;      /* LMDB pages in the file not used by any database */
+    uint64_t oldest_view_age_ns;   /* age of the oldest cold view an iterator holds (0: none) */
+    uint64_t map_growths;          /* LMDB map growths */
 };
+
+/* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */
+enum {
+    SLUICE_HIST_PUT_MEMORY = 0,   /* ns in sluice_put at MEMORY ack (1 put in 16 is timed) */
+    SLUICE_HIST_PUT_WRITTEN = 1,  /* ns in sluice_put at WRITTEN ack */
+    SLUICE_HIST_PUT_DURABLE = 2,  /* ns in sluice_put at DURABLE ack: put -> durable */
+    SLUICE_HIST_RING_BLOCKED = 3, /* ns a put slept on a full ring (only puts that slept) */
+    SLUICE_HIST_BATCH_RECORDS = 4,/* records per log write (group commit) */
+    SLUICE_HIST_BATCH_BYTES = 5,  /* record bytes per log write */
+    SLUICE_HIST_WRITE = 6,        /* ns from a log write's submission to its completion */
+    SLUICE_HIST_FSYNC = 7,        /* ns of each separate fdatasync (buffered mode) */
+    SLUICE_HIST_COMPACTION = 8,   /* ns of each compaction round (read, merge, commit) */
+    SLUICE_HIST_PUT_TO_COLD = 9,  /* ns from a segment's first record to its compaction:
+                                   * the longest any of its records waited to be cold */
+    SLUICE_HIST_COUNT_ = 10
+};
+typedef struct sluice_hist_summary {
+    uint64_t count, sum, min, max;
+    uint64_t p50, p90, p99, p999, p9999;
+} sluice_hist_summary;
+
+/* A summary of histogram `which`. Errors: SLUICE_EINVAL. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_stats_hist(sluice_db *db, int which,
+                                                   sluice_hist_summary *out);
+
+/*
+ * Every counter, gauge and histogram as text: SLUICE_FMT_PROMETHEUS (the text exposition
+ * format, metric names sluice_* with their unit, histograms as Prometheus histograms) or
+ * SLUICE_FMT_JSON (one object). Writes at most cap bytes, NUL-terminated; *len receives
+ * the length without the NUL. Errors: SLUICE_EINVAL, SLUICE_ERANGE (cap too small: *len
+ * is the length needed).
+ */
+enum { SLUICE_FMT_PROMETHEUS = 1, SLUICE_FMT_JSON = 2 };
+SLUICE_API SLUICE_MUST_CHECK int sluice_stats_format(sluice_db *db, int format, char *buf,
+                                                     size_t cap, size_t *len);
 
 /* Fills *out; each field is read atomically, the fields together are not one snapshot
  * (the position lattice still holds). Errors: SLUICE_EINVAL. */

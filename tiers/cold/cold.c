@@ -627,6 +627,29 @@ int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes)
     return 0;
 }
 
+int cold_free_bytes(struct cold *c, uint64_t *free_bytes)
+{
+    struct cold_view v;
+    int r = cold_view_begin(c, &v);
+    if (r)
+        return r;
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(c->env, &info);
+    uint64_t used = 2; /* the two meta pages */
+    MDB_dbi dbis[] = {0 /* the free list */, 1 /* the main database */, c->meta, c->series,
+                      c->names, c->blocks};
+    for (size_t i = 0; !r && i < sizeof dbis / sizeof dbis[0]; i++)
+        if (!(r = lmdb_err(mdb_stat(v.txn, dbis[i], &st))))
+            used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    cold_view_end(&v);
+    if (!r) {
+        uint64_t pages = info.me_last_pgno + 1;
+        *free_bytes = (pages > used ? pages - used : 0) * st.ms_psize;
+    }
+    return r;
+}
+
 /* ---- applying a compaction batch (compactor thread only) ---- */
 
 #define E_MAP_FULL 1 /* internal: the transaction must be retried in a larger map */

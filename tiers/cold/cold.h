@@ -138,6 +138,9 @@ int cold_for_each_offset(struct cold_view *v,
 /* Entries of the dictionary and of the blocks database; meta's next_series. */
 int cold_counts(struct cold_view *v, uint64_t *series, uint64_t *blocks, uint64_t *next_series);
 
+/* Bytes of the file's pages that no database uses (reusable by later writes). */
+int cold_free_bytes(struct cold *c, uint64_t *free_bytes);
+
 /* Environment figures for stats: map size and bytes in use. */
 int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes);
 #endif

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sluice.h"
 #include "walker.h"
 
@@ -166,6 +167,15 @@ static void cleanup(struct compactor *c, uint64_t done)
     (void)lg->io->ops->fsync_dir(lg->io, lg->logdir);
 }
 
+void compactor_obs_init(struct compactor *c)
+{
+    pthread_mutex_init(&c->obs_mu, NULL);
+    hist_init(&c->round_ns);
+    hist_init(&c->to_cold_ns);
+}
+
+void compactor_obs_destroy(struct compactor *c) { pthread_mutex_destroy(&c->obs_mu); }
+
 static int round_once(struct compactor *c)
 {
     uint64_t done = pos_load(&c->compacted);
@@ -176,6 +186,10 @@ static int round_once(struct compactor *c)
         cleanup(c, done); /* iterators that held the horizon back may have closed */
         return 0;
     }
+    uint64_t t0 = clock_now_ns();
+    hot_rdlock(c->lg->index);
+    uint64_t seg_born = c->lg->index->segs[segidx].created_ns;
+    hot_unlock(c->lg->index);
     struct compactor_batch *b = &c->batch;
     b->n = b->used = 0;
     int r = read_batch(c, fd, done + 1, upto, b);
@@ -187,6 +201,19 @@ static int round_once(struct compactor *c)
                                    : 0;
         r = cold_apply(c->cold, b->recs, b->n, upto, c->lg->uuid, retain_from, &st);
         if (!r) {
+            uint64_t t1 = clock_now_ns();
+            pthread_mutex_lock(&c->obs_mu);
+            hist_record(&c->round_ns, t1 - t0);
+            hist_record(&c->to_cold_ns, t1 - seg_born);
+            pthread_mutex_unlock(&c->obs_mu);
+            if (c->newest_ts > atomic_load(&c->newest_ts_cold))
+                atomic_store(&c->newest_ts_cold, c->newest_ts);
+            if (c->on_event) {
+                c->on_event(c->event_arg, SLUICE_EVENT_COMPACTION_DONE, upto, st.records_in);
+                uint64_t map = 0, used = 0;
+                if (st.map_growths && !cold_usage(c->cold, &map, &used))
+                    c->on_event(c->event_arg, SLUICE_EVENT_MAP_GROWTH, map, 0);
+            }
             atomic_fetch_add(&c->rounds, 1);
             atomic_fetch_add(&c->records, st.records_in);
             atomic_fetch_add(&c->blocks, st.blocks_written);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cold.h"
+#include "hist.h"
 #include "log.h"
 #include "position.h"
 
@@ -59,8 +60,18 @@ struct compactor {
     uint64_t kicks;                /* compactor_kick calls (under mu) */
     uint64_t newest_ts;            /* for retention */
     struct compactor_batch batch;  /* the thread's own */
+    /* observability: the thread records under obs_mu; stats copy under it */
+    pthread_mutex_t obs_mu;
+    struct hist round_ns;          /* read, merge and commit of each round */
+    struct hist to_cold_ns;        /* the round's segment's first record -> committed */
+    _Atomic uint64_t newest_ts_cold;
+    void (*on_event)(void *arg, int type, uint64_t a, uint64_t b); /* may be NULL */
+    void *event_arg;
 };
 
+/* Prepares the observability fields (also for handles that never start the thread). */
+void compactor_obs_init(struct compactor *c);
+void compactor_obs_destroy(struct compactor *c);
 int compactor_start(struct compactor *c, uint64_t compacted_lsn);
 void compactor_stop(struct compactor *c);
 /* Wakes the compactor: a segment was sealed, or target > 0 was asked for. */

@@ -1,5 +1,7 @@
 #include "hot_index.h"
 
+#include "clock.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,7 +207,7 @@ int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint6
     }
     x->segs[x->nsegs] = (struct hot_segment){.seq = seq, .first_lsn = first_lsn, .fd = fd,
                                              .dfd = -1, .end = SEG_HEADER_BYTES,
-                                             .size = size};
+                                             .size = size, .created_ns = clock_now_ns()};
     return (int)x->nsegs++;
 }
 

@@ -55,6 +55,7 @@ struct hot_segment {
     uint64_t size; /* the file's size, from its header (options may change across opens) */
     uint32_t *offs; /* offs[lsn - first_lsn]: file offset of each record (segments < 4 GiB) */
     size_t noffs, offs_cap;
+    uint64_t created_ns; /* monotonic: when this process added it (backlog age, put-to-cold) */
 };
 
 struct hot_offset {

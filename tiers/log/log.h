@@ -17,6 +17,7 @@
 
 #include "hot_index.h"
 #include "io.h"
+#include "hist.h"
 #include "position.h"
 #include "preparer.h"
 #include "ring.h"
@@ -34,12 +35,27 @@ struct log_write {
     uint32_t seg;
     uint64_t end_pos;  /* ring cursor after its last record */
     uint64_t last_lsn; /* its last LSN (write_lsn - 1 for a seal) */
+    uint64_t submit_ns;/* when it was submitted (monotonic) */
+    uint64_t max_ts;   /* the newest ts among its records (0 if none) */
 };
 
 struct log_stats {
     _Atomic uint64_t puts, put_bytes, log_bytes, batches, fsyncs, short_writes,
-        segments_created;
+        segments_created, segments_sealed, eagain_retries;
+    /* freshness: the newest ts visible to reads (indexed) and made durable */
+    _Atomic uint64_t newest_ts_indexed, newest_ts_durable;
 };
+
+/* The writer's distributions: it records under mu once per batch, readers copy under
+ * it (engine/observe.c). Initialised by log_obs_init before anything records. */
+struct log_obs {
+    pthread_mutex_t mu;
+    struct hist batch_records, batch_bytes; /* records and bytes per write */
+    struct hist write_ns;  /* submit -> completion of each write (with RWF_DSYNC: durable) */
+    struct hist fsync_ns;  /* submit -> completion of each separate fdatasync */
+};
+void log_obs_init(struct log_obs *o);
+void log_obs_destroy(struct log_obs *o);
 
 struct log {
     /* wiring, set before log_recover */
@@ -63,6 +79,10 @@ struct log {
     _Atomic int poison_cause; /* the error that poisoned the log (-errno) */
     _Atomic int stopping;
     struct log_stats st;
+    struct log_obs obs;
+    /* events (may be NULL): segment roll and poison, from the writer thread */
+    void (*on_event)(void *arg, int type, uint64_t a, uint64_t b);
+    void *event_arg;
 
     /* writer-thread state */
     pthread_t thread;
@@ -95,6 +115,9 @@ struct log {
     /* the fdatasync in flight (at most one) */
     int fsync_inflight;
     uint64_t fsync_target;
+    uint64_t fsync_submit_ns;
+    uint64_t written_max_ts; /* newest ts among written records */
+    uint64_t fsync_max_ts;   /* ... when the running fdatasync was submitted */
 };
 
 /* Recovery: scans log/, rebuilds the index, cuts a torn tail (unless read_only), creates

@@ -65,15 +65,42 @@
 /* Records indexed per hold of the index write lock: bounds how long a reader waits. */
 #define GATHER_CHUNK 256
 
+static void emit(struct log *lg, int type, uint64_t a, uint64_t b)
+{
+    if (lg->on_event)
+        lg->on_event(lg->event_arg, type, a, b);
+}
+
+static void atomic_max(_Atomic uint64_t *p, uint64_t v)
+{
+    uint64_t cur = atomic_load_explicit(p, memory_order_relaxed);
+    while (v > cur && !atomic_compare_exchange_weak_explicit(p, &cur, v, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
+void log_obs_init(struct log_obs *o)
+{
+    pthread_mutex_init(&o->mu, NULL);
+    hist_init(&o->batch_records);
+    hist_init(&o->batch_bytes);
+    hist_init(&o->write_ns);
+    hist_init(&o->fsync_ns);
+}
+
+void log_obs_destroy(struct log_obs *o) { pthread_mutex_destroy(&o->mu); }
+
 static void poison(struct log *lg, int cause)
 {
     int expected = 0;
-    atomic_compare_exchange_strong(&lg->poison_cause, &expected, cause);
+    int first = atomic_compare_exchange_strong(&lg->poison_cause, &expected, cause);
     atomic_store_explicit(&lg->poison, SLUICE_EPOISONED, memory_order_release);
     pos_wake_all(&lg->written);
     pos_wake_all(&lg->durable);
     pos_wake_all(&lg->indexed);
     pos_wake_all(&lg->ring->released);
+    if (first)
+        emit(lg, SLUICE_EVENT_POISON, (uint64_t)(int64_t)cause, 0);
 }
 
 static int poisoned(struct log *lg) { return atomic_load_explicit(&lg->poison, memory_order_acquire); }
@@ -82,6 +109,7 @@ static int gather(struct log *lg)
 {
     int total = 0;
     size_t bytes = 0;
+    uint64_t newest = 0;
     while (bytes < lg->batch_max_bytes) {
         uint64_t probe = lg->gather_pos, rec_pos;
         if (!ring_next(lg->ring, &probe, lg->gather_lsn, &rec_pos))
@@ -101,12 +129,15 @@ static int gather(struct log *lg)
             }
             atomic_fetch_add_explicit(&lg->st.puts, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&lg->st.put_bytes, h->klen + h->vlen, memory_order_relaxed);
+            if (h->type != REC_OFFSET)
+                newest = h->ts > newest ? h->ts : newest;
             bytes += rec_size(h->klen, h->vlen);
             lg->gather_pos = cursor;
             lg->gather_lsn++;
             n++;
         }
         hot_unlock(lg->index);
+        atomic_max(&lg->st.newest_ts_indexed, newest); /* before the records become visible */
         pos_advance(&lg->indexed, lg->gather_lsn - 1);
         total += n;
     }
@@ -164,6 +195,9 @@ static int roll_segment(struct log *lg)
     lg->next_seq++;
     lg->wseg = (uint32_t)idx;
     atomic_fetch_add_explicit(&lg->st.segments_created, 1, memory_order_relaxed);
+    if (idx > 0)
+        atomic_fetch_add_explicit(&lg->st.segments_sealed, 1, memory_order_relaxed);
+    emit(lg, SLUICE_EVENT_SEGMENT_ROLL, lg->next_seq - 1, lg->write_lsn);
     if (lg->on_seal) /* every record of the previous segment is durable (invariant 3) */
         lg->on_seal(lg->on_seal_arg);
     return 0;
@@ -189,6 +223,7 @@ static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segm
     size_t room = seg->size - seg->end, total = 0;
     uint64_t lsn = lg->write_lsn, cursor = lg->write_pos, pos;
     w->iovcnt = 0;
+    w->max_ts = 0;
     while (lsn < lg->gather_lsn) {
         uint64_t next = cursor;
         const struct rec_hdr *h = ring_next(lg->ring, &next, lsn, &pos);
@@ -204,6 +239,8 @@ static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segm
             w->iov[w->iovcnt++] = (struct iovec){ring_at(lg->ring, pos), size};
         }
         hot_push_off(seg, seg->end + total);
+        if (h->type != REC_OFFSET && h->ts > w->max_ts)
+            w->max_ts = h->ts;
         total += size;
         lsn++;
         cursor = next;
@@ -248,6 +285,7 @@ static int submit_batch(struct log *lg, struct log_write *w, struct hot_segment 
     seg->end += total + fill + zeros;
     int linked = !lg->direct && !lg->fsync_inflight;
     int r;
+    w->submit_ns = clock_now_ns();
     if (lg->direct)
         r = lg->io->ops->submit_writev(lg->io, seg->dfd, w->iov, 1, w->off, RWF_DSYNC,
                                        next_tag(lg, w));
@@ -266,6 +304,8 @@ static int submit_batch(struct log *lg, struct log_write *w, struct hot_segment 
         lg->write_broken = 0;
         lg->fsync_inflight = 1;
         lg->fsync_target = w->last_lsn;
+        lg->fsync_submit_ns = w->submit_ns;
+        lg->fsync_max_ts = lg->written_max_ts > w->max_ts ? lg->written_max_ts : w->max_ts;
     }
     atomic_fetch_add_explicit(&lg->st.batches, 1, memory_order_relaxed);
     return 1;
@@ -305,6 +345,10 @@ static int submit_write(struct log *lg)
             poison(lg, r);
         return r == 0;
     }
+    pthread_mutex_lock(&lg->obs.mu);
+    hist_record(&lg->obs.batch_records, lsn - lg->write_lsn);
+    hist_record(&lg->obs.batch_bytes, total);
+    pthread_mutex_unlock(&lg->obs.mu);
     w->end_pos = cursor;
     w->last_lsn = lsn - 1;
     lg->write_pos = cursor;
@@ -351,6 +395,8 @@ static int submit_fsync(struct log *lg)
     }
     lg->fsync_inflight = 1;
     lg->fsync_target = target;
+    lg->fsync_submit_ns = clock_now_ns();
+    lg->fsync_max_ts = lg->written_max_ts;
     return 1;
 }
 
@@ -387,6 +433,8 @@ static void retire_writes(struct log *lg)
         if (w->done > 0 && !poisoned(lg)) {
             last = w->last_lsn;
             lg->written_pos = w->end_pos;
+            if (w->max_ts > lg->written_max_ts)
+                lg->written_max_ts = w->max_ts;
         }
         lg->w_head = (lg->w_head + 1) % LOG_MAX_WRITES;
         lg->w_count--;
@@ -395,8 +443,10 @@ static void retire_writes(struct log *lg)
     if (!last || poisoned(lg))
         return;
     pos_advance(&lg->written, last);
-    if (lg->direct) /* RWF_DSYNC: the write's completion is its durability */
+    if (lg->direct) { /* RWF_DSYNC: the write's completion is its durability */
+        atomic_max(&lg->st.newest_ts_durable, lg->written_max_ts);
         pos_advance(&lg->durable, last);
+    }
     release_ring(lg);
 }
 
@@ -406,6 +456,8 @@ static void write_done(struct log *lg, struct log_write *w, int res)
     for (int i = 0; i < w->iovcnt; i++)
         want += w->iov[i].iov_len;
     if (res == -EAGAIN || (res >= 0 && (size_t)res < want)) {
+        if (res == -EAGAIN)
+            atomic_fetch_add_explicit(&lg->st.eagain_retries, 1, memory_order_relaxed);
         /* Resubmit what is left: -EAGAIN whole, a short write from where it stopped.
          * A chained fdatasync is cancelled by the kernel; submit_fsync issues another. */
         if (!lg->direct)
@@ -441,6 +493,9 @@ static void write_done(struct log *lg, struct log_write *w, int res)
         atomic_fetch_add_explicit(&lg->st.log_bytes, (uint64_t)res, memory_order_relaxed);
         if (lg->direct)
             atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
+        pthread_mutex_lock(&lg->obs.mu);
+        hist_record(&lg->obs.write_ns, clock_now_ns() - w->submit_ns);
+        pthread_mutex_unlock(&lg->obs.mu);
     }
     retire_writes(lg);
 }
@@ -459,6 +514,10 @@ static void fsync_done(struct log *lg, int res)
     if (poisoned(lg))
         return;
     atomic_fetch_add_explicit(&lg->st.fsyncs, 1, memory_order_relaxed);
+    pthread_mutex_lock(&lg->obs.mu);
+    hist_record(&lg->obs.fsync_ns, clock_now_ns() - lg->fsync_submit_ns);
+    pthread_mutex_unlock(&lg->obs.mu);
+    atomic_max(&lg->st.newest_ts_durable, lg->fsync_max_ts);
     pos_advance(&lg->durable, lg->fsync_target);
 }
 
