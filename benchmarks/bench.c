@@ -8,7 +8,8 @@
  * benchmark suite. Percentiles come from the engine's log-linear histogram (<= 1.6 %).
  *
  *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown]
- * workloads: disk, disk-qd, put-memory, put-written, put-durable, put-durable-8,
+ * workloads: disk, disk-qd, put-memory, put-memory-nostats (stats publishing off),
+ *            put-written, put-durable, put-durable-8,
  *            window-durable, recovery
  */
 #include <errno.h>
@@ -80,14 +81,19 @@ static char *fresh_dir(const struct cfg *c, const char *name)
     return p;
 }
 
-static sluice_db *open_db(const char *dir)
+static sluice_db *open_db_stats(const char *dir, uint32_t stats_interval_ms)
 {
+    sluice_options o;
+    sluice_options_init(&o);
+    o.stats_interval_ms = stats_interval_ms;
     sluice_db *db;
-    int r = sluice_open(dir, NULL, &db);
+    int r = sluice_open(dir, &o, &db);
     if (r)
         die("open", r);
     return db;
 }
+
+static sluice_db *open_db(const char *dir) { return open_db_stats(dir, 100); }
 
 /* The disk's floor: 4 KiB write + fdatasync, overwriting a pre-zeroed file. */
 static void bench_disk(const struct cfg *c, struct result *res)
@@ -217,7 +223,8 @@ static void bench_single(const struct cfg *c, const char *name, int ack, uint64_
                          struct result *res)
 {
     char *dir = fresh_dir(c, name);
-    sluice_db *db = open_db(dir);
+    /* put-memory-nostats: the same run without the live stats publisher (its cost) */
+    sluice_db *db = open_db_stats(dir, strstr(name, "nostats") ? 0 : 100);
     char k[32];
     const uint8_t *v;
     uint64_t ts = clock_realtime_ns();
@@ -381,7 +388,7 @@ int main(int argc, char **argv)
             c.only = argv[++i];
         else {
             fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown]\n"
-                            "workloads: disk disk-qd put-memory put-written put-durable put-durable-8 window-durable recovery\n");
+                            "workloads: disk disk-qd put-memory put-memory-nostats put-written put-durable put-durable-8 window-durable recovery\n");
             return 2;
         }
     }
@@ -425,9 +432,10 @@ int main(int argc, char **argv)
         int ack;
         uint64_t n;
     } singles[] = {{"put-memory", SLUICE_ACK_MEMORY, big},
+                   {"put-memory-nostats", SLUICE_ACK_MEMORY, big},
                    {"put-written", SLUICE_ACK_WRITTEN, c.quick ? 20000 : 100000},
                    {"put-durable", SLUICE_ACK_DURABLE, c.quick ? 1000 : 5000}};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (!selected(&c, singles[i].name))
             continue;
         memset(&r, 0, sizeof r);

@@ -389,7 +389,8 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
         if (g->retired)
             continue;
         out->segments++;
-        out->log_backlog_bytes += g->end;
+        out->log_backlog_bytes += g->size; /* as the backlog budget counts: files, not fill
+                                            * (g->end is the writer's, read unlocked) */
         if (!oldest || g->created_ns < oldest)
             oldest = g->created_ns;
     }

@@ -229,7 +229,7 @@ static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, siz
         {"retention_dropped_bytes_total", "counter", "bytes dropped by retention", st->retention_dropped_bytes},
         {"ring_bytes", "gauge", "ring capacity", st->ring_bytes},
         {"ring_used_bytes", "gauge", "ring bytes reserved and not yet released", st->ring_used_bytes},
-        {"log_backlog_bytes", "gauge", "bytes of log not yet compacted", st->log_backlog_bytes},
+        {"log_backlog_bytes", "gauge", "bytes of live log segment files (the backlog budget's measure)", st->log_backlog_bytes},
         {"log_backlog_age_seconds", "gauge", "age of the oldest live segment (ns)", st->log_backlog_age_ns},
         {"freshness_indexed_seconds", "gauge", "now minus the newest ts visible to reads (ns)", FRESH(st->newest_ts_indexed)},
         {"freshness_durable_seconds", "gauge", "now minus the newest durable ts (ns)", FRESH(st->newest_ts_durable)},

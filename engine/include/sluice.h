@@ -301,7 +301,8 @@ struct sluice_stats {
     uint64_t newest_ts_indexed;    /* the newest ts visible to reads (ring and log) */
     uint64_t newest_ts_durable;    /* the newest ts made durable */
     uint64_t newest_ts_cold;       /* the newest ts in the cold tier */
-    uint64_t log_backlog_bytes;    /* bytes of live segments not yet compacted */
+    uint64_t log_backlog_bytes;    /* bytes of live segment files (what log_backlog_max_bytes
+                                    * counts) */
     uint64_t log_backlog_age_ns;   /* age of the oldest live segment */
     uint64_t cold_free_bytes;      /* LMDB pages in the file not used by any database */
     uint64_t oldest_view_age_ns;   /* age of the oldest cold view an iterator holds (0: none) */
