@@ -159,7 +159,7 @@ struct metric {
     const char *name; /* with its unit, Prometheus style */
     const char *type; /* counter or gauge */
     const char *help;
-    uint64_t value;
+    uint64_t value;   /* for a name ending in _ratio: millionths */
 };
 
 static const struct {
@@ -190,6 +190,8 @@ static uint64_t count_le(const struct hist *h, uint64_t v)
             n += h->buckets[b];
     return n;
 }
+
+#define MAX_METRICS 64
 
 static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, size_t *n)
 {
@@ -243,13 +245,26 @@ static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, siz
         {"poison_cause", "gauge", "the error that poisoned the log (negative code)", (uint64_t)(int64_t)st->poison_error},
         {"io_backend", "gauge", "log I/O backend: 1 io_uring, 2 POSIX", st->io_backend},
         {"direct_io", "gauge", "1 when log writes are O_DIRECT + RWF_DSYNC", st->direct_io},
+        {"write_amplification_log_ratio", "gauge", "log bytes written per user byte",
+         st->put_bytes ? (uint64_t)(1e6 * (double)st->log_bytes / (double)st->put_bytes) : 0},
+        {"write_amplification_cold_ratio", "gauge",
+         "LMDB block bytes written per user byte compacted (records of average size)",
+         st->put_bytes && st->compacted_records && st->puts
+             ? (uint64_t)(1e6 * (double)st->cold_bytes_written /
+                          ((double)st->put_bytes * (double)st->compacted_records / (double)st->puts))
+             : 0},
     };
 #undef FRESH
+    _Static_assert(sizeof all / sizeof all[0] <= MAX_METRICS, "room for every metric");
     memcpy(m, all, sizeof all);
     *n = sizeof all / sizeof all[0];
     return 0;
 }
-#define MAX_METRICS 64
+static int is_ratio(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 6 && !strcmp(name + n - 6, "_ratio");
+}
 
 /* Names ending in _seconds hold nanoseconds internally: printed as seconds. */
 static int is_seconds(const char *name)
@@ -275,6 +290,8 @@ static void prometheus(sluice_db *db, struct text *t, const struct metric *m, si
         put(t, "# HELP sluice_%s %s\n# TYPE sluice_%s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
         if (!strcmp(m[i].name, "poison_cause"))
             put(t, "sluice_%s %" PRId64 "\n", m[i].name, (int64_t)m[i].value);
+        else if (is_ratio(m[i].name))
+            put(t, "sluice_%s %.4f\n", m[i].name, m[i].value / 1e6);
         else if (is_seconds(m[i].name))
             put(t, "sluice_%s %.9f\n", m[i].name, m[i].value / 1e9);
         else
@@ -312,6 +329,8 @@ static void json(sluice_db *db, struct text *t, const struct metric *m, size_t n
         json_key(t, m[i].name);
         if (!strcmp(m[i].name, "poison_cause"))
             put(t, "%" PRId64, (int64_t)m[i].value);
+        else if (is_ratio(m[i].name))
+            put(t, "%.4f", m[i].value / 1e6);
         else
             put(t, "%" PRIu64, m[i].value);
     }

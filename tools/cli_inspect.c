@@ -53,6 +53,8 @@ static int walk_file(struct io *io, const char *path, rec_fn fn, void *arg, stru
         return SLUICE_ECORRUPT;
     }
     s->size = (uint64_t)st.st_size;
+    /* a live writer's O_DIRECT writes may have left pages we cached earlier stale */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     struct seg_walker w;
     int r = seg_walker_open(&w, io, fd, s->size);
     if (r) {

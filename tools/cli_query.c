@@ -215,6 +215,8 @@ static int print_table(const char *text, const char *source)
     json_object_foreach(o, k, v) {
         if (json_is_integer(v))
             printf("  %-36s %20" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
+        else if (json_is_real(v))
+            printf("  %-36s %20.4f\n", k, json_real_value(v));
     }
     json_t *h = json_object_get(o, "histograms");
     printf("\n  %-28s %10s %12s %12s %12s %12s\n", "histogram", "count", "p50", "p99", "p99.9", "max");
