@@ -114,6 +114,36 @@ Test(observe, a_full_ring_counts_every_refusal_and_marks_backpressure)
     struct sluice_stats s = stats(db);
     cr_expect_eq(s.rejected_full, (uint64_t)busy);
     cr_expect_eq(s.ring_full_rejections, (uint64_t)busy);
+    cr_expect_eq(s.rejected_timeout, 0);
+    cr_assert_eq(sluice_close(db), 0);
+}
+
+Test(observe, puts_that_time_out_on_a_full_ring_are_counted_as_such)
+{
+    sluice_options o;
+    sluice_options_init(&o);
+    o.ring_bytes = 64 << 10;
+    o.full_policy = SLUICE_FULL_BLOCK;
+    o.put_timeout_ms = 1;
+    o.default_ack = SLUICE_ACK_MEMORY;
+    sluice_db *db = open_with(&o);
+    static char v[8000];
+    int timeouts = 0, ok = 0;
+    for (int i = 0; i < 3000; i++) {
+        int r = sluice_put(db, "k", 1, (uint64_t)i, v, sizeof v, SLUICE_ACK_MEMORY, NULL);
+        cr_assert(r == 0 || r == SLUICE_ETIMEDOUT, "%s", sluice_errname(r));
+        timeouts += r == SLUICE_ETIMEDOUT;
+        ok += r == 0;
+    }
+    cr_assert_eq(sluice_flush(db), 0);
+    fprintf(stderr, "observe: %d of 3000 puts timed out on the full ring\n", timeouts);
+    struct sluice_stats s = stats(db);
+    cr_expect_eq(s.rejected_timeout, (uint64_t)timeouts);
+    cr_expect_eq(s.rejected_full, 0);
+    cr_expect_eq(s.puts, (uint64_t)ok);
+    sluice_hist_summary h;
+    cr_assert_eq(sluice_stats_hist(db, SLUICE_HIST_RING_BLOCKED, &h), 0);
+    cr_expect_eq(h.count, s.ring_full_waits, "every sleep on the full ring is in the histogram");
     cr_assert_eq(sluice_close(db), 0);
 }
 
@@ -146,7 +176,11 @@ Test(observe, events_for_roll_compaction_backpressure_and_poison)
         r = sluice_put(db, "k", 1, (uint64_t)i, v, sizeof v, SLUICE_ACK_MEMORY, NULL);
     cr_expect_eq(r, SLUICE_EPOISONED, "the 400th write fails: %s", sluice_errname(r));
     struct sluice_stats s = stats(db);
-    cr_expect_gt(s.rejected_poisoned, 0);
+    cr_expect_eq(s.rejected_poisoned, 1, "the one put refused");
+    cr_expect_eq(sluice_put(db, "k", 1, 1, "v", 1, SLUICE_ACK_MEMORY, NULL), SLUICE_EPOISONED);
+    s = stats(db);
+    cr_expect_eq(s.rejected_poisoned, 2);
+    cr_expect_eq(s.poison_error, -EIO);
     sluice_close(db);
     cr_expect_gt(events[SLUICE_EVENT_SEGMENT_ROLL], 1);
     cr_expect_geq(events[SLUICE_EVENT_COMPACTION_DONE], 1, "sealed segments were compacted");
