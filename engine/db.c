@@ -313,6 +313,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     cp->lg = lg;
     cp->cold = db->cold;
     cp->retention_ns = o.retention_ns;
+    cp->manual = o.manual_compaction != 0;
     cp->horizon = views_horizon;
     cp->horizon_arg = db;
     cp->on_event = on_tier_event;

@@ -77,7 +77,7 @@ static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx
         pthread_mutex_lock(&c->mu);
         uint64_t asked = c->requested;
         pthread_mutex_unlock(&c->mu);
-        if (last != UINT64_MAX && last <= durable)
+        if (last != UINT64_MAX && last <= durable && !c->manual)
             upto = last;
         else if (asked > done)
             upto = asked < durable ? asked : durable;

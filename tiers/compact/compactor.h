@@ -42,6 +42,8 @@ struct compactor {
     struct log *lg;
     struct cold *cold;
     uint64_t retention_ns;
+    int manual;                    /* compact only what sluice_compact asks for (a sealed
+                                    * segment is not work by itself: manual_compaction) */
     /* the oldest compacted_lsn of a cold view that an open iterator holds (UINT64_MAX
      * if none): hot entries above it must stay */
     uint64_t (*horizon)(void *arg);
