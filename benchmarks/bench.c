@@ -7,7 +7,9 @@
  * the open-loop, coordinated-omission-corrected runs and the peers belong to the full
  * benchmark suite. Percentiles come from the engine's log-linear histogram (<= 1.6 %).
  *
- *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown]
+ *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown] [--no-peers]
+ * Under put-written, put-durable, put-durable-8 and window-durable the peers compiled
+ * in (peers.h: RocksDB, LevelDB, LMDB, SQLite) run the same records, one row each.
  * workloads: disk, disk-qd, put-memory, put-memory-nostats (stats publishing off),
  *            put-written, put-durable, put-durable-8,
  *            window-durable, recovery
@@ -27,13 +29,14 @@
 #include "clock.h"
 #include "hist.h"
 #include "machine.h"
+#include "peers.h"
 #include "sluice.h"
 
 #define SERIES 10000
 #define VALUE_BYTES 100
 
 struct cfg {
-    int quick, markdown;
+    int quick, markdown, peers;
     const char *dir;
     const char *only;
 };
@@ -350,6 +353,107 @@ static void bench_window(const struct cfg *c, uint64_t w, struct result *res)
     free(dir);
 }
 
+/* ---- the peers on the same records (peers.h): key || be64(ts) ---- */
+
+static size_t peer_key(uint8_t *k, uint64_t i, uint64_t ts)
+{
+    char s[32];
+    int n = key_of(s, i);
+    memcpy(k, s, (size_t)n);
+    for (int b = 7; b >= 0; b--, ts >>= 8)
+        k[n + b] = (uint8_t)ts;
+    return (size_t)n + 8;
+}
+
+struct peer_run {
+    const struct peer *p;
+    void *store;
+    uint64_t n, base, w; /* w: records per commit */
+    int id, threads, sync;
+    struct hist lat;
+};
+
+static void *peer_thread(void *arg)
+{
+    struct peer_run *pr = arg;
+    void *t = pr->p->thread_open(pr->store);
+    uint8_t k[64];
+    const uint8_t *v;
+    for (uint64_t j = 0; j < pr->n; j += pr->w) {
+        uint64_t a = clock_now_ns();
+        pr->p->begin(t);
+        for (uint64_t x = j; x < j + pr->w && x < pr->n; x++) {
+            uint64_t i = x * (uint64_t)pr->threads + (uint64_t)pr->id;
+            value_of(i, &v);
+            pr->p->put(t, k, peer_key(k, i, pr->base + i), v, VALUE_BYTES);
+        }
+        pr->p->commit(t, pr->sync);
+        hist_record(&pr->lat, clock_now_ns() - a);
+    }
+    pr->p->thread_close(t);
+    return NULL;
+}
+
+/* One peer on one workload: `threads` writers, `w` records per commit, synced or not. */
+static void bench_peer(const struct cfg *c, const struct peer *p, const char *workload, int threads,
+                       uint64_t w, int sync, uint64_t n, struct result *res)
+{
+    static char name[64];
+    snprintf(name, sizeof name, "  %s %s", p->name, workload);
+    char dirname[96];
+    snprintf(dirname, sizeof dirname, "peer-%s-%s", p->name, workload);
+    char *dir = fresh_dir(c, dirname);
+    void *store = p->store_open(dir);
+    struct peer_run *runs = calloc((size_t)threads, sizeof *runs);
+    pthread_t *th = calloc((size_t)threads, sizeof *th);
+    uint64_t t0 = clock_now_ns(), base = clock_realtime_ns();
+    for (int i = 0; i < threads; i++) {
+        runs[i] = (struct peer_run){.p = p, .store = store, .n = n / (uint64_t)threads, .base = base,
+                                    .w = w, .id = i, .threads = threads, .sync = sync};
+        hist_init(&runs[i].lat);
+        pthread_create(&th[i], NULL, peer_thread, &runs[i]);
+    }
+    hist_init(&res->lat);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        hist_merge(&res->lat, &runs[i].lat);
+    }
+    res->secs = (clock_now_ns() - t0) / 1e9;
+    res->records = n / (uint64_t)threads * (uint64_t)threads;
+    res->name = name;
+    snprintf(res->note, sizeof res->note, "%s%s", sync ? p->durability : "no sync",
+             w > 1 ? "; latency per commit" : "");
+    p->store_close(store);
+    free(runs);
+    free(th);
+    free(dir);
+}
+
+static void print_row(const struct cfg *c, const struct result *r, double floor_p50);
+
+/* The peers' rows for a sluice workload, right under it. */
+static void peers_for(const struct cfg *c, const char *workload)
+{
+    if (!c->peers)
+        return;
+    for (int i = 0; bench_peers[i]; i++) {
+        struct result r;
+        memset(&r, 0, sizeof r);
+        if (!strcmp(workload, "put-written")) /* sluice's WRITTEN = the peers' no-sync put */
+            bench_peer(c, bench_peers[i], workload, 1, 1, 0, c->quick ? 20000 : 200000, &r);
+        else if (!strcmp(workload, "put-durable"))
+            bench_peer(c, bench_peers[i], workload, 1, 1, 1, c->quick ? 300 : 2000, &r);
+        else if (!strcmp(workload, "put-durable-8"))
+            bench_peer(c, bench_peers[i], workload, 8, 1, 1, c->quick ? 2000 : 16000, &r);
+        else if (!strcmp(workload, "window-durable"))
+            bench_peer(c, bench_peers[i], workload, 1, 1000, 1, c->quick ? 100000 : 1000000, &r);
+        else
+            return;
+        print_row(c, &r, 0);
+        fflush(stdout);
+    }
+}
+
 static void print_row(const struct cfg *c, const struct result *r, double floor_p50)
 {
     const struct hist *h = &r->lat;
@@ -376,18 +480,20 @@ static void machine(const struct cfg *c)
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {.dir = NULL};
+    struct cfg c = {.dir = NULL, .peers = 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             c.quick = 1;
         else if (!strcmp(argv[i], "--markdown"))
             c.markdown = 1;
+        else if (!strcmp(argv[i], "--no-peers"))
+            c.peers = 0;
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             c.dir = argv[++i];
         else if (!strcmp(argv[i], "--workload") && i + 1 < argc)
             c.only = argv[++i];
         else {
-            fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown]\n"
+            fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown] [--no-peers]\n"
                             "workloads: disk disk-qd put-memory put-memory-nostats put-written put-durable put-durable-8 window-durable recovery\n");
             return 2;
         }
@@ -442,24 +548,27 @@ int main(int argc, char **argv)
         bench_single(&c, singles[i].name, singles[i].ack, singles[i].n, &r);
         print_row(&c, &r, floor_p50);
         fflush(stdout);
+        peers_for(&c, singles[i].name);
     }
     if (selected(&c, "put-durable-8")) {
         memset(&r, 0, sizeof r);
         bench_durable_n(&c, 8, &r);
         print_row(&c, &r, floor_p50);
+        peers_for(&c, "put-durable-8");
     }
     if (selected(&c, "window-durable")) {
         memset(&r, 0, sizeof r);
         bench_window(&c, 1000, &r);
         print_row(&c, &r, 0);
+        peers_for(&c, "window-durable");
     }
     if (selected(&c, "recovery")) {
         bench_recovery(&c);
         fflush(stdout);
     }
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable '%s'/recovery", c.dir,
-             c.dir, c.dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable '%s'/recovery '%s'/peer-*", c.dir,
+             c.dir, c.dir, c.dir);
     if (system(cmd) != 0)
         return 2;
     free(random_values);
