@@ -418,6 +418,11 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     if (db->cold && cold_free_bytes(db->cold, &out->cold_free_bytes))
         out->cold_free_bytes = 0;
     out->map_growths = atomic_load(&c->map_growths);
+    if (db->log.prep.started) {
+        pthread_mutex_lock(&db->log.prep.mu);
+        out->spare_ready = (uint64_t)db->log.prep.ready;
+        pthread_mutex_unlock(&db->log.prep.mu);
+    }
     out->rejected_full = atomic_load_explicit(&db->rejected_full, memory_order_relaxed);
     out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
     out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);

@@ -245,6 +245,7 @@ static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, siz
         {"poison_cause", "gauge", "the error that poisoned the log (negative code)", (uint64_t)(int64_t)st->poison_error},
         {"io_backend", "gauge", "log I/O backend: 1 io_uring, 2 POSIX", st->io_backend},
         {"direct_io", "gauge", "1 when log writes are O_DIRECT + RWF_DSYNC", st->direct_io},
+        {"spare_segment_ready", "gauge", "1 when a pre-zeroed spare segment is ready", st->spare_ready},
         {"write_amplification_log_ratio", "gauge", "log bytes written per user byte",
          st->put_bytes ? (uint64_t)(1e6 * (double)st->log_bytes / (double)st->put_bytes) : 0},
         {"write_amplification_cold_ratio", "gauge",

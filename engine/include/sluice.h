@@ -307,6 +307,9 @@ struct sluice_stats {
     uint64_t cold_free_bytes;      /* LMDB pages in the file not used by any database */
     uint64_t oldest_view_age_ns;   /* age of the oldest cold view an iterator holds (0: none) */
     uint64_t map_growths;          /* LMDB map growths */
+    uint64_t spare_ready;          /* 1 when a pre-zeroed spare segment waits for the next
+                                    * roll (zeroing one competes with durable writes: right
+                                    * after open, benchmarks wait for it) */
 };
 
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */
