@@ -7,7 +7,10 @@
  * the open-loop, coordinated-omission-corrected runs and the peers belong to the full
  * benchmark suite. Percentiles come from the engine's log-linear histogram (<= 1.6 %).
  *
- *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown] [--no-peers]
+ *   sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown] [--no-peers] [--plots DIR]
+ * open-loop: MEMORY puts due at 10/50/80/95 % of the rate measured closed loop in the same
+ * run, latency from each due time (openloop.h). --plots DIR writes latency-by-percentile
+ * SVGs (svg.c): one per put workload with the peers, one for the open-loop runs.
  * Under put-written, put-durable, put-durable-8 and window-durable the peers compiled
  * in (peers.h: RocksDB, LevelDB, LMDB, SQLite) run the same records, one row each.
  * workloads: disk, disk-qd, put-memory, put-memory-nostats (stats publishing off),
@@ -30,7 +33,9 @@
 #include "clock.h"
 #include "hist.h"
 #include "machine.h"
+#include "openloop.h"
 #include "peers.h"
+#include "svg.h"
 #include "sluice.h"
 
 #define SERIES 10000
@@ -38,6 +43,7 @@
 
 struct cfg {
     int quick, markdown, peers;
+    const char *plots; /* a directory for SVG plots, or NULL */
     const char *dir;
     const char *only;
 };
@@ -370,6 +376,43 @@ static void bench_window(const struct cfg *c, uint64_t w, struct result *res)
     free(dir);
 }
 
+/* ---- plots: the latency curves of one workload, sluice and the peers on one chart ---- */
+
+struct plot {
+    char title[96], file[64];
+    int n;
+    char names[8][48];
+    struct hist *h[8];
+};
+
+static void plot_add(struct plot *pl, const char *name, const struct hist *h)
+{
+    if (pl->n == 8)
+        return;
+    pl->h[pl->n] = malloc(sizeof *pl->h[pl->n]);
+    if (!pl->h[pl->n])
+        return;
+    *pl->h[pl->n] = *h;
+    snprintf(pl->names[pl->n], sizeof pl->names[pl->n], "%s", name);
+    pl->n++;
+}
+
+static void plot_write(const struct cfg *c, struct plot *pl)
+{
+    if (c->plots && pl->n) {
+        struct svg_series s[8];
+        for (int i = 0; i < pl->n; i++)
+            s[i] = (struct svg_series){pl->names[i], pl->h[i]};
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", c->plots, pl->file);
+        if (svg_percentile_plot(path, pl->title, s, pl->n) == 0)
+            fprintf(stderr, "sluice-bench: wrote %s\n", path);
+    }
+    for (int i = 0; i < pl->n; i++)
+        free(pl->h[i]);
+    pl->n = 0;
+}
+
 /* ---- the peers on the same records (peers.h): key || be64(ts) ---- */
 
 static size_t peer_key(uint8_t *k, uint64_t i, uint64_t ts)
@@ -448,12 +491,14 @@ static void bench_peer(const struct cfg *c, const struct peer *p, const char *wo
 
 static void print_row(const struct cfg *c, const struct result *r, double floor_p50);
 
-/* The peers' rows for a sluice workload, right under it. */
-static void peers_for(const struct cfg *c, const char *workload)
+/* The peers' rows for a sluice workload, right under it; sluice's own row is `own`. */
+static void peers_for(const struct cfg *c, const char *workload, const struct result *own)
 {
-    if (!c->peers)
-        return;
-    for (int i = 0; bench_peers[i]; i++) {
+    struct plot pl = {0};
+    snprintf(pl.title, sizeof pl.title, "%s: latency by percentile (sluice and peers)", workload);
+    snprintf(pl.file, sizeof pl.file, "%s.svg", workload);
+    plot_add(&pl, "sluice", &own->lat);
+    for (int i = 0; c->peers && bench_peers[i]; i++) {
         struct result r;
         memset(&r, 0, sizeof r);
         if (!strcmp(workload, "put-written")) /* sluice's WRITTEN = the peers' no-sync put */
@@ -465,10 +510,78 @@ static void peers_for(const struct cfg *c, const char *workload)
         else if (!strcmp(workload, "window-durable"))
             bench_peer(c, bench_peers[i], workload, 1, 1000, 1, c->quick ? 100000 : 1000000, &r);
         else
-            return;
+            break;
         print_row(c, &r, 0);
         fflush(stdout);
+        plot_add(&pl, bench_peers[i]->name, &r.lat);
     }
+    plot_write(c, &pl);
+}
+
+/* Open loop: one producer at MEMORY acks, requests due at a fixed rate — a fraction of
+ * the maximum measured in the same run — latency from each request's due time. */
+static void bench_openloop(const struct cfg *c)
+{
+    char *dir = fresh_dir(c, "open-loop-max");
+    sluice_db *db = open_db(dir);
+    wait_spare(db);
+    char k[32];
+    const uint8_t *v;
+    /* the maximum: closed loop, many times what the ring holds, until all is durable —
+     * the rate the log sustains, not the speed of filling an empty ring */
+    uint64_t n = c->quick ? 1500000 : 4000000, ts = clock_realtime_ns(), t0 = clock_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        int kl = key_of(k, i);
+        value_of(i, &v);
+        int r = sluice_put(db, k, (size_t)kl, ts + i, v, VALUE_BYTES, SLUICE_ACK_MEMORY, NULL);
+        if (r)
+            die("put", r);
+    }
+    int fr = sluice_flush(db);
+    if (fr)
+        die("flush", fr);
+    double max_rate = n / ((clock_now_ns() - t0) / 1e9);
+    sluice_close(db);
+    free(dir);
+    struct plot pl = {0};
+    snprintf(pl.title, sizeof pl.title, "open loop, MEMORY puts: latency from the due time");
+    snprintf(pl.file, sizeof pl.file, "open-loop.svg");
+    static const int pct[] = {10, 50, 80, 95};
+    for (int f = 0; f < 4; f++) {
+        uint64_t rate = (uint64_t)(max_rate * pct[f] / 100);
+        uint64_t m = c->quick ? rate / 4 : rate * 2; /* a quarter second, or two seconds */
+        char name[64];
+        snprintf(name, sizeof name, "open-loop %d%%", pct[f]);
+        dir = fresh_dir(c, "open-loop");
+        db = open_db(dir);
+        wait_spare(db);
+        struct result res;
+        memset(&res, 0, sizeof res);
+        hist_init(&res.lat);
+        uint64_t start = clock_now_ns() + 1000000;
+        for (uint64_t i = 0; i < m; i++) {
+            uint64_t due = openloop_due(start, i, rate);
+            while (clock_now_ns() < due)
+                ;
+            int kl = key_of(k, i);
+            value_of(i, &v);
+            int r = sluice_put(db, k, (size_t)kl, ts + i, v, VALUE_BYTES, SLUICE_ACK_MEMORY, NULL);
+            if (r)
+                die("put", r);
+            hist_record(&res.lat, openloop_latency(due, clock_now_ns()));
+        }
+        res.secs = (clock_now_ns() - start) / 1e9;
+        res.records = m;
+        res.name = name;
+        snprintf(res.note, sizeof res.note, "%.2f M/s due (%d%% of the %.2f M/s sustained closed loop)",
+                 rate / 1e6, pct[f], max_rate / 1e6);
+        print_row(c, &res, 0);
+        fflush(stdout);
+        plot_add(&pl, name, &res.lat);
+        sluice_close(db);
+        free(dir);
+    }
+    plot_write(c, &pl);
 }
 
 static void print_row(const struct cfg *c, const struct result *r, double floor_p50)
@@ -505,13 +618,15 @@ int main(int argc, char **argv)
             c.markdown = 1;
         else if (!strcmp(argv[i], "--no-peers"))
             c.peers = 0;
+        else if (!strcmp(argv[i], "--plots") && i + 1 < argc)
+            c.plots = argv[++i];
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             c.dir = argv[++i];
         else if (!strcmp(argv[i], "--workload") && i + 1 < argc)
             c.only = argv[++i];
         else {
-            fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown] [--no-peers]\n"
-                            "workloads: disk disk-qd put-memory put-memory-nostats put-written put-durable put-durable-8 window-durable recovery\n");
+            fprintf(stderr, "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b] [--markdown] [--no-peers] [--plots DIR]\n"
+                            "workloads: disk disk-qd put-memory put-memory-nostats put-written put-durable put-durable-8 window-durable open-loop recovery\n");
             return 2;
         }
     }
@@ -565,27 +680,30 @@ int main(int argc, char **argv)
         bench_single(&c, singles[i].name, singles[i].ack, singles[i].n, &r);
         print_row(&c, &r, floor_p50);
         fflush(stdout);
-        peers_for(&c, singles[i].name);
+        peers_for(&c, singles[i].name, &r);
     }
     if (selected(&c, "put-durable-8")) {
         memset(&r, 0, sizeof r);
         bench_durable_n(&c, 8, &r);
         print_row(&c, &r, floor_p50);
-        peers_for(&c, "put-durable-8");
+        peers_for(&c, "put-durable-8", &r);
     }
     if (selected(&c, "window-durable")) {
         memset(&r, 0, sizeof r);
         bench_window(&c, 1000, &r);
         print_row(&c, &r, 0);
-        peers_for(&c, "window-durable");
+        peers_for(&c, "window-durable", &r);
+    }
+    if (selected(&c, "open-loop")) {
+        bench_openloop(&c);
     }
     if (selected(&c, "recovery")) {
         bench_recovery(&c);
         fflush(stdout);
     }
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable '%s'/recovery '%s'/peer-*", c.dir,
-             c.dir, c.dir, c.dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable '%s'/recovery '%s'/peer-* '%s'/open-loop*", c.dir,
+             c.dir, c.dir, c.dir, c.dir);
     if (system(cmd) != 0)
         return 2;
     free(random_values);
