@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -293,22 +292,24 @@ Test(observe, json_parses_and_holds_every_histogram)
 
 Test(observe, another_process_never_reads_a_torn_snapshot, .timeout = 120)
 {
-    /* the reader is forked before the database opens: a child of a process whose threads
-     * may hold the allocator's lock must not allocate */
+    /* the reader is forked before the database opens (a child of a process whose threads
+     * may hold the allocator's lock must not allocate); a pipe tells it the writer is up */
+    int up[2];
+    cr_assert_eq(pipe(up), 0);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
+        char c;
+        close(up[1]);
+        if (read(up[0], &c, 1) != 1)
+            _exit(5);
         uint64_t last_seq = 0;
         int read = 0;
-        for (int i = 0; i < 20000 && read < 2000; i++) {
+        for (int i = 0; i < 1000000 && read < 2000; i++) {
             struct cli_live l;
             int r = cli_read_live(dir, &l);
-            if (r == -ENOENT || r == SLUICE_NOTFOUND || r == SLUICE_ECORRUPT) {
-                /* not there yet, or created but not yet sized: the writer is starting */
-                struct timespec nap = {0, 200000};
-                nanosleep(&nap, NULL);
-                continue;
-            }
+            if (r == SLUICE_NOTFOUND)
+                continue; /* the publisher has not written its first snapshot yet */
             if (r)
                 _exit(2);
             json_t *j = json_loads(l.json, 0, NULL);
@@ -321,11 +322,14 @@ Test(observe, another_process_never_reads_a_torn_snapshot, .timeout = 120)
         }
         _exit(read >= 100 ? 0 : 4);
     }
+    close(up[0]);
     sluice_options o;
     sluice_options_init(&o);
     o.stats_interval_ms = 1; /* as often as it goes: the reader meets writes in progress */
     o.io_backend = SLUICE_IO_POSIX_BUFFERED;
     sluice_db *db = open_with(&o);
+    cr_assert_eq(write(up[1], "x", 1), 1);
+    close(up[1]);
     int status = 0;
     for (int i = 0; waitpid(pid, &status, WNOHANG) == 0; i++) /* until the reader is done */
         cr_assert_eq(sluice_put(db, "k", 1, (uint64_t)i, "value", 5, SLUICE_ACK_MEMORY, NULL), 0);
