@@ -87,7 +87,8 @@ enum { SLUICE_FULL_BLOCK = 0, SLUICE_FULL_FAIL = 1 };
 enum {
     SLUICE_EVENT_SEGMENT_ROLL = 1,     /* a = new segment's sequence number, b = its first LSN */
     SLUICE_EVENT_COMPACTION_DONE = 2,  /* a = compacted_lsn now, b = records in the round */
-    SLUICE_EVENT_MAP_GROWTH = 3,       /* a = the LMDB map's new size in bytes */
+    SLUICE_EVENT_MAP_GROWTH = 3,       /* a = the LMDB map's new size in bytes (once per
+                                        * compaction round that grew it) */
     SLUICE_EVENT_BACKPRESSURE_BEGIN = 4, /* the ring is full: the first producer waits */
     SLUICE_EVENT_BACKPRESSURE_END = 5, /* no producer waits any longer; a = ns it lasted */
     SLUICE_EVENT_POISON = 6            /* a = the error (as int64) that poisoned the log */
