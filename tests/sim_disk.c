@@ -1,6 +1,7 @@
 #include "sim_disk.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ struct sim_req {
     int kind, fd, iovcnt, rwflags;
     struct iovec iov[IO_MAX_IOV];
     uint64_t off, tag;
-    int write_err, sync_err; /* faults decided at submission */
+    uintptr_t site;
 };
 
 struct sim_disk {
@@ -64,9 +65,10 @@ struct sim_disk {
     size_t nundo, capundo;
     struct dirop *dirops;
     size_t ndirops, capdirops;
-    struct sim_fault fault;
-    int fault_set;
-    uint64_t fault_seen, fault_fired;
+    struct sim_fault fault[SIM_MAX_FAULTS];
+    uint64_t fault_seen[SIM_MAX_FAULTS];
+    int nfaults;
+    uint64_t fault_fired;
     uint64_t calls, syncs;
     uint64_t cut_sync, cut_call;
     int cut_after;
@@ -245,32 +247,21 @@ static void cut_and_stop(struct sim_disk *d)
 }
 
 /* Counts a call; cuts the power first when this is the chosen one. */
-static int enter(struct sim_disk *d, int op, uintptr_t site)
-{
-    if (d->dead)
-        return -EIO;
-    int i;
-    for (i = 0; i < d->nsites; i++)
-        if (d->sites[i].op == op && d->sites[i].site == site)
-            break;
-    if (i == d->nsites && d->nsites < SIM_MAX_SITES)
-        d->sites[d->nsites++] = (struct sim_site){.op = op, .site = site};
-    if (i < d->nsites)
-        d->sites[i].calls++;
-    if (++d->calls == d->cut_call)
-        cut_and_stop(d);
-    return 0;
-}
+struct sim_where;
+static int enter(struct sim_disk *d, int op, const struct sim_where *w);
 
 /* The error this call must fail with, or 0. */
 static int fault_for(struct sim_disk *d, int op, uintptr_t site)
 {
-    if (!d->fault_set || d->fault.op != op || (d->fault.site && d->fault.site != site))
-        return 0;
-    uint64_t n = ++d->fault_seen;
-    if (n == d->fault.nth || (d->fault.sticky && n > d->fault.nth)) {
-        d->fault_fired++;
-        return d->fault.err;
+    for (int i = 0; i < d->nfaults; i++) {
+        const struct sim_fault *f = &d->fault[i];
+        if (f->op != op || (f->site && f->site != site))
+            continue;
+        uint64_t n = ++d->fault_seen[i];
+        if (n == f->nth || (f->sticky && n > f->nth)) {
+            d->fault_fired++;
+            return f->err;
+        }
     }
     return 0;
 }
@@ -423,14 +414,56 @@ static void stash_name(struct sim_disk *d, char *out)
 /* ---- synchronous operations ---- */
 
 static struct sim_disk *disk(struct io *io) { return ((struct sim_view *)io)->d; }
-#define SITE() ((uintptr_t)__builtin_return_address(0))
+
+/* Where the engine called from: the return addresses of the call and of its callers
+ * (a read through the shared walker is a different site in recovery and in the
+ * compactor), hashed into one site id. noinline: frame 0 is this, 1 the sim op. */
+struct sim_where {
+    uintptr_t site;
+    uintptr_t chain[SIM_CHAIN];
+};
+static __attribute__((noinline)) struct sim_where where_called(void)
+{
+    void *f[SIM_CHAIN + 2];
+    int n = backtrace(f, SIM_CHAIN + 2);
+    struct sim_where w = {0};
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < SIM_CHAIN && i + 2 < n; i++) {
+        w.chain[i] = (uintptr_t)f[i + 2];
+        h = (h ^ w.chain[i]) * 1099511628211ull;
+    }
+    w.site = (uintptr_t)h;
+    return w;
+}
+
+/* Counts a call; cuts the power first when this is the chosen one. */
+static int enter(struct sim_disk *d, int op, const struct sim_where *w)
+{
+    if (d->dead)
+        return -EIO;
+    int i;
+    for (i = 0; i < d->nsites; i++)
+        if (d->sites[i].op == op && d->sites[i].site == w->site)
+            break;
+    if (i == d->nsites && d->nsites < SIM_MAX_SITES) {
+        d->sites[i] = (struct sim_site){.op = op, .site = w->site};
+        memcpy(d->sites[i].chain, w->chain, sizeof w->chain);
+        d->nsites++;
+    }
+    if (i < d->nsites)
+        d->sites[i].calls++;
+    if (++d->calls == d->cut_call)
+        cut_and_stop(d);
+    return 0;
+}
 
 static int sim_open(struct io *io, const char *path, int flags, int mode)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    int r = enter(d, SIM_OPEN, site);
+    int r = enter(d, SIM_OPEN, &where);
     if (!r)
         r = fault_for(d, SIM_OPEN, site);
     if (!r && (flags & O_DIRECT) && !d->allow_direct)
@@ -475,9 +508,10 @@ static int sim_close(struct io *io, int fd)
 static ssize_t sim_pread(struct io *io, int fd, void *buf, size_t len, uint64_t off)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    ssize_t r = enter(d, SIM_PREAD, site);
+    ssize_t r = enter(d, SIM_PREAD, &where);
     if (!r)
         r = fault_for(d, SIM_PREAD, site);
     if (r == SIM_SHORT_WRITE || !r) {
@@ -525,9 +559,10 @@ static ssize_t do_write(struct sim_disk *d, int fd, const struct iovec *iov, int
 static ssize_t sim_pwrite(struct io *io, int fd, const void *buf, size_t len, uint64_t off)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    ssize_t r = enter(d, SIM_PWRITE, site);
+    ssize_t r = enter(d, SIM_PWRITE, &where);
     if (!r) {
         int err = fault_for(d, SIM_PWRITE, site);
         struct iovec v = {(void *)buf, len};
@@ -557,9 +592,10 @@ static int do_sync(struct sim_disk *d, int fd, int err)
 static int sim_fdatasync(struct io *io, int fd)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    int r = enter(d, SIM_FDATASYNC, site);
+    int r = enter(d, SIM_FDATASYNC, &where);
     if (!r)
         r = do_sync(d, fd, fault_for(d, SIM_FDATASYNC, site));
     pthread_mutex_unlock(&d->mu);
@@ -569,9 +605,10 @@ static int sim_fdatasync(struct io *io, int fd)
 static int sim_fallocate(struct io *io, int fd, uint64_t off, uint64_t len)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    int r = enter(d, SIM_FALLOCATE, site);
+    int r = enter(d, SIM_FALLOCATE, &where);
     if (!r)
         r = fault_for(d, SIM_FALLOCATE, site);
     if (r == SIM_SHORT_WRITE)
@@ -588,9 +625,10 @@ static int sim_fallocate(struct io *io, int fd, uint64_t off, uint64_t len)
 static int sim_rename(struct io *io, const char *from, const char *to)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    int r = enter(d, SIM_RENAME, site);
+    int r = enter(d, SIM_RENAME, &where);
     if (!r)
         r = fault_for(d, SIM_RENAME, site);
     if (r == SIM_SHORT_WRITE)
@@ -622,9 +660,10 @@ static int sim_rename(struct io *io, const char *from, const char *to)
 static int sim_unlink(struct io *io, const char *path)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    int r = enter(d, SIM_UNLINK, site);
+    int r = enter(d, SIM_UNLINK, &where);
     if (!r)
         r = fault_for(d, SIM_UNLINK, site);
     if (r == SIM_SHORT_WRITE)
@@ -645,9 +684,10 @@ static int sim_unlink(struct io *io, const char *path)
 static int sim_fsync_dir(struct io *io, const char *path)
 {
     struct sim_disk *d = disk(io);
-    uintptr_t site = SITE();
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
     pthread_mutex_lock(&d->mu);
-    int r = enter(d, SIM_FSYNC_DIR, site);
+    int r = enter(d, SIM_FSYNC_DIR, &where);
     if (!r) {
         d->syncs++;
         sync_point(d, 0);
@@ -686,22 +726,20 @@ static void notify(struct sim_view *v)
 
 static int posts_of(const struct sim_req *r) { return r->kind == REQ_WRITE_SYNC ? 2 : 1; }
 
-static int queue(struct io *io, struct sim_req *r, uintptr_t site)
+static int queue(struct io *io, struct sim_req *r, struct sim_where where)
 {
     struct sim_view *v = (struct sim_view *)io;
     struct sim_disk *d = v->d;
     pthread_mutex_lock(&d->mu);
-    int rc = enter(d, r->kind == REQ_SYNC ? SIM_FDATASYNC_ASYNC : SIM_WRITE_ASYNC, site);
+    uintptr_t site = where.site;
+    int rc = enter(d, r->kind == REQ_SYNC ? SIM_FDATASYNC_ASYNC : SIM_WRITE_ASYNC, &where);
     int posts = v->ndone + posts_of(r);
     for (int i = 0; i < v->npend; i++)
         posts += posts_of(&v->pend[i]);
     if (!rc && posts > IO_MAX_INFLIGHT)
         rc = -EBUSY; /* as the real backends: the caller bounds what it has in flight */
     if (!rc) {
-        if (r->kind != REQ_SYNC)
-            r->write_err = fault_for(d, SIM_WRITE_ASYNC, site);
-        if (r->kind != REQ_WRITE)
-            r->sync_err = fault_for(d, SIM_FDATASYNC_ASYNC, site);
+        r->site = site;
         v->pend[v->npend++] = *r;
         notify(v);
     }
@@ -717,13 +755,13 @@ static int sim_submit_writev(struct io *io, int fd, const struct iovec *iov, int
     struct sim_req r = {.kind = REQ_WRITE, .fd = fd, .iovcnt = iovcnt, .off = off,
                         .rwflags = rwflags, .tag = tag};
     memcpy(r.iov, iov, sizeof *iov * (size_t)iovcnt);
-    return queue(io, &r, SITE());
+    return queue(io, &r, where_called());
 }
 
 static int sim_submit_fdatasync(struct io *io, int fd, uint64_t tag)
 {
     struct sim_req r = {.kind = REQ_SYNC, .fd = fd, .tag = tag};
-    return queue(io, &r, SITE());
+    return queue(io, &r, where_called());
 }
 
 static int sim_submit_writev_fdatasync(struct io *io, int fd, const struct iovec *iov,
@@ -734,7 +772,7 @@ static int sim_submit_writev_fdatasync(struct io *io, int fd, const struct iovec
     struct sim_req r = {.kind = REQ_WRITE_SYNC, .fd = fd, .iovcnt = iovcnt, .off = off,
                         .tag = tag};
     memcpy(r.iov, iov, sizeof *iov * (size_t)iovcnt);
-    return queue(io, &r, SITE());
+    return queue(io, &r, where_called());
 }
 
 static void post(struct sim_view *v, uint64_t tag, int op, int res)
@@ -746,7 +784,8 @@ static void run_req(struct sim_view *v, struct sim_req *r)
 {
     struct sim_disk *d = v->d;
     if (r->kind == REQ_SYNC) {
-        post(v, r->tag, IO_OP_FDATASYNC, do_sync(d, r->fd, r->sync_err));
+        int err = fault_for(d, SIM_FDATASYNC_ASYNC, r->site);
+        post(v, r->tag, IO_OP_FDATASYNC, do_sync(d, r->fd, err));
         return;
     }
     int dsync = (r->rwflags & RWF_DSYNC) != 0;
@@ -754,7 +793,8 @@ static void run_req(struct sim_view *v, struct sim_req *r)
         d->syncs++;
         sync_point(d, 0);
     }
-    ssize_t n = do_write(d, r->fd, r->iov, r->iovcnt, r->off, r->write_err, dsync);
+    ssize_t n = do_write(d, r->fd, r->iov, r->iovcnt, r->off,
+                         fault_for(d, SIM_WRITE_ASYNC, r->site), dsync);
     if (dsync && n >= 0)
         sync_point(d, 1);
     post(v, r->tag, IO_OP_WRITE, (int)n);
@@ -771,7 +811,9 @@ static void run_req(struct sim_view *v, struct sim_req *r)
             return;
         }
         if (!d->dead)
-            post(v, r->tag, IO_OP_FDATASYNC, full ? do_sync(d, r->fd, r->sync_err) : -ECANCELED);
+            post(v, r->tag, IO_OP_FDATASYNC,
+                 full ? do_sync(d, r->fd, fault_for(d, SIM_FDATASYNC_ASYNC, r->site))
+                      : -ECANCELED);
     }
 }
 
@@ -882,12 +924,13 @@ void sim_disk_destroy(struct sim_disk *d)
     free(d);
 }
 
-void sim_fault_set(struct sim_disk *d, const struct sim_fault *f)
+void sim_fault_add(struct sim_disk *d, const struct sim_fault *f)
 {
     pthread_mutex_lock(&d->mu);
-    d->fault = *f;
-    d->fault_set = 1;
-    d->fault_seen = d->fault_fired = 0;
+    if (d->nfaults == SIM_MAX_FAULTS)
+        abort();
+    d->fault_seen[d->nfaults] = 0;
+    d->fault[d->nfaults++] = *f;
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -18,7 +18,7 @@
  * fdatasync covers exactly the writes that had executed before it ran.
  *
  * Faults: fail the nth call of one operation (optionally only from one call site, the
- * engine's return address) with -EIO, -ENOSPC, -ECANCELED or a short write, once or
+ * engine's call site and its two callers; asynchronous calls are counted as they run) with -EIO, -ENOSPC, -ECANCELED or a short write, once or
  * from then on. A failed fdatasync dooms the file's unsynced writes (Linux marks the
  * dirty pages clean: they are lost at the cut even if a later fdatasync succeeds).
  *
@@ -41,15 +41,17 @@ extern const char *const sim_op_names[SIM_OPS];
 
 struct sim_fault {
     int op;          /* enum sim_op */
-    uintptr_t site;  /* 0: any caller; else only calls from this return address */
+    uintptr_t site;  /* 0: any caller; else only calls from this site (sim_site.site) */
     uint64_t nth;    /* 1-based, counted over matching calls */
     int err;         /* -EIO, -ENOSPC, -ECANCELED or SIM_SHORT_WRITE */
     int sticky;      /* 0: only the nth call fails; 1: every matching call from the nth */
 };
 
+#define SIM_CHAIN 3
 struct sim_site {
     int op;
-    uintptr_t site;
+    uintptr_t site;             /* a hash of chain */
+    uintptr_t chain[SIM_CHAIN]; /* the return addresses: the call, its caller, theirs */
     uint64_t calls;
 };
 
@@ -72,7 +74,9 @@ void sim_disk_destroy(struct sim_disk *d);
  * workload can close and reopen on the same disk). */
 struct io *sim_io_create(struct sim_disk *d);
 
-void sim_fault_set(struct sim_disk *d, const struct sim_fault *f);
+#define SIM_MAX_FAULTS 2
+/* Arms a fault (at most SIM_MAX_FAULTS: an error path's own I/O can fail too). */
+void sim_fault_add(struct sim_disk *d, const struct sim_fault *f);
 uint64_t sim_fault_fired(struct sim_disk *d);
 
 /* Cuts the power when the k-th sync point is reached (an fdatasync, a directory fsync,

@@ -44,6 +44,8 @@ struct msg {
 
 struct cut {
     uint64_t seed;
+    int fault_op;       /* 0 or the sim_op whose fault_nth-th call fails with EIO */
+    uint64_t fault_nth;
     uint64_t at_sync; /* 0 = none */
     int after;
     uint64_t at_call; /* 0 = none */
@@ -90,18 +92,25 @@ static void options(sluice_options *o, uint64_t seed)
     o->cold_map_bytes = 1u << 20;
 }
 
+/* NULL when an injected fault failed the open (recovery's own I/O). */
 static sluice_db *child_open(const char *dbdir, struct sim_disk *disk, uint64_t seed)
 {
     sluice_options o;
     options(&o, seed);
     sluice_db *db;
     int r = db_open_with_io(dbdir, &o, sim_io_create(disk), &db);
-    if (r)
+    if (r && r != -EIO)
         _exit(10);
-    return db;
+    return r ? NULL : db;
 }
 
-/* The workload; ends in a power cut, wherever that falls. */
+/* An error a workload with an armed I/O fault may see: it stops and the power goes. */
+static int fault_error(int r) { return r == SLUICE_EPOISONED || r == -EIO; }
+
+/* The workload; ends in a power cut, wherever that falls. One seed in six also fails one
+ * sync (or durable write) with EIO first: a failed fdatasync loses the file's unsynced
+ * writes at the cut even if a later one succeeds, so an engine that retried instead of
+ * poisoning would lose acknowledged records here. */
 static void child(const char *root, const struct cut *c)
 {
     char dbdir[512], stash[512];
@@ -115,42 +124,54 @@ static void child(const char *root, const struct cut *c)
     if (c->at_call)
         sim_cut_at_call(disk, c->at_call, on_cut);
     uint64_t rng = c->seed | 1;
+    if (c->fault_op) {
+        struct sim_fault f = {.op = c->fault_op, .nth = c->fault_nth, .err = -EIO};
+        sim_fault_add(disk, &f);
+    }
     sluice_db *db = child_open(dbdir, disk, c->seed);
     uint64_t n = 40 + tu_rand(&rng) % (MAX_RECORDS - 40);
     char key[32];
     uint8_t val[2048];
-    for (uint64_t id = 1; id <= n; id++) {
+    for (uint64_t id = 1; db && id <= n; id++) {
         size_t vlen, klen = record_of(id, key, val, &vlen);
-        int ack = (int)(tu_rand(&rng) % 3);
+        int ack = (int)(tu_rand(&rng) % 3), r;
         send_msg(M_TRY, id);
-        int r = sluice_put(db, key, klen, id, val, vlen, ack, NULL);
-        if (r)
-            _exit(12);
+        if ((r = sluice_put(db, key, klen, id, val, vlen, ack, NULL))) {
+            if (!fault_error(r))
+                _exit(12);
+            break;
+        }
         if (ack == SLUICE_ACK_DURABLE)
             send_msg(M_DURABLE, id);
         switch (tu_rand(&rng) % 48) {
         case 0:
-            if (sluice_flush(db))
-                _exit(13);
-            send_msg(M_FLUSHED, id);
+            r = sluice_flush(db);
             break;
         case 1:
-            if (sluice_compact(db))
-                _exit(14);
-            send_msg(M_FLUSHED, id);
+            r = sluice_compact(db);
             break;
         case 2:
-            if (sluice_close(db))
-                _exit(15);
-            send_msg(M_FLUSHED, id);
-            db = child_open(dbdir, disk, c->seed);
-            break;
+            r = sluice_close(db);
+            if (!r)
+                send_msg(M_FLUSHED, id);
+            db = r ? NULL : child_open(dbdir, disk, c->seed);
+            r = db ? r : 0;
+            continue;
+        default:
+            continue;
         }
+        if (r && !fault_error(r))
+            _exit(13);
+        if (r)
+            break;
+        send_msg(M_FLUSHED, id);
     }
-    if (tu_rand(&rng) & 1) {
-        if (sluice_close(db))
+    if (db && (tu_rand(&rng) & 1)) {
+        int r = sluice_close(db);
+        if (r && !fault_error(r))
             _exit(16);
-        send_msg(M_FLUSHED, n);
+        if (!r)
+            send_msg(M_FLUSHED, n);
     }
     send_msg(M_SYNCS, sim_sync_points(disk));
     sim_power_cut(disk);
@@ -162,7 +183,7 @@ static void child(const char *root, const struct cut *c)
 
 /* What all cuts of a test did, for its summary line. */
 static struct sim_cut_stats total_cut;
-static uint64_t total_acked;
+static uint64_t total_acked, total_faulted;
 
 struct oracle {
     uint8_t tried[MAX_RECORDS + 1];
@@ -172,14 +193,18 @@ struct oracle {
 
 static void describe(const struct cut *c, char *out, size_t n)
 {
+    char fault[64] = "";
+    if (c->fault_op)
+        snprintf(fault, sizeof fault, ", EIO at %s %llu", sim_op_names[c->fault_op],
+                 (unsigned long long)c->fault_nth);
     if (c->at_sync)
-        snprintf(out, n, "seed %llu, cut %s sync point %llu", (unsigned long long)c->seed,
-                 c->after ? "after" : "before", (unsigned long long)c->at_sync);
+        snprintf(out, n, "seed %llu, cut %s sync point %llu%s", (unsigned long long)c->seed,
+                 c->after ? "after" : "before", (unsigned long long)c->at_sync, fault);
     else if (c->at_call)
-        snprintf(out, n, "seed %llu, cut at call %llu", (unsigned long long)c->seed,
-                 (unsigned long long)c->at_call);
+        snprintf(out, n, "seed %llu, cut at call %llu%s", (unsigned long long)c->seed,
+                 (unsigned long long)c->at_call, fault);
     else
-        snprintf(out, n, "seed %llu, cut at the end", (unsigned long long)c->seed);
+        snprintf(out, n, "seed %llu, cut at the end%s", (unsigned long long)c->seed, fault);
 }
 
 static void check(const char *root, const struct cut *c, const struct oracle *o)
@@ -348,10 +373,18 @@ static void random_seeds(int part, int parts)
             c.at_sync = 1 + tu_rand(&rng) % 160, c.after = (int)(tu_rand(&rng) & 1);
         else
             c.at_call = 1 + tu_rand(&rng) % 3000;
+        if (tu_rand(&rng) % 6 == 0) {
+            static const int ops[] = {SIM_FDATASYNC_ASYNC, SIM_WRITE_ASYNC, SIM_FDATASYNC};
+            c.fault_op = ops[tu_rand(&rng) % 3];
+            c.fault_nth = 1 + tu_rand(&rng) % 40;
+        }
         run_case(&c);
         cases++;
+        total_faulted += c.fault_op != 0;
     }
     summary(part ? "powerloss.random_seeds_b" : "powerloss.random_seeds_a", cases, base + (uint64_t)part);
+    fprintf(stderr, "  %llu of them with an EIO injected before the cut\n",
+            (unsigned long long)total_faulted);
 }
 
 Test(powerloss, random_seeds_a, .timeout = 1800) { random_seeds(0, 2); }

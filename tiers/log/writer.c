@@ -455,6 +455,8 @@ static void write_done(struct log *lg, struct log_write *w, int res)
     size_t want = 0;
     for (int i = 0; i < w->iovcnt; i++)
         want += w->iov[i].iov_len;
+    if (res == 0 && want)
+        res = -EIO; /* no progress: resubmitting would loop forever (found by test_faults) */
     if (res == -EAGAIN || (res >= 0 && (size_t)res < want)) {
         if (res == -EAGAIN)
             atomic_fetch_add_explicit(&lg->st.eagain_retries, 1, memory_order_relaxed);
