@@ -3,7 +3,8 @@
  * one at WRITTEN, both survive a process crash; the second also compacts every 400
  * records, besides the compactions that run as segments seal) and reports every
  * acknowledged record through a pipe; the parent SIGKILLs it after a random number of acknowledgements
- * (sometimes zero: a kill during open and recovery), reopens the directory, and checks
+ * (sometimes zero: a kill during open and recovery; in a quarter of the cycles just after
+ * the child entered sluice_compact, which it announces), reopens the directory, and checks
  * that every record ever acknowledged, in this or any earlier cycle, is there byte for
  * byte, that nothing present was invented, and that a stored source offset never runs
  * ahead of the records. The oracle lives outside the killed process.
@@ -22,6 +23,9 @@
 #include "util.h"
 
 #define IDS_PER_CYCLE 100000000ull
+/* markers in the id stream: the child entered and left sluice_compact */
+#define COMPACT_BEGIN UINT64_MAX
+#define COMPACT_END (UINT64_MAX - 1)
 
 struct child_thread {
     sluice_db *db;
@@ -55,8 +59,16 @@ static void *child_writer(void *arg)
             _exit(5);
         /* compactions (besides the automatic ones as segments seal), so kills land in
          * the middle of them too */
-        if (c->t == 1 && j % 400 == 399 && sluice_compact(c->db))
-            _exit(6);
+        if (c->t == 1 && j % 400 == 399) {
+            uint64_t mark = COMPACT_BEGIN;
+            if (write(c->fd, &mark, sizeof mark) != sizeof mark)
+                _exit(4);
+            if (sluice_compact(c->db))
+                _exit(6);
+            mark = COMPACT_END;
+            if (write(c->fd, &mark, sizeof mark) != sizeof mark)
+                _exit(4);
+        }
     }
     return NULL;
 }
@@ -96,7 +108,7 @@ Test(crash, sigkill_never_loses_an_acknowledged_record, .timeout = 900)
     char *dir = tu_mkdtemp();
     size_t nacked = 0, cap = 1 << 16;
     uint64_t *acked = malloc(cap * sizeof *acked);
-    uint64_t kills_during_open = 0, total_present = 0;
+    uint64_t kills_during_open = 0, kills_during_compaction = 0, total_present = 0;
     for (int cycle = 0; cycle < cycles; cycle++) {
         int p[2];
         cr_assert_eq(pipe(p), 0);
@@ -113,7 +125,18 @@ Test(crash, sigkill_never_loses_an_acknowledged_record, .timeout = 900)
         if (kill_after < 150)
             kill_after = 0, kills_during_open++; /* some kills land during open/recovery */
         uint64_t id, got = 0;
+        int compacting = 0;
+        /* a quarter of the cycles aim at a compaction: the kill follows its start */
+        int aim_compaction = kill_after && tu_rand(&seed) % 4 == 0;
+        if (aim_compaction)
+            kill_after = UINT64_MAX;
         while (got < kill_after && read(p[0], &id, sizeof id) == sizeof id) {
+            if (id >= COMPACT_END) {
+                compacting = id == COMPACT_BEGIN;
+                if (compacting && aim_compaction)
+                    kill_after = got + tu_rand(&seed) % 8;
+                continue;
+            }
             if (nacked == cap)
                 acked = realloc(acked, (cap *= 2) * sizeof *acked);
             acked[nacked++] = id;
@@ -121,10 +144,15 @@ Test(crash, sigkill_never_loses_an_acknowledged_record, .timeout = 900)
         }
         kill(pid, SIGKILL);
         while (read(p[0], &id, sizeof id) == sizeof id) { /* acknowledged before it died */
+            if (id >= COMPACT_END) {
+                compacting = id == COMPACT_BEGIN;
+                continue;
+            }
             if (nacked == cap)
                 acked = realloc(acked, (cap *= 2) * sizeof *acked);
             acked[nacked++] = id;
         }
+        kills_during_compaction += compacting;
         close(p[0]);
         int status;
         waitpid(pid, &status, 0);
@@ -182,9 +210,10 @@ Test(crash, sigkill_never_loses_an_acknowledged_record, .timeout = 900)
     qsort(acked, nacked, sizeof *acked, cmp_u64);
     for (size_t i = 1; i < nacked; i++)
         cr_assert_neq(acked[i], acked[i - 1], "an id was acknowledged twice");
-    fprintf(stderr, "crash: %d cycles (%llu killed during open), %zu acknowledged records, "
-                    "%llu present at the end, 0 lost\n",
-            cycles, (unsigned long long)kills_during_open, nacked,
+    fprintf(stderr, "crash: %d cycles (%llu killed during open, %llu inside sluice_compact), "
+                    "%zu acknowledged records, %llu present at the end, 0 lost\n",
+            cycles, (unsigned long long)kills_during_open,
+            (unsigned long long)kills_during_compaction, nacked,
             (unsigned long long)total_present);
     free(acked);
     tu_rmdir(dir);
