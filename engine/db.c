@@ -210,6 +210,13 @@ static void db_free(sluice_db *db)
     free(db);
 }
 
+__thread pid_t db_cached_pid;
+
+pid_t db_pid_slow(void) { return db_cached_pid = getpid(); }
+
+static void forget_pid_in_child(void) { db_cached_pid = 0; }
+static void install_atfork(void) { (void)pthread_atfork(NULL, NULL, forget_pid_in_child); }
+
 int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
 {
     return db_open_with_io(dir, opts, NULL, out);
@@ -240,6 +247,9 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         io_destroy(io);
         return SLUICE_ENOMEM;
     }
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&atfork_once, install_atfork);
+    db->owner_pid = getpid();
     db->io = io;
     db->lock_fd = db->doorbell_fd = -1;
     pthread_mutex_init(&db->views_mu, NULL);
@@ -347,11 +357,12 @@ err:
 
 int sluice_close(sluice_db *db)
 {
-    if (!db)
-        return SLUICE_EINVAL;
+    int r = db_check(db);
+    if (r)
+        return r; /* a child of fork() must leave the parent's handle alone */
     if (atomic_load(&db->open_iters) > 0)
         return SLUICE_EBUSY;
-    int r = log_stop(&db->log);
+    r = log_stop(&db->log);
     obs_publisher_stop(db); /* after the writer drained: its last snapshot says so */
     db_free(db);
     return r ? SLUICE_EPOISONED : 0;
@@ -359,8 +370,9 @@ int sluice_close(sluice_db *db)
 
 int sluice_stats(sluice_db *db, struct sluice_stats *out)
 {
-    if (!db || !out)
-        return SLUICE_EINVAL;
+    int r = db_check(db);
+    if (r || !out)
+        return r ? r : SLUICE_EINVAL;
     memset(out, 0, sizeof *out);
     out->size = sizeof *out;
     out->io_backend = (uint32_t)db->io->backend;

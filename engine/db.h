@@ -5,6 +5,7 @@
 #ifndef SLUICE_DB_H
 #define SLUICE_DB_H
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "cold.h"
@@ -25,6 +26,7 @@ struct put_stripe {
 } __attribute__((aligned(64)));
 
 struct sluice_db {
+    pid_t owner_pid; /* the process that opened it: a fork()ed child has none of its threads */
     char *dir;
     sluice_options opts;
     int read_only;
@@ -95,4 +97,17 @@ uint64_t db_read_snapshot(sluice_db *db);
  */
 int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key, size_t klen,
                     void *dst);
+/* getpid() is a system call: each thread caches its pid, and an atfork handler
+ * (installed by sluice_open) clears the forking thread's cache in the child. */
+extern __thread pid_t db_cached_pid;
+pid_t db_pid_slow(void);
+/* SLUICE_EINVAL for NULL, SLUICE_EFORKED in a process other than the opener, else 0.
+ * Every public entry point on a handle starts with it. */
+static inline int db_check(const sluice_db *db)
+{
+    if (!db)
+        return SLUICE_EINVAL;
+    pid_t self = db_cached_pid ? db_cached_pid : db_pid_slow();
+    return self == db->owner_pid ? 0 : SLUICE_EFORKED;
+}
 #endif

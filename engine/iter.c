@@ -215,7 +215,10 @@ static void iter_free(sluice_iter *it)
 int sluice_iter_open(sluice_db *db, const void *key, size_t klen, uint64_t ts_from,
                      uint64_t ts_to, sluice_iter **out)
 {
-    if (!db || !out || ts_from > ts_to || (key && (klen == 0 || klen > SLUICE_KEY_MAX)))
+    int bad = db_check(db);
+    if (bad)
+        return bad;
+    if (!out || ts_from > ts_to || (key && (klen == 0 || klen > SLUICE_KEY_MAX)))
         return SLUICE_EINVAL;
     *out = NULL;
     sluice_iter *it = calloc(1, sizeof *it);
@@ -291,6 +294,9 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
     if (!it || !rec)
         return SLUICE_EINVAL;
     sluice_db *db = it->db;
+    int bad = db_check(db);
+    if (bad)
+        return bad;
     uint64_t cold_lsn = it->view.compacted_lsn;
     int r = 0;
     int locked = it->hot_live > 0;
@@ -346,8 +352,8 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
 
 void sluice_iter_close(sluice_iter *it)
 {
-    if (!it)
-        return;
+    if (!it || db_check(it->db))
+        return; /* after fork(), the parent's iterator is left alone */
     atomic_fetch_sub(&it->db->open_iters, 1);
     iter_free(it);
 }

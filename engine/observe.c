@@ -122,7 +122,10 @@ static void hist_copy(sluice_db *db, int which, struct hist *out)
 
 int sluice_stats_hist(sluice_db *db, int which, sluice_hist_summary *out)
 {
-    if (!db || !out || which < 0 || which >= SLUICE_HIST_COUNT_)
+    int bad = db_check(db);
+    if (bad)
+        return bad;
+    if (!out || which < 0 || which >= SLUICE_HIST_COUNT_)
         return SLUICE_EINVAL;
     struct hist *h = malloc(sizeof *h);
     if (!h)
@@ -351,7 +354,10 @@ static void json(sluice_db *db, struct text *t, const struct metric *m, size_t n
 
 int sluice_stats_format(sluice_db *db, int format, char *buf, size_t cap, size_t *len)
 {
-    if (!db || !len || (!buf && cap) || (format != SLUICE_FMT_PROMETHEUS && format != SLUICE_FMT_JSON))
+    int bad = db_check(db);
+    if (bad)
+        return bad;
+    if (!len || (!buf && cap) || (format != SLUICE_FMT_PROMETHEUS && format != SLUICE_FMT_JSON))
         return SLUICE_EINVAL;
     struct sluice_stats st;
     struct metric m[MAX_METRICS];

@@ -90,7 +90,10 @@ int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key
 static int check_read_args(sluice_db *db, const void *key, size_t klen, void *buf, size_t cap,
                            size_t *vlen)
 {
-    if (!db || !key || klen == 0 || klen > SLUICE_KEY_MAX || !vlen || (!buf && cap))
+    int bad = db_check(db);
+    if (bad)
+        return bad;
+    if (!key || klen == 0 || klen > SLUICE_KEY_MAX || !vlen || (!buf && cap))
         return SLUICE_EINVAL;
     return 0;
 }

@@ -87,8 +87,9 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
 int sluice_put(sluice_db *db, const void *key, size_t klen, uint64_t ts, const void *val,
                size_t vlen, int ack, uint64_t *lsn)
 {
-    if (!db)
-        return SLUICE_EINVAL;
+    int bad = db_check(db);
+    if (bad)
+        return bad;
     if (!key || klen == 0 || klen > SLUICE_KEY_MAX || (!val && vlen) || vlen > db->value_max) {
         atomic_fetch_add_explicit(&db->rejected_invalid, 1, memory_order_relaxed);
         return SLUICE_EINVAL;
@@ -99,8 +100,9 @@ int sluice_put(sluice_db *db, const void *key, size_t klen, uint64_t ts, const v
 int sluice_delete(sluice_db *db, const void *key, size_t klen, uint64_t ts, int ack,
                   uint64_t *lsn)
 {
-    if (!db)
-        return SLUICE_EINVAL;
+    int bad = db_check(db);
+    if (bad)
+        return bad;
     if (!key || klen == 0 || klen > SLUICE_KEY_MAX) {
         atomic_fetch_add_explicit(&db->rejected_invalid, 1, memory_order_relaxed);
         return SLUICE_EINVAL;
@@ -119,7 +121,10 @@ static int source_len(const char *source, size_t *len)
 int sluice_offset_put(sluice_db *db, const char *source, uint64_t offset, int ack)
 {
     size_t len;
-    if (!db || source_len(source, &len))
+    int bad = db_check(db);
+    if (bad)
+        return bad;
+    if (source_len(source, &len))
         return SLUICE_EINVAL;
     return append(db, REC_OFFSET, source, len, 0, &offset, sizeof offset, ack, NULL);
 }
@@ -127,7 +132,10 @@ int sluice_offset_put(sluice_db *db, const char *source, uint64_t offset, int ac
 int sluice_offset_get(sluice_db *db, const char *source, uint64_t *offset)
 {
     size_t len;
-    if (!db || !offset || source_len(source, &len))
+    int bad = db_check(db);
+    if (bad)
+        return bad;
+    if (!offset || source_len(source, &len))
         return SLUICE_EINVAL;
     (void)db_read_snapshot(db);
     struct cold_view v;
@@ -143,8 +151,9 @@ int sluice_offset_get(sluice_db *db, const char *source, uint64_t *offset)
 
 int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
 {
-    if (!db)
-        return SLUICE_EINVAL;
+    int bad = db_check(db);
+    if (bad)
+        return bad;
     int level = db_resolve_ack(db, ack);
     uint64_t claimed = db->read_only ? pos_load(&db->log.indexed) : ring_claimed_lsn(&db->ring);
     if (level < 0 || lsn == 0 || lsn > claimed)
@@ -169,8 +178,9 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
 
 int sluice_flush(sluice_db *db)
 {
-    if (!db)
-        return SLUICE_EINVAL;
+    int bad = db_check(db);
+    if (bad)
+        return bad;
     if (db->read_only)
         return SLUICE_EREADONLY;
     uint64_t target = ring_claimed_lsn(&db->ring);
@@ -181,8 +191,9 @@ int sluice_flush(sluice_db *db)
 
 int sluice_compact(sluice_db *db)
 {
-    if (!db)
-        return SLUICE_EINVAL;
+    int bad = db_check(db);
+    if (bad)
+        return bad;
     if (db->read_only)
         return SLUICE_EREADONLY;
     uint64_t target = ring_claimed_lsn(&db->ring);

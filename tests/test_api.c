@@ -400,6 +400,13 @@ Test(api, bad_inputs_table)
         {"compact NULL", sluice_compact(NULL), SLUICE_EINVAL},
         {"compact with nothing to compact", sluice_compact(db), SLUICE_OK},
         {"stats NULL out", sluice_stats(db, NULL), SLUICE_EINVAL},
+        {"stats NULL db", sluice_stats(NULL, &(struct sluice_stats){0}), SLUICE_EINVAL},
+        {"stats_hist which -1", sluice_stats_hist(db, -1, &(sluice_hist_summary){0}), SLUICE_EINVAL},
+        {"stats_hist which COUNT", sluice_stats_hist(db, SLUICE_HIST_COUNT_, &(sluice_hist_summary){0}), SLUICE_EINVAL},
+        {"stats_hist NULL out", sluice_stats_hist(db, 0, NULL), SLUICE_EINVAL},
+        {"stats_format format 0", sluice_stats_format(db, 0, buf, sizeof buf, &vlen), SLUICE_EINVAL},
+        {"stats_format NULL len", sluice_stats_format(db, SLUICE_FMT_JSON, buf, sizeof buf, NULL), SLUICE_EINVAL},
+        {"stats_format small buf", sluice_stats_format(db, SLUICE_FMT_JSON, buf, sizeof buf, &vlen), SLUICE_ERANGE},
         {"close NULL", sluice_close(NULL), SLUICE_EINVAL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
@@ -414,6 +421,51 @@ Test(api, bad_inputs_table)
     struct sluice_stats st;
     cr_assert_eq(sluice_stats(db, &st), 0);
     cr_expect_eq(st.claimed_lsn, 0, "no bad input took an LSN");
+}
+
+/* A fork()ed child has none of the handle's threads: every call on it is refused there,
+ * before it touches anything, and the parent's handle goes on working. */
+Test(api, use_after_fork_is_eforked)
+{
+    cr_assert_eq(sluice_put(db, "f", 1, 1, "v", 1, SLUICE_ACK_DURABLE, NULL), 0);
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, 10, &it), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) { /* no Criterion asserts here: the exit code names the failing call */
+        char buf[8];
+        size_t vlen;
+        sluice_record rec;
+        struct sluice_stats st;
+        sluice_iter *it2;
+        int got[] = {
+            sluice_put(db, "f", 1, 2, "v", 1, SLUICE_ACK_MEMORY, NULL),
+            sluice_get(db, "f", 1, 1, buf, sizeof buf, &vlen),
+            sluice_flush(db),
+            sluice_compact(db),
+            sluice_iter_open(db, NULL, 0, 0, 10, &it2),
+            sluice_iter_next(it, &rec),
+            sluice_stats(db, &st),
+            sluice_offset_put(db, "s", 1, SLUICE_ACK_MEMORY),
+            sluice_close(db),
+        };
+        sluice_iter_close(it); /* does nothing in the child */
+        for (size_t i = 0; i < sizeof got / sizeof *got; i++)
+            if (got[i] != SLUICE_EFORKED)
+                _exit(10 + (int)i);
+        _exit(0);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "call %d in the child did not return SLUICE_EFORKED", WEXITSTATUS(status) - 10);
+    sluice_record rec;
+    cr_expect_eq(sluice_iter_next(it, &rec), 0, "the parent's iterator still works");
+    sluice_iter_close(it);
+    char buf[8];
+    size_t vlen;
+    cr_expect_eq(sluice_put(db, "f", 1, 2, "w", 1, SLUICE_ACK_DURABLE, NULL), 0);
+    cr_expect_eq(sluice_get(db, "f", 1, 2, buf, sizeof buf, &vlen), 0);
 }
 
 Test(api, bad_options_are_einval)

@@ -10,7 +10,9 @@
  *    and iterators are thread-safe. sluice_close() must not race with other calls.
  *  - One writing process per directory (an flock on DIR/LOCK); a second one gets
  *    SLUICE_ELOCKED. Any number of read_only handles may inspect a directory.
- *  - A handle must not be used in a child after fork(); open a new one there.
+ *  - A handle must not be used in a child after fork(); open a new one there. In the
+ *    child every call on the parent's handle (close included) returns SLUICE_EFORKED
+ *    and touches nothing; sluice_iter_close() on its iterators does nothing.
  *  - The library never prints and never exits. Nothing is allocated per put.
  *
  * Limits (checked before anything enters the ring; beyond them SLUICE_EINVAL):
@@ -63,13 +65,14 @@ extern "C" {
     X(EVERSION, -30009, "unsupported on-disk format version")                                 \
     X(EPOISONED, -30010, "an earlier write or sync error poisoned the database; reopen it") \
     X(ENOMEM, -30011, "out of memory")                                                        \
-    X(EREADONLY, -30012, "the database was opened read-only")
+    X(EREADONLY, -30012, "the database was opened read-only")                                 \
+    X(EFORKED, -30013, "the handle belongs to the process that opened it (used after fork)")
 
 enum {
 #define SLUICE_X_ENUM(name, value, msg) SLUICE_##name = value,
     SLUICE_ERROR_TABLE(SLUICE_X_ENUM)
 #undef SLUICE_X_ENUM
-    SLUICE_ERROR_MIN_ = -30012
+    SLUICE_ERROR_MIN_ = -30013
 };
 
 typedef struct sluice_db sluice_db;
