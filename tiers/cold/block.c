@@ -119,17 +119,22 @@ int block_decode(const void *blk, size_t len, void *raw, struct block_rec *recs,
     }
     if (block_crc(h, raw) != h->crc)
         return SLUICE_ECORRUPT;
+    /* The same layout rules as block_find_le (values packed in entry order right after
+     * the table, ending at raw_bytes), so a block both readers accept is read alike:
+     * fuzz_block found a block with valid checksums that only this one accepted. */
     const uint8_t *body = raw;
-    uint64_t values_from = (uint64_t)h->count * BLOCK_ENTRY_BYTES;
+    uint64_t next_voff = (uint64_t)h->count * BLOCK_ENTRY_BYTES;
     for (uint32_t i = 0; i < h->count; i++) {
         struct entry e;
         memcpy(&e, body + (size_t)i * BLOCK_ENTRY_BYTES, sizeof e);
-        if (e.voff < values_from || (uint64_t)e.voff + e.vlen > h->raw_bytes ||
+        if (e.voff != next_voff || (uint64_t)e.voff + e.vlen > h->raw_bytes ||
             (i && e.ts <= recs[i - 1].ts) || e.lsn == 0)
             return SLUICE_ECORRUPT;
+        next_voff += e.vlen;
         recs[i] = (struct block_rec){e.ts, e.lsn, body + e.voff, e.vlen};
     }
-    if (recs[0].ts != h->ts_min || recs[h->count - 1].ts != h->ts_max)
+    if (next_voff != h->raw_bytes || recs[0].ts != h->ts_min ||
+        recs[h->count - 1].ts != h->ts_max)
         return SLUICE_ECORRUPT;
     return 0;
 }
