@@ -4,16 +4,18 @@
 # second run with nothing changed finishes in seconds.
 #   tools/bootstrap.sh               build dependencies + RelWithDebInfo build in build/
 #   tools/bootstrap.sh --bench-peers also the peers' dev packages for sluice-bench
-#   tools/bootstrap.sh --fuzz        also clang, for the libFuzzer target (tests/fuzz_cli.c)
+#   tools/bootstrap.sh --fuzz        also clang, for the libFuzzer targets (tests/fuzz/)
+#   tools/bootstrap.sh --coverage    also gcovr, for the branch-coverage report in CI
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config liburing-dev liblmdb-dev liblz4-dev libjemalloc-dev
-      libcriterion-dev lmdb-utils libjansson-dev libcsv-dev tmux)
+      libcriterion-dev lmdb-utils libjansson-dev libcsv-dev tmux libfuse3-dev fuse3)
 for arg in "$@"; do
   case "$arg" in
     --bench-peers) pkgs+=(librocksdb-dev libleveldb-dev libsqlite3-dev) ;;
     --fuzz) pkgs+=(clang) ;;
+    --coverage) pkgs+=(gcovr) ;;
     *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
