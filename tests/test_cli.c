@@ -421,7 +421,7 @@ Test(cli, ingest_jsonl_strings_numbers_and_objects)
     free(jl);
 }
 
-Test(cli, demo_runs_end_to_end_and_the_inspectors_read_its_directory, .timeout = 120)
+Test(cli, demo_runs_end_to_end_and_the_inspectors_read_its_directory)
 {
     char *d = tu_mkdtemp();
     cr_assert_eq(run("demo", d, "--records", "20000", "--producers", "2", NULL), 0, "%s", err);

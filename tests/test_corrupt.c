@@ -165,7 +165,7 @@ static void teardown(void)
 
 TestSuite(corrupt, .init = build, .fini = teardown);
 
-Test(corrupt, bit_flips_across_every_segment, .timeout = 600)
+Test(corrupt, bit_flips_across_every_segment)
 {
     struct tally t = {0};
     for (int s = 0; s < tu_count_segments(dir); s++) {
@@ -188,7 +188,7 @@ Test(corrupt, bit_flips_across_every_segment, .timeout = 600)
                     "(read back intact), 0 wrong reads\n", t.cases, t.detected, t.intact);
 }
 
-Test(corrupt, zero_filled_blocks_in_every_segment, .timeout = 600)
+Test(corrupt, zero_filled_blocks_in_every_segment)
 {
     struct tally t = {0};
     int recovered = 0, refused = 0;
@@ -231,7 +231,7 @@ Test(corrupt, zero_filled_blocks_in_every_segment, .timeout = 600)
             t.cases, t.detected, t.intact, recovered, refused);
 }
 
-Test(corrupt, bit_flips_across_every_cold_block, .timeout = 600)
+Test(corrupt, bit_flips_across_every_cold_block)
 {
     char mdb[1024];
     snprintf(mdb, sizeof mdb, "%s/cold/data.mdb", dir);

@@ -100,7 +100,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-Test(crash, sigkill_never_loses_an_acknowledged_record, .timeout = 900)
+Test(crash, sigkill_never_loses_an_acknowledged_record)
 {
     uint64_t seed = tu_seed("crash");
     const char *e = getenv("SLUICE_CRASH_CYCLES");

@@ -417,6 +417,7 @@ struct target {
     int has_trigger;
     struct named_site name;
     uint64_t fired;
+    int discovered; /* in how many of the fault-free runs it was reached */
 };
 
 struct sweep {
@@ -441,11 +442,13 @@ static void add_targets(struct sweep *sw, const struct sim_site *s, int n,
         if (k >= 0) {
             if (s[i].calls > sw->t[k].site.calls && !sw->t[k].has_trigger && !trigger)
                 sw->t[k].site.calls = s[i].calls;
+            sw->t[k].discovered += !trigger;
             continue;
         }
         struct target *t = &sw->t[sw->n++];
         memset(t, 0, sizeof *t);
         t->site = s[i];
+        t->discovered = !trigger;
         if (trigger) {
             t->trigger = *trigger;
             t->has_trigger = 1;
@@ -459,11 +462,14 @@ static void add_targets(struct sweep *sw, const struct sim_site *s, int n,
 static void sweep_target(struct sweep *sw, int idx, const char *tmpl, int direct, struct run *run)
 {
     struct sim_site seen[MAX_SITES];
-    for (size_t e = 0; e < sizeof errs / sizeof *errs; e++)
+    /* $SLUICE_FAULTS_QUICK: EIO at each site's first call only (the coverage build,
+     * twenty times slower, needs each error path once, not every error kind) */
+    int quick = getenv("SLUICE_FAULTS_QUICK") != NULL;
+    for (size_t e = 0; e < (quick ? 1 : sizeof errs / sizeof *errs); e++)
         for (int sticky = 0; sticky < 2; sticky++)
             for (int mid = 0; mid < 2; mid++) {
                 struct target *t = &sw->t[idx];
-                if (mid && (t->site.calls < 3 || t->has_trigger))
+                if (mid && (t->site.calls < 3 || t->has_trigger || quick))
                     continue;
                 struct sim_fault f[2];
                 int nf = 0;
@@ -500,7 +506,7 @@ static void sweep_target(struct sweep *sw, int idx, const char *tmpl, int direct
             }
 }
 
-Test(faults, every_site_every_error, .timeout = 1200)
+Test(faults, every_site_every_error)
 {
     if (access("/dev/shm", W_OK) == 0)
         setenv("TMPDIR", "/dev/shm", 1);
@@ -525,18 +531,29 @@ Test(faults, every_site_every_error, .timeout = 1200)
         }
         for (int i = 0; i < sw->n; i++) /* grows as error paths are found */
             sweep_target(sw, i, tmpl, direct, run);
+        /* a call that depends on thread timing (is the spare segment ready yet?) may
+         * not come again in a faulted run: retry its first case a few times */
+        for (int i = 0; i < sw->n; i++)
+            for (int retry = 0; retry < 10 && !sw->t[i].fired && !sw->t[i].has_trigger; retry++) {
+                struct sim_fault f = {.op = sw->t[i].site.op, .site = sw->t[i].site.site,
+                                      .nth = 1, .err = -EIO};
+                sw->t[i].fired += run_one(tmpl, direct, &f, 1, NULL, NULL, run, "retry") > 0;
+            }
         for (int i = 0; i < sw->n; i++) {
             struct target *t = &sw->t[i];
             sites_total++;
             sites_hit += t->fired > 0;
-            missed += !t->fired && !t->has_trigger;
+            /* reached in every fault-free run, yet never failed: the sweep is broken */
+            missed += !t->fired && !t->has_trigger && t->discovered == 3;
             for (int k = 0; k < nstatic; k++)
                 if (t->fired && same_site(&t->name, t->site.op, &stat_sites[k], stat_sites, nstatic))
                     hit_static[k] = 1;
             fprintf(stderr, "  %-8s %-18s %-14s:%-4d %-20s %-26s calls %-4llu faults fired %-4llu%s\n",
                     direct ? "direct" : "buffered", sim_op_names[t->site.op], t->name.file,
                     t->name.line, t->name.func, t->name.via, (unsigned long long)t->site.calls,
-                    (unsigned long long)t->fired, t->has_trigger ? "  (error path)" : "");
+                    (unsigned long long)t->fired,
+                    t->has_trigger ? "  (error path)"
+                    : t->discovered < 3 ? "  (reached in some runs only: timing)" : "");
         }
         total->cases += sw->cases;
         total->fired_cases += sw->fired_cases;

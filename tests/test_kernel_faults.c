@@ -169,10 +169,10 @@ static void fuse_case(const char *fault, int want_errno)
     unmount_faultfs();
 }
 
-Test(kernel_faults, fuse_fdatasync_eio_poisons, .timeout = 120) { fuse_case("fsync 1 5", EIO); }
-Test(kernel_faults, fuse_write_enospc_poisons, .timeout = 120) { fuse_case("write 1 28", ENOSPC); }
+Test(kernel_faults, fuse_fdatasync_eio_poisons) { fuse_case("fsync 1 5", EIO); }
+Test(kernel_faults, fuse_write_enospc_poisons) { fuse_case("write 1 28", ENOSPC); }
 
-Test(kernel_faults, full_tmpfs_stops_cleanly_and_keeps_what_was_acknowledged, .timeout = 300)
+Test(kernel_faults, full_tmpfs_stops_cleanly_and_keeps_what_was_acknowledged)
 {
     root = tu_mkdtemp();
     char fs[700], dir[720];

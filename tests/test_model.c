@@ -104,7 +104,7 @@ static void run_child(const char *dir, int fd, uint64_t seed, uint64_t from, uin
         _exit(7);
 }
 
-Test(model, million_ops_with_crashes_read_back_as_the_model_says, .timeout = 1200)
+Test(model, million_ops_with_crashes_read_back_as_the_model_says)
 {
     uint64_t seed = tu_seed("model");
     const char *e = getenv("SLUICE_MODEL_OPS");

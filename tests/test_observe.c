@@ -318,7 +318,7 @@ Test(observe, json_parses_and_holds_every_histogram)
 
 /* ---- the live stats file ---- */
 
-Test(observe, another_process_never_reads_a_torn_snapshot, .timeout = 120)
+Test(observe, another_process_never_reads_a_torn_snapshot)
 {
     /* the reader is forked before the database opens (a child of a process whose threads
      * may hold the allocator's lock must not allocate); a pipe tells it the writer is up */
@@ -366,7 +366,7 @@ Test(observe, another_process_never_reads_a_torn_snapshot, .timeout = 120)
               WEXITSTATUS(status));
 }
 
-Test(observe, sluice_top_draws_live_figures_in_a_tmux_pane, .timeout = 120)
+Test(observe, sluice_top_draws_live_figures_in_a_tmux_pane)
 {
     cr_assert_eq(system("command -v tmux >/dev/null"), 0, "tmux is installed by tools/bootstrap.sh");
     sluice_options o;

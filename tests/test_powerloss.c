@@ -343,7 +343,7 @@ static long env_long(const char *name, long dflt)
 }
 
 /* Every sync point of one workload, cut before and after. */
-Test(powerloss, every_sync_point, .timeout = 1200)
+Test(powerloss, every_sync_point)
 {
     use_shm();
     uint64_t seed = tu_seed("powerloss.every_sync_point");
@@ -387,5 +387,5 @@ static void random_seeds(int part, int parts)
             (unsigned long long)total_faulted);
 }
 
-Test(powerloss, random_seeds_a, .timeout = 1800) { random_seeds(0, 2); }
-Test(powerloss, random_seeds_b, .timeout = 1800) { random_seeds(1, 2); }
+Test(powerloss, random_seeds_a) { random_seeds(0, 2); }
+Test(powerloss, random_seeds_b) { random_seeds(1, 2); }

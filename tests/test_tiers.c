@@ -152,7 +152,7 @@ static void random_ops(uint64_t *seed, int n, int round)
 
 TestSuite(tiers, .init = setup, .fini = teardown);
 
-Test(tiers, random_ops_compactions_and_reopens_match_the_model, .timeout = 300)
+Test(tiers, random_ops_compactions_and_reopens_match_the_model)
 {
     uint64_t seed = tu_seed("tiers model");
     for (int round = 1; round <= 12; round++) {
@@ -431,7 +431,7 @@ static void sl_check(const struct sl_rec *want, size_t n, uint64_t from, uint64_
     sluice_iter_close(it);
 }
 
-Test(tiers, all_key_scans_of_a_sparse_stretch_and_a_dense_burst, .timeout = 300)
+Test(tiers, all_key_scans_of_a_sparse_stretch_and_a_dense_burst)
 {
     size_t n = SL_SPARSE + (size_t)SL_KEYS * SL_BURST, m = 0;
     struct sl_rec *want = malloc(n * sizeof *want);

@@ -10,8 +10,11 @@ static void *prep_main(void *arg)
 {
     struct seg_preparer *p = arg;
     pthread_mutex_lock(&p->mu);
+    /* Every wait is under the loop's stop check: prep_stop may signal while the spare is
+     * being zeroed, with nobody waiting (a wait after an error that did not look at stop
+     * hung sluice_close; test_faults found it). */
     while (!p->stop) {
-        if (p->ready || p->taken) {
+        if (p->ready || p->taken || p->failed) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
         }
@@ -19,13 +22,10 @@ static void *prep_main(void *arg)
         int r = seg_prepare_spare(p->io, p->path, p->bytes);
         pthread_mutex_lock(&p->mu);
         p->last_error = r;
-        if (r == 0) {
-            p->ready = 1;
-        } else {
-            /* No spare: rolls fall back to a preallocated file. Retrying a failing disk
-             * in a loop would only add load, so wait for the next request. */
-            pthread_cond_wait(&p->cv, &p->mu);
-        }
+        /* No spare after an error: rolls fall back to a preallocated file. Retrying a
+         * failing disk in a loop would only add load, so wait for the next request. */
+        p->ready = r == 0;
+        p->failed = r != 0;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -71,6 +71,7 @@ void prep_request(struct seg_preparer *p)
         return;
     pthread_mutex_lock(&p->mu);
     p->taken = 0;
+    p->failed = 0;
     pthread_cond_signal(&p->cv); /* make the next one (or retry after an error) */
     pthread_mutex_unlock(&p->mu);
 }

@@ -22,6 +22,7 @@ struct seg_preparer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int started, stop, ready, taken;
+    int failed; /* the last attempt failed: idle until the next prep_request */
     int last_error;
 };
 
