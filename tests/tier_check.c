@@ -159,7 +159,8 @@ int tc_check_lsns(const char *dir, uint64_t *records, char *why, size_t why_len)
         snprintf(why, why_len, "out of memory");
         goto out;
     }
-    qsort(l.v, l.n, sizeof *l.v, cmp_u64);
+    if (l.n) /* qsort(NULL, 0) is undefined (UBSan says so) */
+        qsort(l.v, l.n, sizeof *l.v, cmp_u64);
     for (size_t i = 0; i < l.n; i++)
         if (l.v[i] != i + 1) {
             snprintf(why, why_len, "LSN %llu %s (%zu in cold, %zu in all)",
