@@ -165,6 +165,21 @@ static void teardown(void)
 
 TestSuite(corrupt, .init = build, .fini = teardown);
 
+/* Flips bit (pos % 8) of every STRIDE-th byte of path in [from, to), one at a time, each
+ * judged and then put back (orig holds the file's bytes). */
+static void flip_sweep(const char *path, const uint8_t *orig, size_t from, size_t to,
+                       const char *label, struct tally *t)
+{
+    for (size_t pos = from; pos < to; pos += STRIDE) {
+        uint8_t b = orig[pos] ^ (uint8_t)(1u << (pos % 8));
+        put_bytes(path, &b, 1, pos);
+        char what[128];
+        snprintf(what, sizeof what, "%s: byte %zu bit %zu", label, pos, pos % 8);
+        judge(t, what);
+        put_bytes(path, orig + pos, 1, pos);
+    }
+}
+
 Test(corrupt, bit_flips_across_every_segment)
 {
     struct tally t = {0};
@@ -173,14 +188,9 @@ Test(corrupt, bit_flips_across_every_segment)
         size_t n;
         uint8_t *orig = slurp(seg, &n);
         size_t end = used_end(orig, n);
-        for (size_t pos = 0; pos < end; pos += STRIDE) {
-            uint8_t b = orig[pos] ^ (uint8_t)(1u << (pos % 8));
-            put_bytes(seg, &b, 1, pos);
-            char what[128];
-            snprintf(what, sizeof what, "segment %d byte %zu bit %zu", s, pos, pos % 8);
-            judge(&t, what);
-            put_bytes(seg, orig + pos, 1, pos);
-        }
+        char label[32];
+        snprintf(label, sizeof label, "segment %d", s);
+        flip_sweep(seg, orig, 0, end, label, &t);
         free(orig);
         free(seg);
     }
@@ -247,14 +257,7 @@ Test(corrupt, bit_flips_across_every_cold_block)
             continue;
         blocks++;
         size_t len = BLOCK_HDR_BYTES + h.stored_bytes;
-        for (size_t pos = at; pos < at + len; pos += STRIDE) {
-            uint8_t b = orig[pos] ^ (uint8_t)(1u << (pos % 8));
-            put_bytes(mdb, &b, 1, pos);
-            char what[128];
-            snprintf(what, sizeof what, "data.mdb byte %zu (block at %zu) bit %zu", pos, at, pos % 8);
-            judge(&t, what);
-            put_bytes(mdb, orig + pos, 1, pos);
-        }
+        flip_sweep(mdb, orig, at, at + len, "data.mdb (a cold block)", &t);
         at += len - 1;
     }
     free(orig);

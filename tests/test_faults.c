@@ -228,41 +228,10 @@ static void verify(const char *dir, const struct run *run, const char *what)
     sluice_options o;
     options(&o);
     o.io_backend = SLUICE_IO_POSIX;
-    char err[256] = "";
-    o.errbuf = err;
-    o.errbuf_bytes = sizeof err;
-    sluice_db *db;
-    int r = sluice_open(dir, &o, &db);
-    cr_assert_eq(r, 0, "%s: open after the fault: %s: %s", what, sluice_errname(r), err);
-    char key[32];
-    uint8_t want[2048], got[2048];
-    for (uint64_t id = 1; id <= MAX_ID; id++) {
-        if (!run->durable[id])
-            continue;
-        size_t vlen, glen, klen = record_of(id, key, want, &vlen);
-        r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
-        cr_assert_eq(r, 0, "%s: acknowledged record %llu: %s", what, (unsigned long long)id,
-                     sluice_errname(r));
-        cr_assert(glen == vlen && !memcmp(got, want, vlen), "%s: record %llu damaged", what,
-                  (unsigned long long)id);
-    }
-    sluice_iter *it;
-    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
-    sluice_record rec;
-    while ((r = sluice_iter_next(it, &rec)) == 0) {
-        uint64_t id = rec.ts;
-        cr_assert(id >= 1 && id <= MAX_ID && run->tried[id], "%s: invented record %llu", what,
-                  (unsigned long long)id);
-        size_t vlen, klen = record_of(id, key, want, &vlen);
-        cr_assert(rec.klen == klen && !memcmp(rec.key, key, klen) && rec.vlen == vlen &&
-                      !memcmp(rec.val, want, vlen),
-                  "%s: record %llu not as written", what, (unsigned long long)id);
-    }
-    cr_assert_eq(r, SLUICE_END, "%s: scan: %s", what, sluice_errname(r));
-    sluice_iter_close(it);
-    cr_assert_eq(sluice_close(db), 0, "%s: close", what);
-    uint64_t n;
-    cr_assert_eq(tc_check_lsns(dir, &n, err, sizeof err), 0, "%s: %s", what, err);
+    struct tc_oracle want = {.max_id = MAX_ID, .tried = run->tried, .acked = run->durable,
+                             .record_of = record_of};
+    char why[320];
+    cr_assert_eq(tc_check_oracle(dir, &o, &want, why, sizeof why), 0, "%s: %s", what, why);
 }
 
 /* One workload on a copy of the template with faults f[0..nf); returns how many fired.

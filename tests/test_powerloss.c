@@ -218,43 +218,12 @@ static void check(const char *root, const struct cut *c, const struct oracle *o)
     options(&opt, c->seed);
     opt.manual_compaction = 1;
     opt.io_backend = SLUICE_IO_POSIX;
-    opt.errbuf = err;
-    opt.errbuf_bytes = sizeof err;
-    sluice_db *db;
-    int r = sluice_open(dbdir, &opt, &db);
-    cr_assert_eq(r, 0, "%s: open after the cut: %s: %s", what, sluice_errname(r), err);
-    char key[32];
-    uint8_t want[2048], got[2048];
-    for (uint64_t id = 1; id <= o->max_tried; id++) {
-        if (!o->durable[id] && id > o->flushed)
-            continue;
-        size_t vlen, glen, klen = record_of(id, key, want, &vlen);
-        r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
-        cr_assert_eq(r, 0, "%s: acknowledged record %llu lost: %s", what,
-                     (unsigned long long)id, sluice_errname(r));
-        cr_assert(glen == vlen && !memcmp(got, want, vlen), "%s: record %llu damaged", what,
-                  (unsigned long long)id);
-    }
-    sluice_iter *it;
-    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
-    sluice_record rec;
-    uint8_t seen[MAX_RECORDS + 1] = {0};
-    while ((r = sluice_iter_next(it, &rec)) == 0) {
-        uint64_t id = rec.ts;
-        cr_assert(id >= 1 && id <= o->max_tried && o->tried[id], "%s: invented record ts %llu",
-                  what, (unsigned long long)id);
-        size_t vlen, klen = record_of(id, key, want, &vlen);
-        cr_assert(rec.klen == klen && !memcmp(rec.key, key, klen) && rec.vlen == vlen &&
-                      !memcmp(rec.val, want, vlen),
-                  "%s: record %llu present but not as written", what, (unsigned long long)id);
-        cr_assert(!seen[id], "%s: record %llu twice", what, (unsigned long long)id);
-        seen[id] = 1;
-    }
-    cr_assert_eq(r, SLUICE_END, "%s: scan: %s", what, sluice_errname(r));
-    sluice_iter_close(it);
-    cr_assert_eq(sluice_close(db), 0, "%s: close", what);
-    uint64_t n;
-    cr_assert_eq(tc_check_lsns(dbdir, &n, err, sizeof err), 0, "%s: %s", what, err);
+    uint8_t acked[MAX_RECORDS + 1];
+    for (uint64_t id = 0; id <= MAX_RECORDS; id++)
+        acked[id] = o->durable[id] || (id && id <= o->flushed);
+    struct tc_oracle want = {.max_id = o->max_tried, .tried = o->tried, .acked = acked,
+                             .record_of = record_of};
+    cr_assert_eq(tc_check_oracle(dbdir, &opt, &want, err, sizeof err), 0, "%s: %s", what, err);
 }
 
 /* The simulated disk never syncs for real: its files can live in memory, which makes a

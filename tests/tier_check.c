@@ -174,3 +174,60 @@ out:
     free(l.v);
     return rc;
 }
+
+int tc_check_oracle(const char *dir, const sluice_options *opts, const struct tc_oracle *o,
+                    char *why, size_t why_len)
+{
+    sluice_options opt = *opts;
+    char err[256] = "";
+    opt.errbuf = err;
+    opt.errbuf_bytes = sizeof err;
+    sluice_db *db;
+    int r = sluice_open(dir, &opt, &db);
+    if (r) {
+        snprintf(why, why_len, "open: %s: %s", sluice_errname(r), err);
+        return -1;
+    }
+    char key[SLUICE_KEY_MAX + 1];
+    static _Thread_local uint8_t want[4096], got[4096];
+    int bad = 0;
+    for (uint64_t id = 1; id <= o->max_id && !bad; id++) {
+        if (!o->acked[id])
+            continue;
+        size_t vlen, glen, klen = o->record_of(id, key, want, &vlen);
+        r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
+        if (r || glen != vlen || memcmp(got, want, vlen))
+            bad = snprintf(why, why_len, "acknowledged record %llu %s: %s",
+                           (unsigned long long)id, r ? "lost" : "damaged", sluice_errname(r));
+    }
+    uint8_t *seen = calloc(o->max_id + 1, 1);
+    sluice_iter *it = NULL;
+    if (!bad && (!seen || (r = sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it))))
+        bad = snprintf(why, why_len, "scan: %s", seen ? sluice_errname(r) : "out of memory");
+    sluice_record rec;
+    while (!bad && (r = sluice_iter_next(it, &rec)) == 0) {
+        uint64_t id = rec.ts;
+        if (id < 1 || id > o->max_id || !o->tried[id]) {
+            bad = snprintf(why, why_len, "invented record ts %llu", (unsigned long long)id);
+            break;
+        }
+        size_t vlen, klen = o->record_of(id, key, want, &vlen);
+        if (rec.klen != klen || memcmp(rec.key, key, klen) || rec.vlen != vlen ||
+            memcmp(rec.val, want, vlen))
+            bad = snprintf(why, why_len, "record %llu present but not as written",
+                           (unsigned long long)id);
+        else if (seen[id]++)
+            bad = snprintf(why, why_len, "record %llu twice", (unsigned long long)id);
+    }
+    if (!bad && r != SLUICE_END)
+        bad = snprintf(why, why_len, "scan: %s", sluice_errname(r));
+    sluice_iter_close(it);
+    free(seen);
+    r = sluice_close(db);
+    if (!bad && r)
+        bad = snprintf(why, why_len, "close: %s", sluice_errname(r));
+    if (bad)
+        return -1;
+    uint64_t n;
+    return tc_check_lsns(dir, &n, why, why_len);
+}

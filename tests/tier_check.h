@@ -6,10 +6,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice.h"
+
 /* 0 if each LSN 1..max appears exactly once across both tiers, cold LSNs are <=
  * compacted_lsn, and a segment's records at or below it (a segment compacted in part keeps
  * them until it is retired; recovery and reads skip them) come before any above it;
  * else -1 with the first problem in why.
  * *records receives how many LSNs were seen. */
 int tc_check_lsns(const char *dir, uint64_t *records, char *why, size_t why_len);
+
+/* A test's oracle: ids 1..max_id, record id being (key, ts = id, value) as record_of
+ * writes them (values up to 4 KiB); tried[id] if a put of it was attempted, acked[id] if
+ * it was acknowledged durable (a DURABLE put, a completed flush or a clean close). */
+typedef size_t tc_record_fn(uint64_t id, char *key, uint8_t *val, size_t *vlen);
+struct tc_oracle {
+    uint64_t max_id;
+    const uint8_t *tried, *acked;
+    tc_record_fn *record_of;
+};
+
+/* Opens dir with opts and checks that every acknowledged record reads back byte for
+ * byte and that every record present was tried, is intact and appears once; closes;
+ * then tc_check_lsns. 0, or -1 with the first problem in why. */
+int tc_check_oracle(const char *dir, const sluice_options *opts, const struct tc_oracle *o,
+                    char *why, size_t why_len);
 #endif
