@@ -1,5 +1,5 @@
 /*
- * The engines users would otherwise pick, behind one small interface, for the put-path
+ * The engines users would otherwise pick, behind one small interface, for the
  * workloads of sluice-bench: RocksDB, LevelDB, LMDB and SQLite (WAL), each compiled in
  * when CMake finds its development package (tools/bootstrap.sh --bench-peers).
  *
@@ -22,8 +22,23 @@ struct peer {
     void (*begin)(void *t);
     void (*put)(void *t, const void *key, size_t klen, const void *val, size_t vlen);
     void (*commit)(void *t, int sync); /* sync: durable when it returns */
+    /* Reads, each from a thread's handle, seeing every commit made before the call:
+     * get copies the value of key into buf (1 found, 0 not found); scan reads every
+     * record in [lo, hi) (keys of klen bytes) and touches its value, returning how many. */
+    int (*get)(void *t, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen);
+    uint64_t (*scan)(void *t, const void *lo, const void *hi, size_t klen);
+    /* Brings the store to its at-rest form (a full compaction), or NULL if it has none. */
+    void (*settle)(void *store);
 };
 
 /* The peers compiled in, NULL-terminated. */
 extern const struct peer *const bench_peers[];
+
+/* sluice behind the same interface, for the workloads that run every engine the same way
+ * (soak, reads, mixed): a key is split into the series key and its be64 timestamp; put is
+ * a MEMORY put, commit with sync waits for DURABLE, settle is sluice_compact. */
+extern const struct peer bench_sluice_engine;
+/* Options of the next bench_sluice_engine.store_open: 1 = manual compaction (the records
+ * stay in the log and the hot index until settle). */
+extern int bench_sluice_manual_compaction;
 #endif

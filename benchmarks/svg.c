@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define W 760
 #define H 420
@@ -100,6 +102,123 @@ int svg_percentile_plot(const char *path, const char *title, const struct svg_se
         k++;
     }
 #undef PY
+    fprintf(f, "</svg>\n");
+    return fclose(f) ? -errno : 0;
+}
+
+void svg_plot_add(struct svg_plot *pl, const char *name, const struct hist *h)
+{
+    if (pl->n == SVG_MAX_SERIES || !(pl->h[pl->n] = malloc(sizeof *pl->h[pl->n])))
+        return;
+    *pl->h[pl->n] = *h;
+    snprintf(pl->names[pl->n], sizeof pl->names[pl->n], "%s", name);
+    pl->n++;
+}
+
+void svg_plot_finish(struct svg_plot *pl, const char *dir)
+{
+    if (dir && pl->n) {
+        struct svg_series s[SVG_MAX_SERIES];
+        for (int i = 0; i < pl->n; i++)
+            s[i] = (struct svg_series){pl->names[i], pl->h[i]};
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, pl->file);
+        if (svg_percentile_plot(path, pl->title, s, pl->n) == 0)
+            fprintf(stderr, "sluice-bench: wrote %s\n", path);
+    }
+    for (int i = 0; i < pl->n; i++)
+        free(pl->h[i]);
+    pl->n = 0;
+}
+
+static void axis_label(FILE *f, double v, const char *unit)
+{
+    if (!strcmp(unit, "ns")) {
+        if (v >= 1e9)
+            fprintf(f, "%gs", v / 1e9);
+        else if (v >= 1e6)
+            fprintf(f, "%gms", v / 1e6);
+        else if (v >= 1e3)
+            fprintf(f, "%gµs", v / 1e3);
+        else
+            fprintf(f, "%gns", v);
+    } else {
+        fprintf(f, "%g", v);
+    }
+}
+
+int svg_timeline_plot(const char *path, const char *title, const char *ylabel,
+                      const struct svg_line *l, int n, int log_y)
+{
+    int xmax = 1;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        xmax = l[i].n > xmax ? l[i].n : xmax;
+        for (int j = 0; j < l[i].n; j++) {
+            double v = l[i].y[j];
+            if (!isfinite(v) || (log_y && v <= 0))
+                continue;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    }
+    if (!isfinite(lo))
+        lo = 1, hi = 10;
+    double ylo, yhi;
+    if (log_y) {
+        ylo = floor(log10(lo));
+        yhi = ceil(log10(hi));
+        if (yhi <= ylo)
+            yhi = ylo + 1;
+    } else {
+        ylo = 0;
+        yhi = hi > 0 ? hi * 1.1 : 1;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" "
+               "font-size=\"15\">", W, H, LEFT);
+    escape(f, title);
+    fprintf(f, "</text>\n");
+    const char *unit = strstr(ylabel, "(ns)") ? "ns" : "";
+#define TX(x) (LEFT + (double)(x) / xmax * (W - LEFT - RIGHT))
+#define TY(v) (TOP + (log_y ? (yhi - log10(v)) / (yhi - ylo) : (yhi - (v)) / (yhi - ylo)) * (H - TOP - BOTTOM))
+    int xstep = xmax <= 10 ? 1 : xmax <= 60 ? 10 : xmax <= 300 ? 30 : 60;
+    for (int x = 0; x <= xmax; x += xstep) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", TX(x), TOP,
+                TX(x), H - BOTTOM);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%ds</text>\n", TX(x), H - BOTTOM + 16, x);
+    }
+    int ticks = log_y ? (int)(yhi - ylo) : 5;
+    for (int k = 0; k <= ticks; k++) {
+        double v = log_y ? pow(10, ylo + k) : yhi * k / ticks;
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", LEFT,
+                TY(v), W - RIGHT, TY(v));
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", LEFT - 6, TY(v) + 4);
+        axis_label(f, log_y ? v : round(v), unit);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (LEFT + W - RIGHT) / 2, H - 12);
+    escape(f, ylabel);
+    fprintf(f, " over time</text>\n");
+    for (int i = 0; i < n; i++) {
+        const char *col = colours[i % 8];
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", col);
+        for (int j = 0; j < l[i].n; j++) {
+            double v = l[i].y[j];
+            if (!isfinite(v) || (log_y && v <= 0))
+                continue;
+            fprintf(f, "%.1f,%.1f ", TX(j + 0.5), TY(v));
+        }
+        fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">", W - RIGHT + 10, TOP + 16 * i + 10, col);
+        escape(f, l[i].name);
+        fprintf(f, "</text>\n");
+    }
+#undef TX
+#undef TY
     fprintf(f, "</svg>\n");
     return fclose(f) ? -errno : 0;
 }

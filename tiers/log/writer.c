@@ -41,7 +41,7 @@
  *  6. A record's file offset is stored before its write is submitted, and read only
  *     once its LSN is released.
  *  7. Every write ends with a fill stamped with `durable` at its submission, and a clean
- *     close appends one more: after a hole at LSN H in the last segment, a later stamp
+ *     close appends one more (every batch leaves a block free for it): after a hole at LSN H in the last segment, a later stamp
  *     >= H proves H had been acknowledged (corruption); without one, the writes after
  *     the hole were never acknowledged and recovery may cut them (a device may complete
  *     in-flight writes in any order).
@@ -220,7 +220,7 @@ static uint64_t next_tag(struct log *lg, const struct log_write *w)
 static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segment *seg,
                             uint64_t *lsn_out, uint64_t *cursor_out)
 {
-    size_t room = seg->size - seg->end, total = 0;
+    size_t total = 0;
     uint64_t lsn = lg->write_lsn, cursor = lg->write_pos, pos;
     w->iovcnt = 0;
     w->max_ts = 0;
@@ -228,7 +228,11 @@ static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segm
         uint64_t next = cursor;
         const struct rec_hdr *h = ring_next(lg->ring, &next, lsn, &pos);
         size_t size = rec_size(h->klen, h->vlen);
-        if (total + size > room || (total && total + size > lg->batch_max_bytes))
+        /* after the batch and its fill one block stays free, so the seal of a clean
+         * close always fits (invariant 7) */
+        uint64_t end = seg->end + total + size;
+        if (end + rec_fill_size(end) + LOG_BLOCK > seg->size ||
+            (total && total + size > lg->batch_max_bytes))
             break;
         struct iovec *last = w->iovcnt ? &w->iov[w->iovcnt - 1] : NULL;
         if (last && (uint8_t *)last->iov_base + last->iov_len == (uint8_t *)ring_at(lg->ring, pos)) {
