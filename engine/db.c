@@ -37,6 +37,7 @@ void sluice_options_init(sluice_options *opts)
     opts->segment_bytes = 64u << 20;
     opts->batch_max_bytes = 4u << 20;
     opts->linger_us = 0;
+    opts->memory_delay_us = 2000;
     opts->default_ack = SLUICE_ACK_DURABLE;
     opts->full_policy = SLUICE_FULL_BLOCK;
     opts->put_timeout_ms = 10000;
@@ -304,6 +305,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     lg->segment_bytes = o.segment_bytes;
     lg->batch_max_bytes = o.batch_max_bytes;
     lg->linger_us = o.linger_us;
+    lg->memory_delay_us = o.memory_delay_us;
     lg->prefer_buffered = o.io_backend == SLUICE_IO_POSIX_BUFFERED;
     if (getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid) {
         r = -EIO;

@@ -22,6 +22,8 @@ uint64_t db_read_snapshot(sluice_db *db)
     if (db->read_only)
         return pos_load(&db->log.indexed);
     uint64_t target = ring_claimed_lsn(&db->ring);
+    if (pos_load(&db->log.indexed) < target)
+        log_nudge(&db->log);
     (void)pos_wait(&db->log.indexed, target, 0, INDEX_SPIN_NS, NULL);
     return target;
 }

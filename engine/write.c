@@ -72,7 +72,11 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
         return r;
     }
     rec_fill(slot.rec, type, slot.lsn, ts, key, klen, val, vlen);
+    if (level != SLUICE_ACK_MEMORY)
+        log_want(&db->log, slot.lsn); /* before the writer can see the record */
     ring_publish(&db->ring, &slot);
+    if (level != SLUICE_ACK_MEMORY)
+        log_nudge(&db->log);
     if (lsn_out)
         *lsn_out = slot.lsn;
     if (level == SLUICE_ACK_WRITTEN)
@@ -173,6 +177,8 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
     if (timeout_ms == 0)
         return SLUICE_ETIMEDOUT;
     uint64_t deadline = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    log_want(&db->log, lsn);
+    log_kick(&db->log);
     return pos_wait(p, lsn, deadline, ACK_SPIN_NS, &db->log.poison);
 }
 
@@ -186,6 +192,8 @@ int sluice_flush(sluice_db *db)
     uint64_t target = ring_claimed_lsn(&db->ring);
     if (pos_load(&db->log.durable) >= target)
         return atomic_load(&db->log.poison) ? SLUICE_EPOISONED : 0;
+    log_want(&db->log, target);
+    log_kick(&db->log);
     return pos_wait(&db->log.durable, target, 0, 0, &db->log.poison);
 }
 

@@ -132,6 +132,10 @@ typedef struct sluice_options {
      * and must not call back into the database. */
     void (*on_event)(void *arg, const struct sluice_event *ev);
     void *event_arg;
+    uint32_t memory_delay_us; /* while no put, sluice_wait or sluice_flush waits for them,
+                             * records acknowledged at MEMORY wait up to this long to fill
+                             * a 32 KiB log write (default 2000; 0 = write at once): tiny
+                             * O_DIRECT writes cost a 4 KiB block each */
 } sluice_options;
 
 /* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),

@@ -25,6 +25,9 @@
 /* O_DIRECT writes in flight at most: more lets producers that missed a batch go out at
  * once instead of waiting a whole device write (group commit with few producers). */
 #define LOG_MAX_WRITES 4
+/* What records nobody waits for may be held back to fill (memory_delay_us): a 4 KiB
+ * block's fill then pads at most an eighth of the write. */
+#define LOG_HOLD_BYTES (32u << 10)
 
 struct log_write {
     int done;          /* 0 in flight, 1 completed, -1 failed */
@@ -72,6 +75,7 @@ struct log {
     void *on_seal_arg;
     size_t segment_bytes, batch_max_bytes;
     uint32_t linger_us;
+    uint32_t memory_delay_us; /* MEMORY-only records may wait this long to fill a write */
     int prefer_buffered;   /* never use O_DIRECT (tests of the buffered path) */
     int doorbell_fd;
 
@@ -79,6 +83,10 @@ struct log {
     _Atomic int poison;       /* 0, or SLUICE_EPOISONED: the abort code of every waiter */
     _Atomic int poison_cause; /* the error that poisoned the log (-errno) */
     _Atomic int stopping;
+    /* The highest LSN a producer, sluice_wait or sluice_flush waits to see written: while
+     * it is below the first unwritten record, nobody waits for the pending batch. */
+    _Atomic uint64_t want_lsn;
+    _Atomic int napping;      /* the writer naps on a held batch: kick it if you need it */
     struct log_stats st;
     struct log_obs obs;
     /* events (may be NULL): segment roll and poison, from the writer thread */
@@ -100,7 +108,7 @@ struct log {
     struct seg_preparer prep;
     uint8_t *fill_buf;     /* REC_FILL_MAX bytes: the fill that ends each write */
     uint64_t tag;
-    uint64_t linger_since;
+    uint64_t hold_until;   /* the pending batch is held back for more records until then */
     /* writes in flight, oldest first: up to LOG_MAX_WRITES in direct mode, one in
      * buffered mode (its fdatasync logic covers one write at a time) */
     struct log_write writes[LOG_MAX_WRITES];
@@ -137,6 +145,13 @@ void log_destroy(struct log *lg);
 
 /* Wakes the writer if it sleeps (used by flush and close). */
 void log_kick(struct log *lg);
+/* Announces a waiter for record `lsn` to be written: the writer stops holding the pending
+ * batch back (hold_batch in writer.c). A producer calls it before it publishes the
+ * record; sluice_wait and sluice_flush before they wait, followed by log_kick. */
+void log_want(struct log *lg, uint64_t lsn);
+/* Kicks the writer if it naps on a held batch (a put that waits, a read that outran
+ * indexing): it would otherwise look again only when its nap ends. */
+void log_nudge(struct log *lg);
 
 /* Zero-fills a spare segment file of `bytes` at spare_path and syncs it. */
 int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes);
