@@ -21,4 +21,26 @@ static inline uint64_t openloop_latency(uint64_t due, uint64_t done)
 {
     return done > due ? done - due : 0;
 }
+
+/* Stall seconds of a run: seconds whose p99.9 exceeds 5x the median second's p99.9
+ * (the benchmark-suite issue's definition). *median receives that median (the upper one
+ * for an even count). Sorts p999 in place (insertion sort: a run has minutes of seconds). */
+static inline int openloop_stall_seconds(double *p999, int n, double *median)
+{
+    *median = 0;
+    if (n <= 0)
+        return 0;
+    for (int i = 1; i < n; i++) {
+        double v = p999[i];
+        int j = i - 1;
+        for (; j >= 0 && p999[j] > v; j--)
+            p999[j + 1] = p999[j];
+        p999[j + 1] = v;
+    }
+    *median = p999[n / 2];
+    int stalls = 0;
+    for (int i = 0; i < n; i++)
+        stalls += p999[i] > 5 * *median;
+    return stalls;
+}
 #endif

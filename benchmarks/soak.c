@@ -35,12 +35,6 @@ struct timeline {
     double *p999, *max, *done; /* per second: ns, ns, records completed */
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, struct timeline *tl)
 {
     char dirname[96], name[64];
@@ -103,7 +97,7 @@ static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, s
 
     /* each second's p99.9 and max; stall seconds against the median second */
     int full = behind_at ? (int)(behind_at / rate) : secs;
-    double *sorted = malloc(sizeof *sorted * (size_t)(full ? full : 1)), worst = 0;
+    double *sorted = malloc(sizeof *sorted * (size_t)(full ? full : 1)), worst = 0, median;
     for (int s = 0; s < full; s++) {
         tl->p999[s] = (double)hist_percentile(&sec[s], 99.9);
         tl->max[s] = (double)sec[s].max;
@@ -111,11 +105,7 @@ static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, s
         worst = tl->p999[s] > worst ? tl->p999[s] : worst;
     }
     tl->secs = full;
-    qsort(sorted, (size_t)full, sizeof *sorted, cmp_double);
-    double median = full ? sorted[full / 2] : 0;
-    res.stall_seconds = 0;
-    for (int s = 0; s < full; s++)
-        res.stall_seconds += tl->p999[s] > 5 * median;
+    res.stall_seconds = openloop_stall_seconds(sorted, full, &median);
     int len = snprintf(res.note, sizeof res.note,
                        "%ds at %.0fk/s due: %d stall seconds; per-second p99.9 median %.1f us, worst %.1f us",
                        full, rate / 1e3, res.stall_seconds, median / 1e3, worst / 1e3);

@@ -33,6 +33,20 @@ Test(bench, open_loop_latency_counts_the_wait_to_start)
     cr_expect_eq(openloop_latency(200, 100), 0, "never negative");
 }
 
+Test(bench, stall_seconds_are_those_over_five_times_the_median_second)
+{
+    double p[] = {10, 12, 11, 60, 49, 10, 11, 500, 11};
+    double median;
+    cr_expect_eq(openloop_stall_seconds(p, 9, &median), 2, "60 and 500 exceed 5 x 11");
+    cr_expect_eq(median, 11);
+    for (int i = 1; i < 9; i++)
+        cr_expect_leq(p[i - 1], p[i], "sorted in place");
+    double flat[] = {7, 7, 7, 7};
+    cr_expect_eq(openloop_stall_seconds(flat, 4, &median), 0);
+    cr_expect_eq(openloop_stall_seconds(flat, 0, &median), 0);
+    cr_expect_eq(median, 0, "no seconds, no median");
+}
+
 /* A minimal well-formedness check: every element opened is closed, in order. */
 static void check_xml(const char *text)
 {
@@ -92,5 +106,41 @@ Test(bench, svg_plots_are_well_formed_with_one_line_per_series)
     free(a);
     free(b);
     free(empty);
+    tu_rmdir(dir);
+}
+
+Test(bench, svg_timelines_are_well_formed_with_one_line_per_engine)
+{
+    double a[30], b[20], thr[30];
+    for (int i = 0; i < 30; i++) {
+        a[i] = 15000 + (i == 17 ? 2e6 : 0);
+        thr[i] = 150000;
+    }
+    for (int i = 0; i < 20; i++)
+        b[i] = i == 3 ? 0 : 300000; /* a zero has no place on a log scale: left out */
+    char *dir = tu_mkdtemp(), path[4200];
+    snprintf(path, sizeof path, "%s/t.svg", dir);
+    struct svg_line l[] = {{"sluice", a, 30}, {"rocks<db>", b, 20}};
+    cr_assert_eq(svg_timeline_plot(path, "soak & more", "per-second p99.9 (ns)", l, 2, 1), 0);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    check_xml(text);
+    int lines = 0, points = 0;
+    for (const char *p = text; (p = strstr(p, "<polyline")); p++)
+        lines++;
+    const char *second = strstr(strstr(text, "<polyline") + 1, "<polyline");
+    cr_assert(second);
+    for (const char *p = strstr(second, "points=\"") + 8; *p != '"'; p++)
+        points += *p == ',';
+    cr_expect_eq(lines, 2);
+    cr_expect_eq(points, 19, "the zero second is left out of the log-scale line");
+    cr_expect(strstr(text, "rocks&lt;db&gt;"), "names are escaped");
+    cr_expect(strstr(text, "2ms") || strstr(text, "1ms") || strstr(text, "10ms"), "a log axis in time units");
+    struct svg_line t[] = {{"sluice", thr, 30}};
+    cr_assert_eq(svg_timeline_plot(path, "throughput", "records completed per second", t, 1, 0), 0);
     tu_rmdir(dir);
 }
