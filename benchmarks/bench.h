@@ -75,4 +75,6 @@ void bench_mixed(const struct cfg *c);   /* reads.c */
 /* bench.c: records/s the log sustains behind one MEMORY producer (the put-memory row's
  * if it ran, else measured now) */
 double bench_sustained_rate(const struct cfg *c);
+/* ... and with compaction keeping up: until the last put is in the cold tier */
+double bench_end_to_end_rate(const struct cfg *c);
 #endif
