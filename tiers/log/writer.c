@@ -43,10 +43,10 @@
  *  6. A record's file offset is stored before its write is submitted, and read only
  *     once its LSN is released.
  *  7. Every write ends with a fill stamped with `durable` at its submission, and a clean
- *     close appends one more (every batch leaves a block free for it): after a hole at LSN H in the last segment, a later stamp
- *     >= H proves H had been acknowledged (corruption); without one, the writes after
- *     the hole were never acknowledged and recovery may cut them (a device may complete
- *     in-flight writes in any order).
+ *     close appends one more (every batch leaves a block free for it): after a hole at
+ *     LSN H in the last segment, a later stamp >= H proves H had been acknowledged
+ *     (corruption); without one, the writes after the hole were never acknowledged and
+ *     recovery may cut them (a device may complete in-flight writes in any order).
  *
  * Shutdown: log_stop sets `stopping` and rings the doorbell; the loop exits once every
  * claimed record is durable (or the log is poisoned) and no I/O is in flight; log_stop
@@ -611,8 +611,7 @@ static void nap(struct log *lg)
      * with log_nudge); a linger holds even for waiters */
     if (lg->linger_us || atomic_load_explicit(&lg->want_lsn, memory_order_seq_cst) < lg->write_lsn) {
         uint64_t now = clock_now_ns(), ns = lg->hold_until > now ? lg->hold_until - now : 0;
-        if (ns > NAP_NS)
-            ns = NAP_NS;
+        ns = ns < NAP_NS ? ns : NAP_NS;
         struct timespec t = {.tv_sec = 0, .tv_nsec = (long)ns};
         struct pollfd p[2] = {{.fd = lg->doorbell_fd, .events = POLLIN},
                               {.fd = lg->io->ops->event_fd(lg->io), .events = POLLIN}};
@@ -633,7 +632,8 @@ void log_nudge(struct log *lg)
 
 static void sleep_until_work(struct log *lg)
 {
-    if (lg->hold_until) {
+    /* (a hold that ran out with every write slot busy, or a poisoned log: sleep) */
+    if (lg->hold_until && clock_now_ns() < lg->hold_until && !poisoned(lg)) {
         nap(lg);
         return;
     }
