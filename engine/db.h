@@ -51,6 +51,7 @@ struct sluice_db {
     pthread_mutex_t obs_mu;     /* guards ring_blocked */
     struct hist ring_blocked;
     _Atomic uint64_t rejected_full, rejected_timeout, rejected_poisoned, rejected_invalid;
+    _Atomic uint64_t put_samples_dropped; /* obs_record_put found its stripe locked */
     _Atomic int pressure_waiters;  /* producers asleep on a full ring */
     _Atomic uint64_t pressure_since;
     struct stats_publisher *publisher; /* DIR/stats.live, NULL when off */

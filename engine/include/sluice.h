@@ -318,6 +318,8 @@ struct sluice_stats {
     uint64_t spare_ready;          /* 1 when a pre-zeroed spare segment waits for the next
                                     * roll (zeroing one competes with durable writes: right
                                     * after open, benchmarks wait for it) */
+    uint64_t put_samples_dropped;  /* put latency samples not recorded because the stats
+                                    * reader held their stripe (a put never waits for it) */
 };
 
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */
