@@ -134,7 +134,7 @@ void meter_stop(const struct meter *m, struct result *r)
     r->device_bytes = (double)(proc_device_written() - m->dev0);
 }
 
-static void result_init(struct result *r, const char *name)
+void result_init(struct result *r, const char *name)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);

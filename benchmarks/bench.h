@@ -39,6 +39,9 @@ struct result {
     char note[240];
 };
 
+/* An empty row named `name`: no samples, no stall count. */
+void result_init(struct result *r, const char *name);
+
 /* Process counters around a measured section. */
 struct meter {
     uint64_t t0, cpu0, dev0;

@@ -42,8 +42,7 @@ static void write_sync(const struct cfg *c, int fd, const void *buf, size_t byte
                        const char *name, struct result *res)
 {
     struct meter m;
-    memset(res, 0, sizeof *res);
-    hist_init(&res->lat);
+    result_init(res, name);
     meter_start(&m);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t a = clock_now_ns();
@@ -53,8 +52,6 @@ static void write_sync(const struct cfg *c, int fd, const void *buf, size_t byte
     }
     meter_stop(&m, res);
     res->records = n;
-    res->stall_seconds = -1;
-    snprintf(res->name, sizeof res->name, "%s", name);
     (void)c;
 }
 
@@ -113,8 +110,9 @@ static void disk_qd(const struct cfg *c, const char *path)
     for (int q = 0; q < 4; q++) {
         struct result res;
         struct meter m;
-        memset(&res, 0, sizeof res);
-        hist_init(&res.lat);
+        char name[64];
+        snprintf(name, sizeof name, "disk DSYNC 4K writes QD%d", qds[q]);
+        result_init(&res, name);
         uint64_t sub = 0, done = 0, t_sub[16];
         meter_start(&m);
         while (done < n) {
@@ -136,8 +134,6 @@ static void disk_qd(const struct cfg *c, const char *path)
         }
         meter_stop(&m, &res);
         res.records = n;
-        res.stall_seconds = -1;
-        snprintf(res.name, sizeof res.name, "disk DSYNC 4K writes QD%d", qds[q]);
         snprintf(res.note, sizeof res.note, "O_DIRECT+RWF_DSYNC via io_uring, as the log writes%s",
                  q == 3 ? ": the bound on durable group commit" : "");
         report_row(c, &res);
@@ -160,8 +156,7 @@ static void memcpy_bandwidth(const struct cfg *c)
     int rounds = c->quick ? 8 : 32;
     struct result res;
     struct meter m;
-    memset(&res, 0, sizeof res);
-    hist_init(&res.lat);
+    result_init(&res, "memcpy one core");
     meter_start(&m);
     for (int i = 0; i < rounds; i++) {
         uint64_t t = clock_now_ns();
@@ -174,9 +169,7 @@ static void memcpy_bandwidth(const struct cfg *c)
     (void)sink;
     res.records = (uint64_t)rounds;
     res.rate_override = gbs;
-    res.stall_seconds = -1;
     snprintf(res.unit, sizeof res.unit, "GB/s");
-    snprintf(res.name, sizeof res.name, "memcpy one core");
     snprintf(res.note, sizeof res.note, "64 MiB copies; latency per copy");
     report_row(c, &res);
     report_limit("memcpy one core GB/s", gbs, "GB/s");

@@ -64,10 +64,9 @@ static void point_gets(const struct cfg *c, const struct peer *e, void *t, uint6
                        const char *phase)
 {
     struct result res;
-    memset(&res, 0, sizeof res);
-    snprintf(res.name, sizeof res.name, "%s read-point %s", e->name, phase);
-    hist_init(&res.lat);
-    res.stall_seconds = -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s read-point %s", e->name, phase);
+    result_init(&res, name);
     res.indent = e != &bench_sluice_engine;
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     uint8_t k[64], v[VALUE_BYTES + 16];
@@ -95,10 +94,9 @@ static void window_scans(const struct cfg *c, const struct peer *e, void *t, uin
                          const char *phase)
 {
     struct result res;
-    memset(&res, 0, sizeof res);
-    snprintf(res.name, sizeof res.name, "%s read-scan %s", e->name, phase);
-    hist_init(&res.lat);
-    res.stall_seconds = -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s read-scan %s", e->name, phase);
+    result_init(&res, name);
     res.indent = e != &bench_sluice_engine;
     uint64_t seed = 0x2545f4914f6cdd1dull, ticks = READ_TICKS, total = 0;
     uint8_t lo[64], hi[64];
@@ -244,10 +242,9 @@ static void mixed_one(const struct cfg *c, const struct peer *e, double max_rate
     pthread_t th;
     pthread_create(&th, NULL, mixed_read, &rd);
     struct result res;
-    memset(&res, 0, sizeof res);
-    snprintf(res.name, sizeof res.name, "%s mixed put", e->name);
-    hist_init(&res.lat);
-    res.stall_seconds = -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s mixed put", e->name);
+    result_init(&res, name);
     res.indent = e != &bench_sluice_engine;
     uint8_t k[64];
     struct meter m;

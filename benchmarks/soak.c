@@ -46,9 +46,7 @@ static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, s
     for (int s = 0; s < secs; s++)
         hist_init(&sec[s]);
     struct result res;
-    memset(&res, 0, sizeof res);
-    snprintf(res.name, sizeof res.name, "%s", name);
-    hist_init(&res.lat);
+    result_init(&res, name);
     res.indent = e != &bench_sluice_engine;
 
     bench_sluice_manual_compaction = 0;

@@ -32,6 +32,21 @@ static void escape(FILE *f, const char *s)
         }
 }
 
+/* A new SVG file with its white background and title; NULL with errno set. */
+static FILE *svg_begin(const char *path, const char *title)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" "
+               "font-size=\"15\">", W, H, LEFT);
+    escape(f, title);
+    fprintf(f, "</text>\n");
+    return f;
+}
+
 int svg_percentile_plot(const char *path, const char *title, const struct svg_series *s, int n)
 {
     /* the y range: decades around every series' p50 .. max */
@@ -48,15 +63,9 @@ int svg_percentile_plot(const char *path, const char *title, const struct svg_se
     double ylo = floor(log10(lo)), yhi = ceil(log10(hi));
     if (yhi <= ylo)
         yhi = ylo + 1;
-    FILE *f = fopen(path, "w");
+    FILE *f = svg_begin(path, title);
     if (!f)
         return -errno;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" "
-               "font-size=\"15\">", W, H, LEFT);
-    escape(f, title);
-    fprintf(f, "</text>\n");
 #define PY(v) (TOP + (yhi - log10(v)) / (yhi - ylo) * (H - TOP - BOTTOM))
     /* axes and grid */
     for (int d = 0; d <= (int)NINES; d++) {
@@ -174,15 +183,9 @@ int svg_timeline_plot(const char *path, const char *title, const char *ylabel,
         ylo = 0;
         yhi = hi > 0 ? hi * 1.1 : 1;
     }
-    FILE *f = fopen(path, "w");
+    FILE *f = svg_begin(path, title);
     if (!f)
         return -errno;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" "
-               "font-size=\"15\">", W, H, LEFT);
-    escape(f, title);
-    fprintf(f, "</text>\n");
     const char *unit = strstr(ylabel, "(ns)") ? "ns" : "";
 #define TX(x) (LEFT + (double)(x) / xmax * (W - LEFT - RIGHT))
 #define TY(v) (TOP + (log_y ? (yhi - log10(v)) / (yhi - ylo) : (yhi - (v)) / (yhi - ylo)) * (H - TOP - BOTTOM))

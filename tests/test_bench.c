@@ -47,6 +47,18 @@ Test(bench, stall_seconds_are_those_over_five_times_the_median_second)
     cr_expect_eq(median, 0, "no seconds, no median");
 }
 
+/* The file's text, in a buffer the next call reuses. */
+static const char *read_text(const char *path)
+{
+    static char text[1 << 20];
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    return text;
+}
+
 /* A minimal well-formedness check: every element opened is closed, in order. */
 static void check_xml(const char *text)
 {
@@ -89,12 +101,7 @@ Test(bench, svg_plots_are_well_formed_with_one_line_per_series)
     snprintf(path, sizeof path, "%s/p.svg", dir);
     struct svg_series s[] = {{"sluice <fast> & \"quoted\"", a}, {"peer", b}, {"none", empty}};
     cr_assert_eq(svg_percentile_plot(path, "a < b", s, 3), 0);
-    FILE *f = fopen(path, "r");
-    cr_assert(f);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
+    const char *text = read_text(path);
     cr_expect(strncmp(text, "<svg xmlns=\"http://www.w3.org/2000/svg\"", 39) == 0);
     check_xml(text);
     int lines = 0;
@@ -122,12 +129,7 @@ Test(bench, svg_timelines_are_well_formed_with_one_line_per_engine)
     snprintf(path, sizeof path, "%s/t.svg", dir);
     struct svg_line l[] = {{"sluice", a, 30}, {"rocks<db>", b, 20}};
     cr_assert_eq(svg_timeline_plot(path, "soak & more", "per-second p99.9 (ns)", l, 2, 1), 0);
-    FILE *f = fopen(path, "r");
-    cr_assert(f);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = 0;
-    fclose(f);
+    const char *text = read_text(path);
     check_xml(text);
     int lines = 0, points = 0;
     for (const char *p = text; (p = strstr(p, "<polyline")); p++)
