@@ -157,19 +157,6 @@ static sluice_db *open_db_opts(const char *dir, uint32_t stats_interval_ms, int 
 
 static sluice_db *open_db(const char *dir) { return open_db_opts(dir, 100, 0); }
 
-/* Warm-up: right after open the preparer zeroes the spare segment (64 MiB), which
- * competes with durable writes for the device; timed runs start once it is ready. */
-static void wait_spare(sluice_db *db)
-{
-    for (int i = 0; i < 1000; i++) {
-        struct sluice_stats st;
-        if (sluice_stats(db, &st) == 0 && st.spare_ready)
-            return;
-        struct timespec nap = {0, 10000000};
-        nanosleep(&nap, NULL);
-    }
-}
-
 static void put_or_die(sluice_db *db, uint64_t i, uint64_t ts, int ack, uint64_t *lsn)
 {
     char k[32];
@@ -239,7 +226,7 @@ static void put_memory_untimed(const struct cfg *c, uint64_t n)
 {
     char *dir = fresh_dir(c, "put-memory-untimed");
     sluice_db *db = open_db(dir);
-    wait_spare(db);
+    bench_wait_spare(db);
     struct result res;
     result_init(&res, "put-memory untimed");
     uint64_t ts = clock_realtime_ns();
@@ -264,7 +251,7 @@ static void bench_single(const struct cfg *c, const char *name, int ack, uint64_
     char *dir = fresh_dir(c, name);
     /* put-memory-nostats: the same run without the live stats publisher (its cost) */
     sluice_db *db = open_db_opts(dir, strstr(name, "nostats") ? 0 : 100, 0);
-    wait_spare(db);
+    bench_wait_spare(db);
     struct result res;
     result_init(&res, name);
     uint64_t ts = clock_realtime_ns();
@@ -340,7 +327,7 @@ static void bench_durable_n(const struct cfg *c, int producers)
     snprintf(name, sizeof name, "put-durable-%d", producers);
     char *dir = fresh_dir(c, name);
     sluice_db *db = open_db(dir);
-    wait_spare(db);
+    bench_wait_spare(db);
     uint64_t per = c->quick ? 500 : 4000;
     struct multi *m = calloc((size_t)producers, sizeof *m);
     pthread_t *t = calloc((size_t)producers, sizeof *t);
@@ -377,7 +364,7 @@ static void bench_window(const struct cfg *c, uint64_t w)
 {
     char *dir = fresh_dir(c, "window-durable");
     sluice_db *db = open_db(dir);
-    wait_spare(db);
+    bench_wait_spare(db);
     uint64_t n = c->quick ? 200000 : 2000000, ts = clock_realtime_ns(), lsn = 0;
     struct result res;
     result_init(&res, "window-durable");
@@ -521,7 +508,7 @@ double bench_sustained_rate(const struct cfg *c)
         return r->records / r->secs;
     char *dir = fresh_dir(c, "sustained");
     sluice_db *db = open_db(dir);
-    wait_spare(db);
+    bench_wait_spare(db);
     uint64_t n = c->quick ? 1500000 : 4000000, ts = clock_realtime_ns(), t0 = clock_now_ns();
     for (uint64_t i = 0; i < n; i++)
         put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
@@ -545,7 +532,7 @@ double bench_end_to_end_rate(const struct cfg *c)
         return r->records / r->secs;
     char *dir = fresh_dir(c, "end-to-end");
     sluice_db *db = open_db(dir);
-    wait_spare(db);
+    bench_wait_spare(db);
     uint64_t n = c->quick ? 1500000 : 6000000, ts = clock_realtime_ns();
     struct result res;
     result_init(&res, "put-memory with compaction");
@@ -583,7 +570,7 @@ static void bench_openloop(const struct cfg *c)
         snprintf(name, sizeof name, "open-loop %d%%", pct[f]);
         char *dir = fresh_dir(c, "open-loop");
         sluice_db *db = open_db(dir);
-        wait_spare(db);
+        bench_wait_spare(db);
         struct result res;
         result_init(&res, name);
         uint64_t ts = clock_realtime_ns();
@@ -592,8 +579,7 @@ static void bench_openloop(const struct cfg *c)
         uint64_t start = clock_now_ns() + 1000000;
         for (uint64_t i = 0; i < m; i++) {
             uint64_t due = openloop_due(start, i, rate);
-            while (clock_now_ns() < due)
-                ;
+            openloop_wait(due);
             put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
             hist_record(&res.lat, openloop_latency(due, clock_now_ns()));
         }

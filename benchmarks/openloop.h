@@ -9,10 +9,22 @@
 #define SLUICE_BENCH_OPENLOOP_H
 #include <stdint.h>
 
+#include "clock.h"
+
 /* When request i of a run started at `start` at `rate` requests/s is due (ns). */
 static inline uint64_t openloop_due(uint64_t start, uint64_t i, uint64_t rate)
 {
     return start + (uint64_t)((unsigned __int128)i * 1000000000u / rate);
+}
+
+/* Spins until request time `due` (a sleep would wake late by more than the gap between
+ * requests); returns the time it started. */
+static inline uint64_t openloop_wait(uint64_t due)
+{
+    uint64_t now;
+    while ((now = clock_now_ns()) < due)
+        ;
+    return now;
 }
 
 /* The latency of a request due at `due` that completed at `done`: the time it waited to

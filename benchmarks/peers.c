@@ -485,6 +485,17 @@ const struct peer *const bench_peers[] = {
 
 int bench_sluice_manual_compaction;
 
+void bench_wait_spare(sluice_db *db)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct sluice_stats st;
+        if (sluice_stats(db, &st) == 0 && st.spare_ready)
+            return;
+        struct timespec nap = {0, 10000000};
+        nanosleep(&nap, NULL);
+    }
+}
+
 struct sl_thread {
     sluice_db *db;
     uint64_t last_lsn;
@@ -502,14 +513,7 @@ static void *sl_store_open(const char *dir)
     o.manual_compaction = bench_sluice_manual_compaction;
     sluice_db *db;
     sl_check("open", sluice_open(dir, &o, &db));
-    /* right after open the preparer zeroes the first spare segment; measure after it */
-    for (int i = 0; i < 1000; i++) {
-        struct sluice_stats st;
-        if (sluice_stats(db, &st) == 0 && st.spare_ready)
-            break;
-        struct timespec nap = {0, 10000000};
-        nanosleep(&nap, NULL);
-    }
+    bench_wait_spare(db);
     return db;
 }
 static void sl_store_close(void *db) { sl_check("close", sluice_close(db)); }

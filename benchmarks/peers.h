@@ -41,4 +41,10 @@ extern const struct peer bench_sluice_engine;
 /* Options of the next bench_sluice_engine.store_open: 1 = manual compaction (the records
  * stay in the log and the hot index until settle). */
 extern int bench_sluice_manual_compaction;
+
+/* Warm-up: right after open the preparer zeroes the first spare segment (64 MiB), which
+ * competes with durable writes for the device; timed runs start once it is ready (10 s
+ * at most). */
+struct sluice_db;
+void bench_wait_spare(struct sluice_db *db);
 #endif

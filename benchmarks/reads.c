@@ -252,8 +252,7 @@ static void mixed_one(const struct cfg *c, const struct peer *e, double max_rate
     uint64_t start = clock_now_ns() + 1000000;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t due = openloop_due(start, i, rate);
-        while (clock_now_ns() < due)
-            ;
+        openloop_wait(due);
         e->begin(t);
         e->put(t, k, record_key(k, i, MIXED_SERIES), value_of(i), VALUE_BYTES);
         e->commit(t, 0);

@@ -64,10 +64,8 @@ static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, s
     meter_start(&m);
     uint64_t start = clock_now_ns() + 1000000, behind_at = 0;
     for (i = 0; i < n; i++) {
-        uint64_t due = openloop_due(start, i, rate), now;
-        while ((now = clock_now_ns()) < due)
-            ;
-        if (now - due > BEHIND_MAX_NS) {
+        uint64_t due = openloop_due(start, i, rate);
+        if (openloop_wait(due) - due > BEHIND_MAX_NS) {
             behind_at = i;
             break;
         }

@@ -32,6 +32,22 @@ static void escape(FILE *f, const char *s)
         }
 }
 
+static void axis_label(FILE *f, double v, const char *unit)
+{
+    if (!strcmp(unit, "ns")) {
+        if (v >= 1e9)
+            fprintf(f, "%gs", v / 1e9);
+        else if (v >= 1e6)
+            fprintf(f, "%gms", v / 1e6);
+        else if (v >= 1e3)
+            fprintf(f, "%gµs", v / 1e3);
+        else
+            fprintf(f, "%gns", v);
+    } else {
+        fprintf(f, "%g", v);
+    }
+}
+
 /* A new SVG file with its white background and title; NULL with errno set. */
 static FILE *svg_begin(const char *path, const char *title)
 {
@@ -80,14 +96,7 @@ int svg_percentile_plot(const char *path, const char *title, const struct svg_se
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", LEFT,
                 PY(v), W - RIGHT, PY(v));
         fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", LEFT - 6, PY(v) + 4);
-        if (v >= 1e9)
-            fprintf(f, "%gs", v / 1e9);
-        else if (v >= 1e6)
-            fprintf(f, "%gms", v / 1e6);
-        else if (v >= 1e3)
-            fprintf(f, "%gµs", v / 1e3);
-        else
-            fprintf(f, "%gns", v);
+        axis_label(f, v, "ns");
         fprintf(f, "</text>\n");
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n",
@@ -138,22 +147,6 @@ void svg_plot_finish(struct svg_plot *pl, const char *dir)
     for (int i = 0; i < pl->n; i++)
         free(pl->h[i]);
     pl->n = 0;
-}
-
-static void axis_label(FILE *f, double v, const char *unit)
-{
-    if (!strcmp(unit, "ns")) {
-        if (v >= 1e9)
-            fprintf(f, "%gs", v / 1e9);
-        else if (v >= 1e6)
-            fprintf(f, "%gms", v / 1e6);
-        else if (v >= 1e3)
-            fprintf(f, "%gµs", v / 1e3);
-        else
-            fprintf(f, "%gns", v);
-    } else {
-        fprintf(f, "%g", v);
-    }
 }
 
 int svg_timeline_plot(const char *path, const char *title, const char *ylabel,
