@@ -155,7 +155,9 @@ static void csv_record(int term, void *arg)
         g->header_done = 1;
         return;
     }
-    if (!g->have[0] || !g->have[1] || !g->have[2]) {
+    if (fields != g->ncols) {
+        /* a missing field, or one too many (an unquoted comma in a value): either way the
+         * row does not say what the header says, and guessing would store wrong data */
         bad_line(g, line, "%d fields; the header has %d", fields, g->ncols);
     } else {
         char ts[64];
@@ -171,24 +173,71 @@ static void csv_record(int term, void *arg)
     g->have[0] = g->have[1] = g->have[2] = 0;
 }
 
+/* RFC 4180: spaces are part of a field. libcsv trims spaces and tabs around unquoted
+ * fields unless told that no character is a space. */
+static int csv_no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+/* Strict parsing: a quote inside an unquoted field, text after a closing quote, and a
+ * quoted field still open at the end of the input are errors, not data (without
+ * CSV_STRICT_FINI the rest of the file became the open field's value). */
+#define CSV_OPTIONS (CSV_STRICT | CSV_STRICT_FINI)
+
+static int csv_restart(struct csv_parser *p)
+{
+    csv_free(p);
+    if (csv_init(p, CSV_OPTIONS))
+        return SLUICE_ENOMEM;
+    csv_set_space_func(p, csv_no_space);
+    return 0;
+}
+
+/* A malformed record: reported with the lines it spans, dropped whole. */
+static void csv_bad_record(struct ingest *g, const char *why)
+{
+    if (g->rec_start_line < g->line)
+        bad_line(g, g->rec_start_line, "%s (line %" PRIu64 "); the record on lines %" PRIu64
+                 "-%" PRIu64 " is not loaded", why, g->line, g->rec_start_line, g->line);
+    else
+        bad_line(g, g->line, "%s; the record is not loaded", why);
+    g->field = 0;
+    g->have[0] = g->have[1] = g->have[2] = 0;
+    g->rec_start_line = g->line + 1;
+}
+
 static int load_csv(struct ingest *g, FILE *in)
 {
     struct csv_parser p;
-    if (csv_init(&p, 0))
+    if (csv_init(&p, CSV_OPTIONS))
         return SLUICE_ENOMEM;
+    csv_set_space_func(&p, csv_no_space);
     g->col_key = g->col_ts = g->col_value = -1;
     g->rec_start_line = 1;
     char *buf = NULL;
     size_t cap = 0;
     ssize_t n;
     int header_checked = 0;
-    while (!g->stop && (n = getline(&buf, &cap, in)) > 0) {
+    while (!g->stop && !g->fatal && (n = getline(&buf, &cap, in)) > 0) {
         g->line++;
         g->bytes_read += (uint64_t)n;
         if (csv_parse(&p, buf, (size_t)n, csv_field, csv_record, g) != (size_t)n) {
-            fprintf(stderr, "sluice ingest: %s:%" PRIu64 ": %s\n", g->name, g->line, csv_strerror(csv_error(&p)));
-            g->fatal = SLUICE_ENOMEM;
-            break;
+            int e = csv_error(&p);
+            if (e != CSV_EPARSE || !g->header_done) {
+                fprintf(stderr, "sluice ingest: %s:%" PRIu64 ": %s\n", g->name, g->line,
+                        e == CSV_EPARSE ? "malformed header row" : csv_strerror(e));
+                g->fatal = e == CSV_EPARSE ? SLUICE_EINVAL : SLUICE_ENOMEM;
+                break;
+            }
+            /* the rest of this line is dropped with the record; the next line starts a
+             * new record */
+            csv_bad_record(g, "a quote inside an unquoted field, or text after a closing quote");
+            if (csv_restart(&p)) {
+                g->fatal = SLUICE_ENOMEM;
+                break;
+            }
         }
         if (g->header_done && !header_checked) {
             header_checked = 1;
@@ -200,8 +249,15 @@ static int load_csv(struct ingest *g, FILE *in)
             }
         }
     }
-    if (!g->stop && !g->fatal)
-        csv_fini(&p, csv_field, csv_record, g);
+    if (!g->stop && !g->fatal && csv_fini(&p, csv_field, csv_record, g) != 0) {
+        if (!g->header_done) {
+            fprintf(stderr, "sluice ingest: %s:1: malformed header row (a quoted field is not closed)\n",
+                    g->name);
+            g->fatal = SLUICE_EINVAL;
+        } else {
+            csv_bad_record(g, "a quoted field is not closed before the end of the input");
+        }
+    }
     if (!g->header_done && !g->fatal) {
         fprintf(stderr, "sluice ingest: %s: empty input: no header row\n", g->name);
         g->fatal = SLUICE_EINVAL;
