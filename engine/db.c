@@ -364,10 +364,10 @@ int sluice_close(sluice_db *db)
         return r; /* a child of fork() must leave the parent's handle alone */
     if (atomic_load(&db->open_iters) > 0)
         return SLUICE_EBUSY;
-    r = log_stop(&db->log);
+    r = log_stop(&db->log); /* the error that poisoned the log, itself: -EIO, -ENOSPC... */
     obs_publisher_stop(db); /* after the writer drained: its last snapshot says so */
     db_free(db);
-    return r ? SLUICE_EPOISONED : 0;
+    return r;
 }
 
 int sluice_stats(sluice_db *db, struct sluice_stats *out)

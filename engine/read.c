@@ -84,7 +84,7 @@ int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key
     if (!r)
         r = read_record_file(db, fd, off, &copy, keybuf, klen, dst);
     else
-        r = SLUICE_ECORRUPT;
+        r = SLUICE_EINTERNAL; /* an indexed record with no place in any segment: a bug */
     atomic_fetch_sub(&db->index.file_readers, 1);
     return r;
 }
@@ -187,7 +187,9 @@ int sluice_get_latest(sluice_db *db, const void *key, size_t klen, uint64_t *ts,
                       size_t cap, size_t *vlen)
 {
     int r = check_read_args(db, key, klen, buf, cap, vlen);
-    if (r || !ts)
+    if (r)
+        return r; /* SLUICE_EFORKED keeps its name */
+    if (!ts)
         return SLUICE_EINVAL;
     uint64_t snap = db_read_snapshot(db);
     struct cold_view v;

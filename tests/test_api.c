@@ -438,6 +438,7 @@ Test(api, use_after_fork_is_eforked)
         sluice_record rec;
         struct sluice_stats st;
         sluice_iter *it2;
+        uint64_t u64;
         int got[] = {
             sluice_put(db, "f", 1, 2, "v", 1, SLUICE_ACK_MEMORY, NULL),
             sluice_get(db, "f", 1, 1, buf, sizeof buf, &vlen),
@@ -447,6 +448,7 @@ Test(api, use_after_fork_is_eforked)
             sluice_iter_next(it, &rec),
             sluice_stats(db, &st),
             sluice_offset_put(db, "s", 1, SLUICE_ACK_MEMORY),
+            sluice_get_latest(db, "f", 1, &u64, buf, sizeof buf, &vlen),
             sluice_close(db),
         };
         sluice_iter_close(it); /* does nothing in the child */
@@ -492,4 +494,73 @@ Test(api, bad_options_are_einval)
     o.read_only = 1;
     cr_expect_eq(sluice_open("/nonexistent/sluice", &o, &x), SLUICE_NOTFOUND);
     tu_rmdir(d2);
+}
+
+/* A full reader table is a limit, not corruption: past SLUICE_READERS_MAX read views the
+ * next iterator gets SLUICE_ELIMIT, and once they close every read works again. */
+Test(api, iterators_past_the_reader_limit_get_elimit)
+{
+    cr_assert_eq(PUT("r", 1, "one", SLUICE_ACK_DURABLE), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(PUT("r", 2, "two", SLUICE_ACK_DURABLE), 0);
+    enum { MAX = SLUICE_READERS_MAX + 16 };
+    static sluice_iter *its[MAX];
+    int n = 0, r = 0;
+    while (n < MAX && (r = sluice_iter_open(db, NULL, 0, 0, 10, &its[n])) == 0)
+        n++;
+    cr_expect_eq(r, SLUICE_ELIMIT, "iterator %d: %s", n, sluice_errname(r));
+    cr_expect_gt(n, (int)SLUICE_READERS_MAX - 32, "only %d iterators before the limit", n);
+    char buf[8];
+    size_t vlen;
+    cr_expect_eq(sluice_get(db, "r", 1, 1, buf, sizeof buf, &vlen), SLUICE_ELIMIT);
+    sluice_record rec;
+    cr_expect_eq(sluice_iter_next(its[0], &rec), 0, "open iterators go on");
+    cr_expect_eq(rec.ts, 1);
+    for (int i = 0; i < n; i++)
+        sluice_iter_close(its[i]);
+    expect_value("r", 1, "one");
+    expect_value("r", 2, "two");
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, "r", 1, 0, 10, &it), 0);
+    cr_expect_eq(sluice_iter_next(it, &rec), 0);
+    sluice_iter_close(it);
+}
+
+/* A reader process whose writer grew the LMDB map: LMDB says MDB_MAP_RESIZED, which
+ * once came back as SLUICE_ECORRUPT; the read-only handle adopts the new size. */
+Test(api, a_read_only_handle_follows_a_growing_map)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    small_opts(&o);
+    o.cold_map_bytes = 1u << 20;
+    o.manual_compaction = 1;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    cr_assert_eq(PUT("g", 0, "first", SLUICE_ACK_DURABLE), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    sluice_options ro;
+    small_opts(&ro);
+    ro.read_only = 1;
+    ro.cold_map_bytes = 1u << 20;
+    sluice_db *r;
+    cr_assert_eq(sluice_open(dir, &ro, &r), 0);
+    char v[2000];
+    memset(v, 'x', sizeof v);
+    for (uint64_t ts = 1; ts <= 4000; ts++) {
+        char k[16];
+        int n = snprintf(k, sizeof k, "g%llu", (unsigned long long)(ts % 50));
+        v[0] = (char)ts;
+        cr_assert_eq(sluice_put(db, k, (size_t)n, ts, v, sizeof v, SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_compact(db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_assert_gt(st.map_growths, 0, "the map grew");
+    char buf[2048];
+    size_t vlen;
+    int e = sluice_get(r, "g7", 2, 7, buf, sizeof buf, &vlen);
+    cr_expect_eq(e, 0, "%s", sluice_errname(e));
+    cr_expect_eq(vlen, sizeof v);
+    cr_expect_eq(sluice_get(r, "g", 1, 0, buf, sizeof buf, &vlen), 0);
+    cr_expect_eq(sluice_close(r), 0);
 }

@@ -1,6 +1,7 @@
 /* The cold store on its own: merge semantics (upsert by LSN, deletes, late data, block
  * splits), retention, offsets, cursors, map growth, and a seeded model test. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,4 +273,23 @@ Test(cold, late_data_spanning_many_old_blocks_keeps_every_old_value)
     }
     cr_expect_eq(get("s", 10, out), 0);
     cr_expect_str_eq(out, "late");
+}
+
+/* Errors mean what they say: only damaged bytes are SLUICE_ECORRUPT; every other LMDB
+ * code has a name of its own (a full reader table was SLUICE_ECORRUPT once). */
+Test(cold_errors, every_lmdb_code_maps_to_an_honest_code)
+{
+    for (int rc = MDB_KEYEXIST; rc <= MDB_LAST_ERRCODE; rc++) {
+        int e = cold_lmdb_error(rc);
+        int damage = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID;
+        cr_expect_eq(e == SLUICE_ECORRUPT, damage, "%s -> %s", mdb_strerror(rc), sluice_errname(e));
+        cr_expect_neq(strcmp(sluice_errname(e), "unknown"), 0, "%s", mdb_strerror(rc));
+    }
+    cr_expect_eq(cold_lmdb_error(MDB_READERS_FULL), SLUICE_ELIMIT);
+    cr_expect_eq(cold_lmdb_error(MDB_MAP_FULL), SLUICE_ELIMIT);
+    cr_expect_eq(cold_lmdb_error(MDB_NOTFOUND), SLUICE_NOTFOUND);
+    cr_expect_eq(cold_lmdb_error(MDB_PANIC), SLUICE_EPOISONED);
+    cr_expect_eq(cold_lmdb_error(EIO), -EIO, "system errors pass through as -errno");
+    cr_expect_eq(cold_lmdb_error(ENOMEM), SLUICE_ENOMEM);
+    cr_expect_eq(cold_lmdb_error(-12345), SLUICE_EINTERNAL);
 }

@@ -160,7 +160,7 @@ static void fuse_case(const char *fault, int want_errno)
     cr_assert_eq(sluice_stats(db, &st), 0);
     cr_expect_eq(st.poison_error, -want_errno, "poisoned by %s", sluice_errname((int)st.poison_error));
     cr_expect_eq(sluice_put(db, "x", 1, 1, "v", 1, SLUICE_ACK_MEMORY, NULL), SLUICE_EPOISONED);
-    cr_expect_eq(sluice_close(db), SLUICE_EPOISONED);
+    cr_expect_eq(sluice_close(db), -want_errno, "close names the cause");
     arm("off");
     check_all(dir, acked);
     fprintf(stderr, "kernel_faults: %s through FUSE on the %s backend: poisoned, %d acknowledged "

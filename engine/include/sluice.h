@@ -19,6 +19,14 @@
  *  - key: 1 .. SLUICE_KEY_MAX (511) bytes;
  *  - value: 0 .. min(SLUICE_VALUE_MAX (1 MiB), ring_bytes / 4, (segment_bytes - 4 KiB) / 2);
  *  - source names for offsets: 1 .. SLUICE_SOURCE_MAX (255) bytes, NUL-terminated.
+ * Resource limits (beyond them SLUICE_ELIMIT; nothing else changes, so close something
+ * and try again):
+ *  - cold-tier read views at once: SLUICE_READERS_MAX (1024) per directory, shared by
+ *    every process that has it open (LMDB's reader table). An open iterator holds one for
+ *    its whole life, a get one while it runs; idle views a handle keeps for reuse are
+ *    given back before a new one is refused. So a process alone on a directory can keep
+ *    about a thousand iterators open at once; sluice_iter_open beyond that returns
+ *    SLUICE_ELIMIT.
  *
  * Durability levels (the `ack` argument of writes):
  *  - SLUICE_ACK_MEMORY:  returned once the record is in the ring. Visible to every read
@@ -49,6 +57,7 @@ extern "C" {
 #define SLUICE_KEY_MAX 511u
 #define SLUICE_VALUE_MAX (1u << 20)
 #define SLUICE_SOURCE_MAX 255u
+#define SLUICE_READERS_MAX 1024u
 
 /* One table generates the codes and sluice_strerror(). X(name, value, message).
  * The codes sit far below -4095 so they never collide with -errno values (as LMDB's). */
@@ -66,13 +75,15 @@ extern "C" {
     X(EPOISONED, -30010, "an earlier write or sync error poisoned the database; reopen it") \
     X(ENOMEM, -30011, "out of memory")                                                        \
     X(EREADONLY, -30012, "the database was opened read-only")                                 \
-    X(EFORKED, -30013, "the handle belongs to the process that opened it (used after fork)")
+    X(EFORKED, -30013, "the handle belongs to the process that opened it (used after fork)") \
+    X(ELIMIT, -30014, "a resource limit was reached (see the limits in sluice.h)")           \
+    X(EINTERNAL, -30015, "internal error: a bug in sluice or its storage library")
 
 enum {
 #define SLUICE_X_ENUM(name, value, msg) SLUICE_##name = value,
     SLUICE_ERROR_TABLE(SLUICE_X_ENUM)
 #undef SLUICE_X_ENUM
-    SLUICE_ERROR_MIN_ = -30013
+    SLUICE_ERROR_MIN_ = -30015
 };
 
 typedef struct sluice_db sluice_db;
@@ -160,8 +171,9 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_open(const char *dir, const sluice_optio
 /*
  * Stops intake, drains the ring, makes everything durable, joins the writer thread and
  * frees the handle. Refuses with SLUICE_EBUSY (handle still valid) while iterators are
- * open. Returns SLUICE_EPOISONED or -errno if the final flush failed; the handle is freed
- * in that case too. NULL is SLUICE_EINVAL.
+ * open. If a write or sync failed (now, or earlier: the database was poisoned), returns
+ * the error that did it, as sluice_stats' poison_error reports it (-EIO, -ENOSPC, ...);
+ * the handle is freed in that case too. NULL is SLUICE_EINVAL.
  */
 SLUICE_API int sluice_close(sluice_db *db);
 

@@ -33,26 +33,48 @@ struct cold {
     struct apply_keep *keep;
 };
 
-static int lmdb_err(int rc)
+/*
+ * Every LMDB return code as an honest sluice code: SLUICE_ECORRUPT only for bytes that
+ * are wrong, a limit as SLUICE_ELIMIT, misuse of LMDB by sluice as SLUICE_EINTERNAL.
+ */
+int cold_lmdb_error(int rc)
 {
     switch (rc) {
     case MDB_SUCCESS:
         return 0;
     case MDB_NOTFOUND:
         return SLUICE_NOTFOUND;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
+    case MDB_CORRUPTED:      /* a page of the wrong type or shape */
+    case MDB_PAGE_NOTFOUND:  /* a page number beyond the file */
+    case MDB_INVALID:        /* data.mdb is not an LMDB file */
         return SLUICE_ECORRUPT;
-    case MDB_VERSION_MISMATCH:
+    case MDB_VERSION_MISMATCH: /* the environment was made by another LMDB version */
+    case MDB_INCOMPATIBLE:     /* a database of DIR/cold has flags sluice never sets */
         return SLUICE_EVERSION;
+    case MDB_PANIC:          /* a meta page update failed: LMDB refuses every later call */
+        return SLUICE_EPOISONED;
+    case MDB_MAP_FULL:       /* (the compactor grows the map; elsewhere a limit) */
+    case MDB_DBS_FULL:
+    case MDB_READERS_FULL:   /* SLUICE_READERS_MAX read views are open */
+    case MDB_TLS_FULL:
+    case MDB_TXN_FULL:       /* more dirty pages than one transaction may hold */
+    case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:
+    case MDB_MAP_RESIZED:    /* another process grew the map (cold_view_begin adopts it) */
+        return SLUICE_ELIMIT;
+    case MDB_KEYEXIST:       /* sluice never asks for MDB_NOOVERWRITE */
+    case MDB_BAD_RSLOT:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:    /* keys are checked against SLUICE_KEY_MAX before */
+    case MDB_BAD_DBI:
+        return SLUICE_EINTERNAL;
     case ENOMEM:
         return SLUICE_ENOMEM;
     default:
-        return rc > 0 ? -rc : SLUICE_ECORRUPT; /* other MDB_ codes: a damaged environment */
+        /* LMDB passes system errors through as positive errno values */
+        return rc > 0 ? -rc : SLUICE_EINTERNAL;
     }
 }
-
 static void be32(uint8_t *p, uint32_t v)
 {
     for (int i = 3; i >= 0; i--, v >>= 8)
@@ -88,35 +110,38 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
     c->read_only = read_only;
     pthread_rwlock_init(&c->grow, NULL);
     pthread_mutex_init(&c->pool_mu, NULL);
-    int r = lmdb_err(mdb_env_create(&c->env));
+    int r = cold_lmdb_error(mdb_env_create(&c->env));
     if (r)
         goto err;
     mdb_env_set_maxdbs(c->env, 4);
+    /* the reader table is LMDB's limit on read views at once (sluice.h): set, not left
+     * at LMDB's default of 126 */
+    mdb_env_set_maxreaders(c->env, SLUICE_READERS_MAX);
     /* below a megabyte the first transaction (four databases) may not fit */
     mdb_env_set_mapsize(c->env, map_bytes < (1u << 20) ? (1u << 20) : map_bytes);
-    r = lmdb_err(mdb_env_open(c->env, path, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0644));
+    r = cold_lmdb_error(mdb_env_open(c->env, path, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0644));
     if (r)
         goto err;
     int dead;
     mdb_reader_check(c->env, &dead); /* a killed reader keeps its slot until this */
     MDB_txn *txn;
-    r = lmdb_err(mdb_txn_begin(c->env, NULL, read_only ? MDB_RDONLY : 0, &txn));
+    r = cold_lmdb_error(mdb_txn_begin(c->env, NULL, read_only ? MDB_RDONLY : 0, &txn));
     if (r)
         goto err;
     unsigned fl = read_only ? 0 : MDB_CREATE;
-    if ((r = lmdb_err(mdb_dbi_open(txn, "meta", fl, &c->meta))) ||
-        (r = lmdb_err(mdb_dbi_open(txn, "series", fl, &c->series))) ||
-        (r = lmdb_err(mdb_dbi_open(txn, "names", fl, &c->names))) ||
-        (r = lmdb_err(mdb_dbi_open(txn, "blocks", fl, &c->blocks)))) {
+    if ((r = cold_lmdb_error(mdb_dbi_open(txn, "meta", fl, &c->meta))) ||
+        (r = cold_lmdb_error(mdb_dbi_open(txn, "series", fl, &c->series))) ||
+        (r = cold_lmdb_error(mdb_dbi_open(txn, "names", fl, &c->names))) ||
+        (r = cold_lmdb_error(mdb_dbi_open(txn, "blocks", fl, &c->blocks)))) {
         mdb_txn_abort(txn);
         goto err;
     }
     MDB_val k = {7, "version"}, v;
-    r = lmdb_err(mdb_get(txn, c->meta, &k, &v));
+    r = cold_lmdb_error(mdb_get(txn, c->meta, &k, &v));
     if (r == SLUICE_NOTFOUND && !read_only) {
         uint32_t ver = COLD_FORMAT_VERSION;
         v = (MDB_val){sizeof ver, &ver};
-        r = lmdb_err(mdb_put(txn, c->meta, &k, &v, 0));
+        r = cold_lmdb_error(mdb_put(txn, c->meta, &k, &v, 0));
     } else if (r == 0) {
         uint32_t ver = 0;
         if (v.mv_size == sizeof ver)
@@ -127,7 +152,7 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
         mdb_txn_abort(txn);
         goto err;
     }
-    if ((r = lmdb_err(mdb_txn_commit(txn))))
+    if ((r = cold_lmdb_error(mdb_txn_commit(txn))))
         goto err;
     *out = c;
     return 0;
@@ -160,7 +185,7 @@ static int get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, vo
                      size_t size)
 {
     MDB_val k = {klen, (void *)key}, v;
-    int r = lmdb_err(mdb_get(txn, dbi, &k, &v));
+    int r = cold_lmdb_error(mdb_get(txn, dbi, &k, &v));
     if (r)
         return r;
     if (v.mv_size != size)
@@ -174,21 +199,66 @@ static int meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
     return get_fixed(txn, dbi, name, strlen(name), out, sizeof *out);
 }
 
-int cold_view_begin(struct cold *c, struct cold_view *v)
+/* Gives every pooled read transaction's reader slot back to LMDB. c->grow held. */
+static void pool_drain(struct cold *c)
 {
-    pthread_rwlock_rdlock(&c->grow);
-    v->c = c;
-    v->txn = NULL;
+    pthread_mutex_lock(&c->pool_mu);
+    while (c->npool)
+        mdb_txn_abort(c->pool[--c->npool]);
+    pthread_mutex_unlock(&c->pool_mu);
+}
+
+/* Another process grew the map: adopt its size (LMDB resizes only with no transaction
+ * of this process open, hence the exclusive grow lock). */
+static int adopt_map_size(struct cold *c)
+{
+    pthread_rwlock_wrlock(&c->grow);
+    int r = cold_lmdb_error(mdb_env_set_mapsize(c->env, 0));
+    pthread_rwlock_unlock(&c->grow);
+    return r;
+}
+
+static int view_txn(struct cold *c, MDB_txn **txn)
+{
+    *txn = NULL;
     pthread_mutex_lock(&c->pool_mu);
     if (c->npool)
-        v->txn = c->pool[--c->npool];
+        *txn = c->pool[--c->npool];
     pthread_mutex_unlock(&c->pool_mu);
-    int r;
-    if (v->txn && (r = lmdb_err(mdb_txn_renew(v->txn)))) {
-        mdb_txn_abort(v->txn);
-        v->txn = NULL;
+    if (*txn) {
+        int rc = mdb_txn_renew(*txn);
+        if (!rc)
+            return 0;
+        mdb_txn_abort(*txn);
+        *txn = NULL;
+        if (rc == MDB_MAP_RESIZED)
+            return rc;
     }
-    r = v->txn ? 0 : lmdb_err(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &v->txn));
+    int rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_READERS_FULL) {
+        /* idle pooled transactions hold reader slots too: give them back first */
+        pool_drain(c);
+        rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+    }
+    return rc;
+}
+
+int cold_view_begin(struct cold *c, struct cold_view *v)
+{
+    v->c = c;
+    v->txn = NULL;
+    int r = 0;
+    for (int attempt = 0;; attempt++) {
+        pthread_rwlock_rdlock(&c->grow);
+        int rc = view_txn(c, &v->txn);
+        if (rc != MDB_MAP_RESIZED || attempt == 3) {
+            r = cold_lmdb_error(rc);
+            break;
+        }
+        pthread_rwlock_unlock(&c->grow);
+        if ((r = adopt_map_size(c)))
+            return r;
+    }
     if (!r) {
         r = meta_u64(v->txn, c->meta, "compacted_lsn", &v->compacted_lsn);
         if (r == SLUICE_NOTFOUND) {
@@ -231,7 +301,7 @@ int cold_meta(struct cold *c, uint64_t *compacted_lsn, uint8_t uuid[16], int *ha
         return r;
     *compacted_lsn = v.compacted_lsn;
     MDB_val k = {4, "uuid"}, val;
-    r = lmdb_err(mdb_get(v.txn, c->meta, &k, &val));
+    r = cold_lmdb_error(mdb_get(v.txn, c->meta, &k, &val));
     *has_uuid = r == 0 && val.mv_size == 16;
     if (*has_uuid)
         memcpy(uuid, val.mv_data, 16);
@@ -303,7 +373,7 @@ static int seek_block_le(MDB_cursor *cur, uint32_t series, uint64_t ts, MDB_val 
         return 0;
     rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, k, v, MDB_LAST) : mdb_cursor_get(cur, k, v, MDB_PREV);
     if (rc)
-        return lmdb_err(rc);
+        return cold_lmdb_error(rc);
     if (k->mv_size != BLOCK_KEY_BYTES)
         return SLUICE_ECORRUPT;
     return get_be32(k->mv_data) == series ? 0 : SLUICE_NOTFOUND;
@@ -328,7 +398,7 @@ int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, 
     if (r)
         return r;
     MDB_cursor *cur;
-    if ((r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &cur))))
+    if ((r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->blocks, &cur))))
         return r;
     MDB_val k, val;
     r = seek_block_le(cur, sid, at, &k, &val);
@@ -391,7 +461,7 @@ int cold_series_open_id(struct cold_view *v, uint32_t series, uint64_t from, uin
     if (!c)
         return SLUICE_ENOMEM;
     *c = (struct cold_series_cursor){.v = v, .series = series, .from = from, .to = to};
-    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &c->cur));
+    int r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->blocks, &c->cur));
     if (r) {
         free(c);
         return r;
@@ -427,7 +497,7 @@ static int series_first(struct cold_series_cursor *c)
         int rc = mdb_cursor_get(c->cur, &k, &val, MDB_SET_RANGE);
         if (rc == MDB_NOTFOUND || (rc == 0 && get_be32(k.mv_data) != c->series))
             return SLUICE_END;
-        r = lmdb_err(rc);
+        r = cold_lmdb_error(rc);
     }
     return r ? r : decode_into(&c->d, &val, c->series);
 }
@@ -439,7 +509,7 @@ static int series_advance_block(struct cold_series_cursor *c)
     if (rc == MDB_NOTFOUND)
         return SLUICE_END;
     if (rc)
-        return lmdb_err(rc);
+        return cold_lmdb_error(rc);
     if (k.mv_size != BLOCK_KEY_BYTES)
         return SLUICE_ECORRUPT;
     if (get_be32(k.mv_data) != c->series)
@@ -493,7 +563,7 @@ int cold_for_each_series(struct cold_view *v,
                          void *arg)
 {
     MDB_cursor *cur;
-    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->names, &cur));
+    int r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->names, &cur));
     if (r)
         return r;
     MDB_val k, val;
@@ -508,7 +578,7 @@ int cold_for_each_series(struct cold_view *v,
         rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
     }
     if (!r && rc != MDB_NOTFOUND)
-        r = lmdb_err(rc);
+        r = cold_lmdb_error(rc);
     mdb_cursor_close(cur);
     return r;
 }
@@ -525,7 +595,7 @@ int cold_series_name(struct cold_view *v, uint32_t series, const void **key, siz
     uint8_t k[4];
     be32(k, series);
     MDB_val mk = {sizeof k, k}, mv;
-    int r = lmdb_err(mdb_get(v->txn, v->c->names, &mk, &mv));
+    int r = cold_lmdb_error(mdb_get(v->txn, v->c->names, &mk, &mv));
     if (r)
         return r;
     if (mv.mv_size == 0 || mv.mv_size > SLUICE_KEY_MAX)
@@ -539,7 +609,7 @@ int cold_for_each_block(struct cold_view *v, uint32_t series,
                         int (*fn)(void *arg, const struct cold_block_ref *b), void *arg)
 {
     MDB_cursor *cur;
-    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->blocks, &cur));
+    int r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->blocks, &cur));
     if (r)
         return r;
     uint8_t first[BLOCK_KEY_BYTES];
@@ -561,7 +631,7 @@ int cold_for_each_block(struct cold_view *v, uint32_t series,
             break;
     }
     if (!r && rc != 0 && rc != MDB_NOTFOUND)
-        r = lmdb_err(rc);
+        r = cold_lmdb_error(rc);
     mdb_cursor_close(cur);
     return r;
 }
@@ -570,7 +640,7 @@ int cold_for_each_offset(struct cold_view *v, int (*fn)(void *arg, const char *s
                          void *arg)
 {
     MDB_cursor *cur;
-    int r = lmdb_err(mdb_cursor_open(v->txn, v->c->meta, &cur));
+    int r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->meta, &cur));
     if (r)
         return r;
     MDB_val k = {2, "o:"}, val;
@@ -592,7 +662,7 @@ int cold_for_each_offset(struct cold_view *v, int (*fn)(void *arg, const char *s
             break;
     }
     if (!r && rc != 0 && rc != MDB_NOTFOUND)
-        r = lmdb_err(rc);
+        r = cold_lmdb_error(rc);
     mdb_cursor_close(cur);
     return r;
 }
@@ -600,11 +670,11 @@ int cold_for_each_offset(struct cold_view *v, int (*fn)(void *arg, const char *s
 int cold_counts(struct cold_view *v, uint64_t *series, uint64_t *blocks, uint64_t *next_series)
 {
     MDB_stat st;
-    int r = lmdb_err(mdb_stat(v->txn, v->c->series, &st));
+    int r = cold_lmdb_error(mdb_stat(v->txn, v->c->series, &st));
     if (r)
         return r;
     *series = st.ms_entries;
-    if ((r = lmdb_err(mdb_stat(v->txn, v->c->blocks, &st))))
+    if ((r = cold_lmdb_error(mdb_stat(v->txn, v->c->blocks, &st))))
         return r;
     *blocks = st.ms_entries;
     r = meta_u64(v->txn, v->c->meta, "next_series", next_series);
@@ -617,9 +687,9 @@ int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes)
 {
     MDB_envinfo info;
     MDB_stat st;
-    int r = lmdb_err(mdb_env_info(c->env, &info));
+    int r = cold_lmdb_error(mdb_env_info(c->env, &info));
     if (!r)
-        r = lmdb_err(mdb_env_stat(c->env, &st));
+        r = cold_lmdb_error(mdb_env_stat(c->env, &st));
     if (r)
         return r;
     *map_bytes = info.me_mapsize;
@@ -640,7 +710,7 @@ int cold_free_bytes(struct cold *c, uint64_t *free_bytes)
     MDB_dbi dbis[] = {0 /* the free list */, 1 /* the main database */, c->meta, c->series,
                       c->names, c->blocks};
     for (size_t i = 0; !r && i < sizeof dbis / sizeof dbis[0]; i++)
-        if (!(r = lmdb_err(mdb_stat(v.txn, dbis[i], &st))))
+        if (!(r = cold_lmdb_error(mdb_stat(v.txn, dbis[i], &st))))
             used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
     cold_view_end(&v);
     if (!r) {
@@ -654,7 +724,7 @@ int cold_free_bytes(struct cold *c, uint64_t *free_bytes)
 
 #define E_MAP_FULL 1 /* internal: the transaction must be retried in a larger map */
 
-static int mdb_rc(int rc) { return rc == MDB_MAP_FULL ? E_MAP_FULL : lmdb_err(rc); }
+static int mdb_rc(int rc) { return rc == MDB_MAP_FULL ? E_MAP_FULL : cold_lmdb_error(rc); }
 
 struct arena {
     uint8_t *p;
@@ -909,7 +979,7 @@ static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi,
 {
     struct cold *c = ap->c;
     MDB_cursor *cur;
-    int r = lmdb_err(mdb_cursor_open(ap->txn, c->blocks, &cur));
+    int r = cold_lmdb_error(mdb_cursor_open(ap->txn, c->blocks, &cur));
     if (r)
         return r;
     MDB_val k, v;
@@ -919,7 +989,7 @@ static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi,
         block_key(first, sid, 0);
         k = (MDB_val){sizeof first, first};
         int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        r = rc == MDB_NOTFOUND ? SLUICE_END : lmdb_err(rc);
+        r = rc == MDB_NOTFOUND ? SLUICE_END : cold_lmdb_error(rc);
     }
     uint64_t *dels = NULL;
     size_t ndel = 0, dcap = 0;
@@ -957,7 +1027,7 @@ static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi,
         }
         dels[ndel++] = h.ts_min; /* every block in range: rewritten blocks must not overlap */
         int rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        r = rc == MDB_NOTFOUND ? SLUICE_END : lmdb_err(rc);
+        r = rc == MDB_NOTFOUND ? SLUICE_END : cold_lmdb_error(rc);
     }
     mdb_cursor_close(cur);
     if (r == SLUICE_END)
@@ -1039,7 +1109,7 @@ static int apply_retention(struct apply *ap)
 {
     struct cold *c = ap->c;
     MDB_cursor *cur;
-    int r = lmdb_err(mdb_cursor_open(ap->txn, c->blocks, &cur));
+    int r = cold_lmdb_error(mdb_cursor_open(ap->txn, c->blocks, &cur));
     if (r)
         return r;
     MDB_val k, v;
@@ -1067,7 +1137,7 @@ static int apply_retention(struct apply *ap)
     mdb_cursor_close(cur);
     if (r)
         return r;
-    return rc == MDB_NOTFOUND || rc == 0 || rc == EINVAL ? 0 : lmdb_err(rc);
+    return rc == MDB_NOTFOUND || rc == 0 || rc == EINVAL ? 0 : cold_lmdb_error(rc);
 }
 
 static int apply_all(struct apply *ap, const struct cold_rec *const *idx, size_t n,
@@ -1129,7 +1199,7 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
     ap.arena.len = 0;
     for (;;) {
         struct cold_apply_stats before = *st;
-        r = lmdb_err(mdb_txn_begin(c->env, NULL, 0, &ap.txn));
+        r = cold_lmdb_error(mdb_txn_begin(c->env, NULL, 0, &ap.txn));
         if (r)
             break;
         r = apply_all(&ap, idx, n, compacted_lsn, uuid);
@@ -1144,7 +1214,7 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
         MDB_envinfo info;
         mdb_env_info(c->env, &info);
         pthread_rwlock_wrlock(&c->grow);
-        r = lmdb_err(mdb_env_set_mapsize(c->env, info.me_mapsize * 2));
+        r = cold_lmdb_error(mdb_env_set_mapsize(c->env, info.me_mapsize * 2));
         pthread_rwlock_unlock(&c->grow);
         st->map_growths++;
         if (r)

@@ -61,6 +61,10 @@ struct cold_apply_stats {
     uint64_t dropped_bytes;
 };
 
+/* An LMDB return code as a sluice code (SLUICE_ECORRUPT only for damaged bytes,
+ * SLUICE_ELIMIT for LMDB's limits, SLUICE_EINTERNAL for misuse; errno values as -errno). */
+int cold_lmdb_error(int rc);
+
 /* Opens (read_only: only if it exists) the environment in `path`. A missing
  * environment in read_only mode is SLUICE_NOTFOUND. */
 int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **out);

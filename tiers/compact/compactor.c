@@ -1,5 +1,6 @@
 #include "compactor.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
@@ -95,7 +96,7 @@ static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto,
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
-        return -1;
+        return -errno;
     struct seg_walker w;
     int r = seg_walker_open(&w, c->lg->io, fd, (uint64_t)st.st_size);
     const struct rec_hdr *h;
