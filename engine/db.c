@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,44 +29,57 @@
 #include "format.h"
 #include "stats_file.h"
 
-void sluice_options_init(sluice_options *opts)
+/* The first versioned layout of sluice_options (0.2.0): a caller's size may not be
+ * smaller. Fields added later go after memory_delay_us, and a caller that does not know
+ * them gets their defaults. */
+#define OPTIONS_SIZE_V1 (offsetof(sluice_options, memory_delay_us) + sizeof(uint32_t))
+_Static_assert(OPTIONS_SIZE_V1 <= sizeof(sluice_options), "options only grow");
+
+static void options_defaults(sluice_options *o)
 {
-    if (!opts)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->ring_bytes = 64u << 20;
-    opts->segment_bytes = 64u << 20;
-    opts->batch_max_bytes = 4u << 20;
-    opts->linger_us = 0;
-    opts->memory_delay_us = 2000;
-    opts->default_ack = SLUICE_ACK_DURABLE;
-    opts->full_policy = SLUICE_FULL_BLOCK;
-    opts->put_timeout_ms = 10000;
-    opts->cold_map_bytes = (size_t)16 << 30; /* address space; the file grows as used */
-    opts->retention_ns = 0;
-    opts->read_only = 0;
-    opts->io_backend = SLUICE_IO_AUTO;
-    opts->log_backlog_max_bytes = (uint64_t)4 << 30;
-    opts->stats_interval_ms = 100;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->ring_bytes = 64u << 20;
+    o->segment_bytes = 64u << 20;
+    o->batch_max_bytes = 4u << 20;
+    o->linger_us = 0;
+    o->memory_delay_us = 2000;
+    o->default_ack = SLUICE_ACK_DURABLE;
+    o->full_policy = SLUICE_FULL_BLOCK;
+    o->put_timeout_ms = 10000;
+    o->cold_map_bytes = (size_t)16 << 30; /* address space; the file grows as used */
+    o->retention_ns = 0;
+    o->read_only = 0;
+    o->io_backend = SLUICE_IO_AUTO;
+    o->log_backlog_max_bytes = (uint64_t)4 << 30;
+    o->stats_interval_ms = 100;
 }
 
-static int check_options(const sluice_options *o)
+void sluice_options_init_size(sluice_options *opts, size_t size)
 {
-    if (o->ring_bytes < 65536 || (o->ring_bytes & (o->ring_bytes - 1)) ||
-        o->ring_bytes > ((size_t)1 << 40))
-        return SLUICE_EINVAL;
-    if (o->segment_bytes < SEG_MIN_BYTES || o->segment_bytes > UINT32_MAX ||
-        o->segment_bytes % 4096)
-        return SLUICE_EINVAL;
-    if (o->batch_max_bytes < 4096)
-        return SLUICE_EINVAL;
-    if (o->default_ack < SLUICE_ACK_MEMORY || o->default_ack > SLUICE_ACK_DURABLE)
-        return SLUICE_EINVAL;
-    if (o->full_policy != SLUICE_FULL_BLOCK && o->full_policy != SLUICE_FULL_FAIL)
-        return SLUICE_EINVAL;
-    if (o->io_backend < SLUICE_IO_AUTO || o->io_backend > SLUICE_IO_POSIX_BUFFERED)
-        return SLUICE_EINVAL;
-    return 0;
+    if (!opts || size < sizeof opts->size)
+        return;
+    sluice_options d;
+    options_defaults(&d);
+    size_t known = size < sizeof d ? size : sizeof d;
+    memcpy(opts, &d, known);
+    if (size > known) /* a newer caller's fields: zero means "not set" */
+        memset((char *)opts + known, 0, size - known);
+    opts->size = (uint32_t)(size > UINT32_MAX ? UINT32_MAX : size);
+}
+
+const char *sluice_version(int *major, int *minor, int *patch)
+{
+    if (major)
+        *major = SLUICE_VERSION_MAJOR;
+    if (minor)
+        *minor = SLUICE_VERSION_MINOR;
+    if (patch)
+        *patch = SLUICE_VERSION_PATCH;
+#define SLUICE_STR_(x) #x
+#define SLUICE_STR(x) SLUICE_STR_(x)
+    return SLUICE_STR(SLUICE_VERSION_MAJOR) "." SLUICE_STR(SLUICE_VERSION_MINOR) "." SLUICE_STR(
+        SLUICE_VERSION_PATCH);
 }
 
 /* The one-line reason a failed open leaves in options.errbuf, if the caller gave one. */
@@ -78,6 +92,70 @@ static void say(const sluice_options *o, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(o->errbuf, o->errbuf_bytes, fmt, ap);
     va_end(ap);
+}
+
+/* The caller's options as this library's struct: what a shorter (older) caller did not
+ * know takes its default; what a longer (newer) caller set beyond it is refused. */
+static int options_adopt(const sluice_options *in, sluice_options *o)
+{
+    options_defaults(o);
+    if (!in)
+        return 0;
+    size_t size = in->size;
+    if (size < OPTIONS_SIZE_V1) {
+        /* the errbuf fields may lie beyond a short struct: they cannot be trusted */
+        return SLUICE_EINVAL;
+    }
+    memcpy(o, in, size < sizeof *o ? size : sizeof *o);
+    for (size_t i = sizeof *o; i < size; i++)
+        if (((const unsigned char *)in)[i]) {
+            say(o, "options: byte %zu of a %zu-byte struct is set, but this library (sluice %s) "
+                   "knows only %zu bytes of options", i, size, sluice_version(NULL, NULL, NULL),
+                sizeof *o);
+            return SLUICE_EVERSION;
+        }
+    o->size = sizeof *o;
+    return 0;
+}
+
+/* Each bad option named, with what is allowed. */
+static int check_options(const sluice_options *o)
+{
+    if (o->ring_bytes < 65536 || (o->ring_bytes & (o->ring_bytes - 1)) ||
+        o->ring_bytes > ((size_t)1 << 40)) {
+        say(o, "options.ring_bytes %zu: must be a power of two from 64 KiB to 1 TiB", o->ring_bytes);
+        return SLUICE_EINVAL;
+    }
+    if (o->segment_bytes < SEG_MIN_BYTES || o->segment_bytes > UINT32_MAX ||
+        o->segment_bytes % 4096) {
+        say(o, "options.segment_bytes %zu: must be a multiple of 4096 from %u to %u",
+            o->segment_bytes, SEG_MIN_BYTES, UINT32_MAX - 4095);
+        return SLUICE_EINVAL;
+    }
+    if (o->batch_max_bytes < 4096) {
+        say(o, "options.batch_max_bytes %zu: must be at least 4096", o->batch_max_bytes);
+        return SLUICE_EINVAL;
+    }
+    if (o->default_ack < SLUICE_ACK_MEMORY || o->default_ack > SLUICE_ACK_DURABLE) {
+        say(o, "options.default_ack %d: must be SLUICE_ACK_MEMORY (0), WRITTEN (1) or DURABLE (2)",
+            o->default_ack);
+        return SLUICE_EINVAL;
+    }
+    if (o->full_policy != SLUICE_FULL_BLOCK && o->full_policy != SLUICE_FULL_FAIL) {
+        say(o, "options.full_policy %d: must be SLUICE_FULL_BLOCK (0) or SLUICE_FULL_FAIL (1)",
+            o->full_policy);
+        return SLUICE_EINVAL;
+    }
+    if (o->io_backend < SLUICE_IO_AUTO || o->io_backend > SLUICE_IO_POSIX_BUFFERED) {
+        say(o, "options.io_backend %d: must be SLUICE_IO_AUTO (0), URING (1), POSIX (2) or "
+               "POSIX_BUFFERED (3)", o->io_backend);
+        return SLUICE_EINVAL;
+    }
+    if (o->reserved0_) {
+        say(o, "options.reserved0_ %u: must be 0", o->reserved0_);
+        return SLUICE_EINVAL;
+    }
+    return 0;
 }
 
 static int make_dirs(sluice_db *db)
@@ -231,15 +309,12 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     }
     *out = NULL;
     sluice_options o;
-    if (opts)
-        o = *opts;
-    else
-        sluice_options_init(&o);
-    int r = check_options(&o);
+    int r = options_adopt(opts, &o);
+    if (!r)
+        r = check_options(&o);
     if (!r && o.batch_max_bytes > o.ring_bytes / 2)
         o.batch_max_bytes = o.ring_bytes / 2; /* a batch larger than that could never fill */
     if (r) {
-        say(&o, "invalid options");
         io_destroy(io);
         return r;
     }

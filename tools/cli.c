@@ -91,7 +91,7 @@ int cli_main(int argc, char **argv)
         return CLI_OK;
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("sluice %s\n", SLUICE_VERSION_STRING);
+        printf("sluice %s\n", sluice_version(NULL, NULL, NULL));
         return CLI_OK;
     }
     for (size_t i = 0; i < NCOMMANDS; i++) {

@@ -54,6 +54,11 @@ extern "C" {
 #define SLUICE_MUST_CHECK
 #endif
 
+/* The library's version; sluice_version() tells the one actually loaded. */
+#define SLUICE_VERSION_MAJOR 0
+#define SLUICE_VERSION_MINOR 2
+#define SLUICE_VERSION_PATCH 0
+
 #define SLUICE_KEY_MAX 511u
 #define SLUICE_VALUE_MAX (1u << 20)
 #define SLUICE_SOURCE_MAX 255u
@@ -113,7 +118,19 @@ struct sluice_event {
     uint64_t time_ns; /* CLOCK_REALTIME when it happened */
 };
 
+/*
+ * Options of sluice_open. The struct only ever grows at its end, and `size` says how
+ * much of it the caller knows: sluice_options_init sets it to the caller's
+ * sizeof(sluice_options), so a program built against an older header keeps working (the
+ * fields it does not know take their defaults), and one built against a newer header
+ * than the library gets SLUICE_EVERSION if it set a field this library lacks (the bytes
+ * past the library's own struct must be zero). Bindings that mirror the struct (ctypes,
+ * cgo, JNA) call sluice_options_init_size with their mirror's size. A size below the
+ * first versioned layout (0.2.0's, this one) is SLUICE_EINVAL.
+ */
 typedef struct sluice_options {
+    uint32_t size;          /* the caller's sizeof(sluice_options): set by sluice_options_init */
+    uint32_t reserved0_;    /* 0 */
     size_t ring_bytes;      /* ring tier capacity, power of two, >= 64 KiB (default 64 MiB) */
     size_t segment_bytes;   /* log segment size, >= 256 KiB (default 64 MiB) */
     size_t batch_max_bytes; /* largest group-commit batch, >= 4 KiB (default 4 MiB;
@@ -153,17 +170,26 @@ typedef struct sluice_options {
  * buffered writes + fdatasync elsewhere. */
 enum { SLUICE_IO_AUTO = 0, SLUICE_IO_URING = 1, SLUICE_IO_POSIX = 2, SLUICE_IO_POSIX_BUFFERED = 3 };
 
-/* Fills *opts with the defaults above. */
-SLUICE_API void sluice_options_init(sluice_options *opts);
+/* Fills the first `size` bytes of *opts with the defaults above (zeroes the rest of
+ * what is unknown to this library) and sets opts->size = size. */
+SLUICE_API void sluice_options_init_size(sluice_options *opts, size_t size);
+#define sluice_options_init(opts) sluice_options_init_size((opts), sizeof(sluice_options))
+
+/* The version of the library actually loaded, "MAJOR.MINOR.PATCH"; never NULL. *major,
+ * *minor and *patch (each may be NULL) receive its parts. */
+SLUICE_API const char *sluice_version(int *major, int *minor, int *patch);
 
 /*
  * Opens (creating if needed) the database in directory `dir`. opts may be NULL for the
  * defaults. Recovery is automatic: a torn tail of the last log segment is cut off (and
  * the cut made durable); damage anywhere else refuses the open with SLUICE_ECORRUPT.
  * On success *db owns a writer thread (none when read_only); release it with sluice_close.
- * Errors: SLUICE_EINVAL (NULL argument, bad option), SLUICE_ELOCKED, SLUICE_ECORRUPT,
- * SLUICE_EVERSION, SLUICE_ENOMEM, -errno (the directory could not be read or created;
- * an I/O error during recovery fails the open and changes nothing on disk).
+ * Errors: SLUICE_EINVAL (NULL argument, bad option: errbuf names the option and its
+ * allowed range; opts->size below the first versioned layout), SLUICE_ELOCKED,
+ * SLUICE_ECORRUPT, SLUICE_EVERSION (an unsupported on-disk format, or options this
+ * library does not know set by a newer caller), SLUICE_ENOMEM, -errno (the directory
+ * could not be read or created; an I/O error during recovery fails the open and changes
+ * nothing on disk).
  */
 SLUICE_API SLUICE_MUST_CHECK int sluice_open(const char *dir, const sluice_options *opts,
                                              sluice_db **db);
