@@ -120,3 +120,142 @@ Test(ingest, jsonl_strings_numbers_and_objects)
     cr_expect_str_eq(scan_csv(), "key,ts,lsn,value\r\nj,10,1,text\r\nj,11,2,\"{\"\"t\"\":21.5}\"\r\nj,12,3,\"[1,2]\"\r\n");
     free(jl);
 }
+
+/* ---- JSON that round-trips ---- */
+
+/* Every record of a directory, in scan order. */
+struct rec {
+    uint8_t key[64], val[320];
+    size_t klen, vlen;
+    uint64_t ts;
+};
+
+static size_t read_all(const char *d, struct rec *out, size_t cap)
+{
+    sluice_options o;
+    sluice_options_init(&o);
+    o.read_only = 1;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(d, &o, &db), 0);
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
+    sluice_record r;
+    size_t n = 0;
+    int e;
+    while ((e = sluice_iter_next(it, &r)) == 0) {
+        cr_assert_lt(n, cap);
+        cr_assert_leq(r.klen, sizeof out[n].key);
+        cr_assert_leq(r.vlen, sizeof out[n].val);
+        memcpy(out[n].key, r.key, r.klen);
+        memcpy(out[n].val, r.val, r.vlen);
+        out[n].klen = r.klen;
+        out[n].vlen = r.vlen;
+        out[n].ts = r.ts;
+        n++;
+    }
+    cr_assert_eq(e, SLUICE_END);
+    sluice_iter_close(it);
+    cr_assert_eq(sluice_close(db), 0);
+    return n;
+}
+
+/* Random bytes: NULs, invalid UTF-8, valid multi-byte text, control characters. */
+static size_t random_bytes(uint8_t *p, size_t max, size_t min, uint64_t *s)
+{
+    static const char *text[] = {"café", "日本語", "\xf0\x9f\x98\x80", "a\"b\\c", "tab\there",
+                                 "nul\0byte", "\x7f", "\xe2\x80\xa8"};
+    size_t n = min + tu_rand(s) % (max - min + 1);
+    int kind = (int)(tu_rand(s) % 3);
+    for (size_t i = 0; i < n;) {
+        if (kind == 0) { /* any byte at all */
+            p[i++] = (uint8_t)tu_rand(s);
+        } else { /* text, with a broken sequence now and then when kind == 2 */
+            const char *t = text[tu_rand(s) % 8];
+            size_t tl = !strncmp(t, "nul", 3) ? 8 : strlen(t);
+            for (size_t k = 0; k < tl && i < n; k++)
+                p[i++] = (uint8_t)t[k];
+            if (kind == 2 && i < n && tu_rand(s) % 4 == 0)
+                p[i++] = 0xc3; /* a lead byte without its continuation */
+        }
+    }
+    return n;
+}
+
+/* Records with every kind of byte go out as `scan --json`, optionally through
+ * `jq -c .` (jq 1.6, Debian's), and back in through `ingest --format jsonl`: the second
+ * directory holds the same records, byte for byte. */
+static void round_trip(int through_jq)
+{
+    if (through_jq && system("jq --version >/dev/null 2>&1") != 0)
+        cr_skip_test("jq is not installed (tools/bootstrap.sh installs it)");
+    uint64_t seed = tu_seed(through_jq ? "json round trip through jq" : "json round trip");
+    enum { N = 400 };
+    static struct rec want[N + 1], got[N + 1];
+    sluice_db *db;
+    sluice_options o;
+    sluice_options_init(&o);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    uint64_t s = seed;
+    for (int i = 0; i < N; i++) {
+        uint8_t key[64], val[320];
+        size_t klen = random_bytes(key, 40, 1, &s), vlen = random_bytes(val, 300, 0, &s);
+        /* timestamps far above 2^53, where a JSON number loses digits, and small ones */
+        uint64_t ts = i % 3 ? 1796615272046015398ull + tu_rand(&s) % (1ull << 40) : (uint64_t)i;
+        cr_assert_eq(sluice_put(db, key, klen, ts, val, vlen, SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_put(db, "café", 5, 1796615272046015398ull, "x\0y", 3, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    size_t n = read_all(dir, want, N + 1);
+    cr_assert_eq(n, N + 1);
+
+    cr_assert_eq(tc_run("scan", dir, "--from", "0", "--to", "18446744073709551615", "--json", NULL), 0,
+                 "%s", tc_err);
+    cr_expect(strstr(tc_out, "{\"key\":\"café\",\"ts\":\"1796615272046015398\",\"lsn\":\"401\","
+                             "\"value\":\"x\\u0000y\"}"),
+              "UTF-8 as UTF-8, 64-bit integers as strings, NUL as \\u0000");
+    cr_expect(strstr(tc_out, "\"key_b64\":") && strstr(tc_out, "\"value_b64\":"),
+              "bytes that are not UTF-8 are base64");
+    char *json = tc_write_file(dir, "scan.jsonl", tc_out, strlen(tc_out));
+    char *in = json;
+    if (through_jq) {
+        char cmd[8400];
+        if (asprintf(&in, "%s/jq.jsonl", dir) < 0)
+            abort();
+        snprintf(cmd, sizeof cmd, "jq -c . < '%s' > '%s'", json, in);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+    }
+    char *copy;
+    if (asprintf(&copy, "%s/copy", dir) < 0)
+        abort();
+    cr_assert_eq(tc_run("ingest", copy, "--format", "jsonl", in, NULL), 0, "%s", tc_err);
+    cr_assert_eq(read_all(copy, got, N + 1), n, "every record came back");
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(got[i].ts, want[i].ts, "record %zu: ts", i);
+        cr_assert(got[i].klen == want[i].klen && !memcmp(got[i].key, want[i].key, want[i].klen),
+                  "record %zu: key", i);
+        cr_assert(got[i].vlen == want[i].vlen && !memcmp(got[i].val, want[i].val, want[i].vlen),
+                  "record %zu: value", i);
+    }
+    if (in != json)
+        free(in);
+    free(json);
+    free(copy);
+}
+
+Test(ingest, scan_json_round_trips_byte_for_byte) { round_trip(0); }
+Test(ingest, scan_json_round_trips_through_jq) { round_trip(1); }
+
+Test(ingest, jsonl_ts_as_a_string_and_bad_base64)
+{
+    const char *in = "{\"key\":\"k\",\"ts\":\"18446744073709551614\",\"value\":\"max\"}\n"
+                     "{\"key_b64\":\"AP8=\",\"ts\":1,\"value_b64\":\"\"}\n"
+                     "{\"key_b64\":\"AP8\",\"ts\":2,\"value\":\"x\"}\n"
+                     "{\"key\":\"k\",\"key_b64\":\"aw==\",\"ts\":3,\"value\":\"x\"}\n";
+    cr_expect_eq(tc_run_stdin(in, strlen(in), "ingest", dir, "--format", "jsonl", NULL), 1, "%s", tc_err);
+    cr_expect(strstr(tc_err, "stdin:3: key_b64 is not valid base64"), "%s", tc_err);
+    cr_expect(strstr(tc_err, "stdin:4: key has both"), "%s", tc_err);
+    cr_assert_eq(tc_run("get", dir, "k", "18446744073709551614", "--json", NULL), 0, "%s", tc_err);
+    cr_expect_str_eq(tc_out, "{\"key\":\"k\",\"ts\":\"18446744073709551614\",\"value\":\"max\"}\n");
+    cr_assert_eq(tc_run("scan", dir, "--from", "1", "--to", "2", "--json", NULL), 0, "%s", tc_err);
+    cr_expect_str_eq(tc_out, "{\"key_b64\":\"AP8=\",\"ts\":\"1\",\"lsn\":\"2\",\"value\":\"\"}\n");
+}

@@ -286,7 +286,45 @@ void cli_print_bytes(FILE *f, const void *p, size_t n, size_t max)
         fputs("...", f);
 }
 
-void cli_print_json_string(FILE *f, const void *p, size_t n)
+int cli_utf8_valid(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = b[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf)
+            len = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return 0;
+        }
+        if (n - i < len || b[i + 1] < lo || b[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k < len; k++)
+            if ((b[i + k] & 0xc0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+void cli_print_json_text(FILE *f, const void *p, size_t n)
 {
     const uint8_t *b = p;
     fputc('"', f);
@@ -298,12 +336,83 @@ void cli_print_json_string(FILE *f, const void *p, size_t n)
             fputs("\\n", f);
         else if (c == '\t')
             fputs("\\t", f);
-        else if (c < 0x20 || c >= 0x7f)
+        else if (c == '\r')
+            fputs("\\r", f);
+        else if (c < 0x20 || c == 0x7f)
             fprintf(f, "\\u%04x", c);
         else
-            fputc(c, f);
+            fputc(c, f); /* UTF-8 passes through as it is */
     }
     fputc('"', f);
+}
+
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void cli_b64_encode(FILE *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)b[i] << 16 | (i + 1 < n ? (uint32_t)b[i + 1] << 8 : 0) |
+                     (i + 2 < n ? b[i + 2] : 0);
+        char q[4] = {b64_alphabet[v >> 18], b64_alphabet[(v >> 12) & 63],
+                     i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=', i + 2 < n ? b64_alphabet[v & 63] : '='};
+        fwrite(q, 1, 4, f);
+    }
+}
+
+static int b64_value(char c)
+{
+    const char *p = c ? strchr(b64_alphabet, c) : NULL;
+    return p ? (int)(p - b64_alphabet) : -1;
+}
+
+int cli_b64_decode(const char *s, size_t len, uint8_t *out, size_t *n)
+{
+    if (len % 4)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int pad = (s[i + 3] == '=') + (s[i + 2] == '=');
+        if (pad && i + 4 != len)
+            return -1; /* padding only at the end */
+        if (pad == 1 && s[i + 2] == '=')
+            return -1; /* "x=y=" */
+        int v[4];
+        for (int k = 0; k < 4 - pad; k++)
+            if ((v[k] = b64_value(s[i + k])) < 0)
+                return -1;
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (pad < 2 ? (uint32_t)v[2] << 6 : 0) |
+                     (pad < 1 ? (uint32_t)v[3] : 0);
+        /* canonical: the bits padding drops are zero */
+        if ((pad == 2 && (w & 0xffff)) || (pad == 1 && (w & 0xff)))
+            return -1;
+        out[o++] = (uint8_t)(w >> 16);
+        if (pad < 2)
+            out[o++] = (uint8_t)(w >> 8);
+        if (pad < 1)
+            out[o++] = (uint8_t)w;
+    }
+    *n = o;
+    return 0;
+}
+
+void cli_print_json_bytes(FILE *f, int comma, const char *name, const void *p, size_t n)
+{
+    if (comma)
+        fputc(',', f);
+    if (cli_utf8_valid(p, n)) {
+        fprintf(f, "\"%s\":", name);
+        cli_print_json_text(f, p, n);
+    } else {
+        fprintf(f, "\"%s_b64\":\"", name);
+        cli_b64_encode(f, p, n);
+        fputc('"', f);
+    }
+}
+
+void cli_print_json_u64(FILE *f, int comma, const char *name, uint64_t v)
+{
+    fprintf(f, "%s\"%s\":\"%" PRIu64 "\"", comma ? "," : "", name, v);
 }
 
 void cli_print_csv_field(FILE *f, const void *p, size_t n)

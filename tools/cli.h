@@ -62,9 +62,25 @@ void cli_format_ts(uint64_t ns, int rfc3339, char out[48]);
 /* Bytes for people: printable ASCII as is, the rest as \xNN; at most max input bytes,
  * then "...". */
 void cli_print_bytes(FILE *f, const void *p, size_t n, size_t max);
-/* A JSON string: ASCII escaped per RFC 8259, bytes >= 0x80 as \u00NN (one code point
- * per byte, so any byte string round-trips). */
-void cli_print_json_string(FILE *f, const void *p, size_t n);
+/*
+ * JSON that standard tools (jq, JavaScript, Python) read back exactly (docs/tools.md):
+ *  - cli_print_json_bytes writes `"name":"text"` when the bytes are valid UTF-8 (control
+ *    characters escaped, NUL as \u0000), else `"name_b64":"<base64>"`;
+ *  - cli_print_json_u64 writes `"name":"digits"`: a 64-bit integer as a string, because
+ *    JSON numbers above 2^53 are rounded by jq 1.6, JavaScript and most libraries.
+ * Each is preceded by a comma when comma is set.
+ */
+void cli_print_json_bytes(FILE *f, int comma, const char *name, const void *p, size_t n);
+void cli_print_json_u64(FILE *f, int comma, const char *name, uint64_t v);
+/* A JSON string of valid UTF-8 text, escaped per RFC 8259 (for names the tool makes). */
+void cli_print_json_text(FILE *f, const void *p, size_t n);
+/* 1 if p[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+ * above U+10FFFF). */
+int cli_utf8_valid(const void *p, size_t n);
+/* Base64 (RFC 4648, with padding). cli_b64_decode: 0 and *n on success, -1 for anything
+ * that is not canonical base64; out holds at least 3 * (len / 4) bytes. */
+void cli_b64_encode(FILE *f, const void *p, size_t n);
+int cli_b64_decode(const char *s, size_t len, uint8_t *out, size_t *n);
 /* An RFC 4180 CSV field: quoted when it holds a comma, quote, CR or LF. */
 void cli_print_csv_field(FILE *f, const void *p, size_t n);
 

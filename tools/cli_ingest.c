@@ -271,6 +271,37 @@ static int load_csv(struct ingest *g, FILE *in)
 
 /* ---- JSON lines ---- */
 
+/* A byte string from "name" (text, NULs allowed) or "name_b64" (base64), as the JSON
+ * output writes them (cli.h). *buf is owned by the caller (freed by it). 0, or the
+ * reason it is not usable; *absent when neither is there. */
+static const char *json_bytes(json_t *o, const char *name, uint8_t **buf, const void **p,
+                              size_t *n, int *absent, char why[64])
+{
+    char b64name[32];
+    snprintf(b64name, sizeof b64name, "%s_b64", name);
+    json_t *t = json_object_get(o, name), *b = json_object_get(o, b64name);
+    *absent = !t && !b;
+    if (t && b) {
+        snprintf(why, 64, "%s has both a text and a _b64 form", name);
+        return why;
+    }
+    if (b) {
+        size_t len = json_is_string(b) ? json_string_length(b) : 0;
+        *buf = malloc(len / 4 * 3 + 1);
+        if (!*buf || !json_is_string(b) || cli_b64_decode(json_string_value(b), len, *buf, n)) {
+            snprintf(why, 64, "%s is not valid base64", b64name);
+            return why;
+        }
+        *p = *buf;
+        return NULL;
+    }
+    if (json_is_string(t)) {
+        *p = json_string_value(t);
+        *n = json_string_length(t);
+    }
+    return NULL;
+}
+
 static void jsonl_line(struct ingest *g, const char *line, size_t n)
 {
     size_t i = 0;
@@ -279,39 +310,56 @@ static void jsonl_line(struct ingest *g, const char *line, size_t n)
     if (i == n)
         return; /* a blank line */
     json_error_t err;
-    json_t *o = json_loadb(line, n, 0, &err);
+    /* JSON_ALLOW_NUL: "\u0000" is a byte of the key or value, as the output writes it */
+    json_t *o = json_loadb(line, n, JSON_ALLOW_NUL, &err);
     if (!o) {
         bad_line(g, g->line, "not JSON: %s", err.text);
         return;
     }
-    json_t *k = json_object_get(o, "key"), *t = json_object_get(o, "ts"), *v = json_object_get(o, "value");
+    json_t *t = json_object_get(o, "ts");
     uint64_t ts = 0;
     int ts_ok = 0;
     if (json_is_integer(t) && json_integer_value(t) >= 0) {
         ts = (uint64_t)json_integer_value(t);
         ts_ok = 1;
-    } else if (json_is_string(t)) {
+    } else if (json_is_string(t)) { /* digits (exact above 2^53) or RFC 3339 */
         ts_ok = !cli_parse_ts(json_string_value(t), &ts);
     }
-    if (!json_is_object(o) || !json_is_string(k)) {
-        bad_line(g, g->line, "needs an object with a string \"key\"");
+    uint8_t *kbuf = NULL, *vbuf = NULL;
+    const void *key = NULL, *val = NULL;
+    size_t klen = 0, vlen = 0;
+    int kabsent = 1, vabsent = 1;
+    const char *why = NULL;
+    char whybuf[64];
+    if (!json_is_object(o)) {
+        why = "needs an object with \"key\", \"ts\" and \"value\"";
+    } else if ((why = json_bytes(o, "key", &kbuf, &key, &klen, &kabsent, whybuf))) {
+        /* named below */
+    } else if (!key) {
+        why = kabsent ? "no \"key\" (or \"key_b64\")" : "\"key\" must be a string";
     } else if (!ts_ok) {
-        bad_line(g, g->line, "\"ts\" must be integer nanoseconds or an RFC 3339 string");
-    } else if (!v) {
-        bad_line(g, g->line, "no \"value\"");
-    } else if (json_is_string(v)) {
-        put_one(g, g->line, json_string_value(k), json_string_length(k), ts, json_string_value(v),
-                json_string_length(v));
+        why = "\"ts\" must be integer nanoseconds (a number or a string of digits) or an RFC 3339 string";
+    } else if ((why = json_bytes(o, "value", &vbuf, &val, &vlen, &vabsent, whybuf))) {
+    } else if (vabsent) {
+        why = "no \"value\" (or \"value_b64\")";
+    }
+    if (why) {
+        bad_line(g, g->line, "%s", why);
+    } else if (val) {
+        put_one(g, g->line, key, klen, ts, val, vlen);
     } else {
-        /* jansson keeps no source text: the value is re-encoded compactly, reals with 15
-         * significant digits so that 77.1 stays 77.1 (docs/tools.md) */
-        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        /* a value that is not a string: jansson keeps no source text, so it is re-encoded
+         * compactly, reals with 15 significant digits so that 77.1 stays 77.1 */
+        char *text = json_dumps(json_object_get(o, "value"),
+                                JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
         if (text)
-            put_one(g, g->line, json_string_value(k), json_string_length(k), ts, text, strlen(text));
+            put_one(g, g->line, key, klen, ts, text, strlen(text));
         else
             bad_line(g, g->line, "value cannot be encoded");
         free(text);
     }
+    free(kbuf);
+    free(vbuf);
     json_decref(o);
 }
 

@@ -450,11 +450,21 @@ static int dump_record(void *arg, const struct rec_hdr *h, uint64_t off)
     d->shown++;
     const uint8_t *key = rec_key(h), *val = rec_val(h);
     if (d->json) {
-        printf("{\"lsn\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"type\":\"%s\",\"ts\":%" PRIu64 ",\"key\":",
-               h->lsn, off, type_name(h->type), h->ts);
-        cli_print_json_string(stdout, key, h->klen);
-        printf(",\"vlen\":%u,\"value\":", h->vlen);
-        cli_print_json_string(stdout, val, h->vlen);
+        /* 64-bit values as strings (cli.h); "offset" is the record's place in the file */
+        fputc('{', stdout);
+        cli_print_json_u64(stdout, 0, "lsn", h->lsn);
+        printf(",\"offset\":%" PRIu64 ",\"type\":\"%s\"", off, type_name(h->type));
+        if (h->type == REC_OFFSET && h->vlen == 8) {
+            uint64_t v;
+            memcpy(&v, val, 8);
+            cli_print_json_bytes(stdout, 1, "source", key, h->klen);
+            cli_print_json_u64(stdout, 1, "source_offset", v);
+        } else {
+            cli_print_json_u64(stdout, 1, "ts", h->ts);
+            cli_print_json_bytes(stdout, 1, "key", key, h->klen);
+            printf(",\"vlen\":%u", h->vlen);
+            cli_print_json_bytes(stdout, 1, "value", val, h->vlen);
+        }
         printf(",\"crc\":\"ok\"}\n");
     } else {
         printf("%12" PRIu64 " %10" PRIu64 " %-6s %20" PRIu64 "  ", h->lsn, off, type_name(h->type), h->ts);
@@ -572,12 +582,14 @@ static int dump_block(void *arg, const struct cold_block_ref *b)
     if (!b->bad_key && cold_series_name(d->v, b->series, &key, &klen))
         key = "?", klen = 1;
     if (d->json) {
-        printf("{\"series\":%u,\"key\":", b->series);
-        cli_print_json_string(stdout, key, klen);
-        printf(",\"ts_min\":%" PRIu64 ",\"ts_max\":%" PRIu64 ",\"records\":%u,\"codec\":\"%s\","
-               "\"stored\":%zu,\"raw\":%u,\"offset\":%" PRIu64 ",\"crc\":\"%s\"}\n",
-               bc.err ? b->key_ts : bc.h.ts_min, bc.h.ts_max, bc.h.count, codec_name(bc.h.codec), b->len,
-               bc.h.raw_bytes + BLOCK_HDR_BYTES, file_offset(&d->map, b->data), bc.err ? "bad" : "ok");
+        printf("{\"series\":%u", b->series);
+        cli_print_json_bytes(stdout, 1, "key", key, klen);
+        cli_print_json_u64(stdout, 1, "ts_min", bc.err ? b->key_ts : bc.h.ts_min);
+        cli_print_json_u64(stdout, 1, "ts_max", bc.h.ts_max);
+        printf(",\"records\":%u,\"codec\":\"%s\",\"stored\":%zu,\"raw\":%u,\"offset\":%" PRIu64
+               ",\"crc\":\"%s\"}\n",
+               bc.h.count, codec_name(bc.h.codec), b->len, bc.h.raw_bytes + BLOCK_HDR_BYTES,
+               file_offset(&d->map, b->data), bc.err ? "bad" : "ok");
     } else {
         printf("series %-6u ", b->series);
         cli_print_bytes(stdout, key, klen, 32);
@@ -595,9 +607,12 @@ static int dump_block(void *arg, const struct cold_block_ref *b)
         const struct block_rec *r = &d->dc.recs[i];
         if (r->ts < d->from || r->ts >= d->to)
             continue;
-        if (d->json) {
-            printf("{\"series\":%u,\"ts\":%" PRIu64 ",\"lsn\":%" PRIu64 ",\"value\":", b->series, r->ts, r->lsn);
-            cli_print_json_string(stdout, r->val, r->vlen);
+        if (d->json) { /* every record line names its key: each line stands alone */
+            printf("{\"series\":%u", b->series);
+            cli_print_json_bytes(stdout, 1, "key", key, klen);
+            cli_print_json_u64(stdout, 1, "ts", r->ts);
+            cli_print_json_u64(stdout, 1, "lsn", r->lsn);
+            cli_print_json_bytes(stdout, 1, "value", r->val, r->vlen);
             printf("}\n");
         } else {
             printf("    ts %" PRIu64 "  lsn %" PRIu64 "  %u  ", r->ts, r->lsn, r->vlen);

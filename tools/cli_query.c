@@ -42,14 +42,13 @@ static void print_record(struct out *o, const sluice_record *r)
     char ts[48];
     cli_format_ts(r->ts, o->rfc3339, ts);
     switch (o->fmt) {
-    case CLI_JSON:
-        fputs("{\"key\":", stdout);
-        cli_print_json_string(stdout, r->key, r->klen);
-        printf(",\"ts\":%s%s%s", o->rfc3339 ? "\"" : "", ts, o->rfc3339 ? "\"" : "");
+    case CLI_JSON: /* ts and lsn as strings: exact in every JSON reader (cli.h) */
+        fputc('{', stdout);
+        cli_print_json_bytes(stdout, 0, "key", r->key, r->klen);
+        printf(",\"ts\":\"%s\"", ts);
         if (!o->no_lsn)
-            printf(",\"lsn\":%" PRIu64, r->lsn);
-        fputs(",\"value\":", stdout);
-        cli_print_json_string(stdout, r->val, r->vlen);
+            cli_print_json_u64(stdout, 1, "lsn", r->lsn);
+        cli_print_json_bytes(stdout, 1, "value", r->val, r->vlen);
         fputs("}\n", stdout);
         break;
     case CLI_CSV:
