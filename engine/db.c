@@ -514,6 +514,7 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     }
     out->rejected_full = atomic_load_explicit(&db->rejected_full, memory_order_relaxed);
     out->put_samples_dropped = atomic_load_explicit(&db->put_samples_dropped, memory_order_relaxed);
+    out->recovery_skipped_records = db->log.recovery_skipped_lsns;
     out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
     out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
     out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);

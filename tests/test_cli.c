@@ -333,3 +333,107 @@ Test(cli, demo_runs_end_to_end_and_the_inspectors_read_its_directory)
     cr_expect_eq(tc_run("dump", "cold", d, "--key", "sensor-00001", NULL), 0, "%s", tc_err);
     tu_rmdir(d);
 }
+
+/* ---- one voice: JSON where asked, the same time formats, help and man page ---- */
+
+static json_t *parse_doc(const char *text)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    cr_assert(j, "not one JSON document (%s): %s", je.text, text);
+    return j;
+}
+
+Test(cli, info_and_verify_speak_json)
+{
+    cr_assert_eq(tc_run("info", dir, "--json", NULL), 0, "%s", tc_err);
+    json_t *j = parse_doc(tc_out);
+    expect_json_u64(json_object_get(json_object_get(j, "positions"), "compacted_lsn"), 21);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(j, "cold"), "records")), 20);
+    json_t *seg = json_array_get(json_object_get(json_object_get(j, "log"), "segments"), 0);
+    expect_json_u64(json_object_get(seg, "first_lsn"), 1);
+    json_t *off = json_array_get(json_object_get(json_object_get(j, "offsets"), "cold"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(off, "source")), "upstream");
+    expect_json_u64(json_object_get(off, "offset"), 42);
+    json_decref(j);
+
+    cr_assert_eq(tc_run("verify", dir, "--json", NULL), 0, "%s", tc_out);
+    j = parse_doc(tc_out);
+    cr_expect(json_is_true(json_object_get(j, "clean")));
+    cr_expect_eq(json_array_size(json_object_get(j, "problems")), 0);
+    json_decref(j);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cold/data.mdb", dir);
+    cr_assert_eq(tc_run("dump", "cold", dir, "--key", "k1", "--json", NULL), 0);
+    long off_k1 = atol(strstr(tc_out, "\"offset\":") + 9);
+    flip(path, off_k1 + 60);
+    cr_assert_eq(tc_run("verify", dir, "--json", NULL), 1);
+    j = parse_doc(tc_out);
+    cr_expect(json_is_false(json_object_get(j, "clean")));
+    json_t *p = json_array_get(json_object_get(j, "problems"), 0);
+    cr_expect_eq(json_integer_value(json_object_get(p, "offset")), off_k1);
+    cr_expect(strstr(json_string_value(json_object_get(p, "problem")), "block of series"));
+    json_decref(j);
+    cr_expect_eq(tc_run("info", dir, "--bogus", NULL), 2);
+}
+
+Test(cli, dump_shows_offsets_keys_and_time_formats)
+{
+    cr_assert_eq(tc_run("dump", "log", dir, "--json", "--from-lsn", "21", "--limit", "1", NULL), 0, "%s", tc_err);
+    json_t *j = parse_doc(tc_out);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "type")), "offset");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "source")), "upstream");
+    expect_json_u64(json_object_get(j, "source_offset"), 42);
+    cr_expect_null(json_object_get(j, "value"), "not the raw bytes of the offset");
+    json_decref(j);
+    cr_assert_eq(tc_run("dump", "log", dir, "--from-lsn", "31", "--time-format", "rfc3339", NULL), 0);
+    cr_expect(strstr(tc_out, "1970-01-01T00:00:00.000000209Z  k3"), "%s", tc_out);
+    cr_assert_eq(tc_run("dump", "log", dir, "--json", "--from-lsn", "31", "--time-format", "rfc3339", NULL), 0);
+    cr_expect(strstr(tc_out, "\"ts\":\"1970-01-01T00:00:00.000000209Z\""), "%s", tc_out);
+    cr_expect_eq(tc_run("dump", "log", dir, "--time-format", "weekday", NULL), 2);
+    /* every record line of dump cold names its key */
+    cr_assert_eq(tc_run("dump", "cold", dir, "--records", "--json", NULL), 0, "%s", tc_err);
+    int records = 0;
+    for (char *line = tc_out; *line; line += strcspn(line, "\n") + 1) {
+        json_error_t je;
+        json_t *r = json_loadb(line, strcspn(line, "\n"), 0, &je);
+        cr_assert(r, "%s", je.text);
+        const char *k = json_string_value(json_object_get(r, "key"));
+        cr_expect(k && (!strcmp(k, "k1") || !strcmp(k, "k2")), "a line without its key: %.80s", line);
+        records += json_object_get(r, "lsn") != NULL;
+        json_decref(r);
+    }
+    cr_expect_eq(records, 20);
+}
+
+Test(cli, scan_explains_a_missing_range)
+{
+    cr_expect_eq(tc_run("scan", dir, "--key", "k1", NULL), 2);
+    cr_expect(strstr(tc_err, "the time range is required") && strstr(tc_err, "--from") &&
+                  strstr(tc_err, "--to"), "%s", tc_err);
+    cr_expect(!strchr(tc_err, '\n') || strchr(tc_err, '\n') == tc_err + strlen(tc_err) - 1, "one line");
+}
+
+/* Help lines are aligned, and the man page covers every command the tool has. */
+Test(cli, help_is_aligned_and_the_man_page_lists_every_command)
+{
+    cr_assert_eq(tc_run("help", NULL), 0);
+    char *cmds = strstr(tc_out, "commands:\n");
+    cr_assert(cmds);
+    for (char *line = cmds + 10; *line && strncmp(line, "\n", 1); line += strcspn(line, "\n") + 1)
+        cr_expect(!strncmp(line, "  ", 2), "a help line out of line: %.60s", line);
+    FILE *f = fopen(SLUICE_SOURCE_DIR "/tools/sluice.1", "r");
+    cr_assert(f);
+    static char man[1 << 16];
+    man[fread(man, 1, sizeof man - 1, f)] = 0;
+    fclose(f);
+    const char *names[] = {"demo", "info", "dump log", "dump cold", "get", "scan", "ingest", "verify",
+                           "stats", "top", "compact", "repair", "backup"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, ".BR %s ", names[i]);
+        snprintf(b, sizeof b, "\"%s ", names[i]);
+        cr_expect(strstr(man, a) || strstr(man, b), "the man page lacks %s", names[i]);
+        cr_expect(strstr(cmds, names[i]), "help lacks %s", names[i]);
+    }
+}

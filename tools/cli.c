@@ -29,12 +29,12 @@ static const struct command commands[] = {
      "    then reports throughput, ack latency, compaction lag, bytes per record and\n"
      "    example queries."},
     {"info", cli_info,
-     "info DIR\n"
+     "info DIR [--json]\n"
      "    Every tier at a glance: positions, log segments (LSN and time ranges, sizes),\n"
      "    the cold tier (records, blocks, bytes, series), source offsets, format\n"
      "    versions, and whether a writer holds the directory. Read-only."},
     {"dump", cli_dump,
-     "dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json]\n"
+     "dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json] [--time-format ns|rfc3339]\n"
      "dump cold DIR [--key K] [--from T] [--to T] [--records] [--json]\n"
      "    One line per log record (LSN, type, ts, key, value length, preview, CRC), or\n"
      "    per cold block (series, time range, records, stored/raw bytes, CRC) and with\n"
@@ -49,10 +49,11 @@ static const struct command commands[] = {
     {"ingest", cli_ingest,
      "ingest DIR [--format csv|jsonl] [--ack memory|written|durable] [--max-errors N] [FILE|-]\n"
      "    Bulk-loads records: CSV with a header naming key,ts,value (RFC 4180), or JSON\n"
-     "    lines with key, ts (ns or RFC 3339) and value. Bad lines are reported with\n"
+     "    lines with key (or key_b64), ts (ns, as a number or a string, or RFC 3339) and\n"
+     "    value (or value_b64), as scan --json writes them. Bad lines are reported with\n"
      "    their line numbers; everything loaded is durable when it exits 0 or 1."},
     {"verify", cli_verify,
-     "verify DIR\n"
+     "verify DIR [--json]\n"
      "    Checks every log record and cold block checksum, LSN continuity, and that the\n"
      "    cold tier agrees with its meta. Exit 0 clean, 1 damage found, 2 usage or I/O."},
     {"stats", cli_stats,
@@ -70,11 +71,38 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* Every line two spaces in: synopsis lines at 2, their descriptions (which start with
+ * four spaces) at 6. */
+static void print_indented(FILE *f, const char *text)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        fprintf(f, "  %.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
+/* "usage: sluice <synopsis>", one more "       sluice <synopsis>" per further synopsis
+ * line, then the description as it is. */
+static void print_synopsis(FILE *f, const char *text)
+{
+    int first = 1;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (!strncmp(p, "    ", 4))
+            fprintf(f, "%.*s\n", (int)n, p);
+        else
+            fprintf(f, "%s%.*s\n", first ? "usage: sluice " : "       sluice ", (int)n, p);
+        first = 0;
+        p += n + (p[n] == '\n');
+    }
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sluice <command> [options]   (sluice <command> --help)\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %s\n", commands[i].usage);
+        print_indented(f, commands[i].usage);
     fprintf(f, "  help | version\n\n"
                "Exit codes: 0 success, 1 absent or damaged, 2 usage or environment error.\n");
 }
@@ -99,7 +127,7 @@ int cli_main(int argc, char **argv)
             continue;
         for (int a = 2; a < argc; a++)
             if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-                printf("usage: sluice %s\n", commands[i].usage);
+                print_synopsis(stdout, commands[i].usage);
                 return CLI_OK;
             }
         int r = commands[i].run(argc, argv);

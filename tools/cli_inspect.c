@@ -1,5 +1,5 @@
 /*
- * sluice info, dump and verify: they read the files themselves, with the library's own
+ * sluice info and dump: they read the files themselves, with the library's own
  * segment walker (tiers/log/walker.c, shared with recovery) and block decoder, so a
  * damaged directory that the library refuses to open can still be inspected. They never
  * write: segments are opened O_RDONLY, LMDB with MDB_RDONLY, and no lock is taken.
@@ -15,248 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "block.h"
-#include "cold.h"
-#include "io.h"
-#include "log.h"
-#include "walker.h"
-
-/* ---- the log ---- */
-
-struct seg_summary {
-    struct seg_hdr hdr;
-    uint64_t size, records, fills, first, last, ts_min, ts_max;
-    uint64_t valid_end, nonzero_end, stamp, expect_next;
-};
-
-typedef int (*rec_fn)(void *arg, const struct rec_hdr *h, uint64_t off);
-
-/*
- * Walks one segment file: fn (may be NULL) for every valid record; *s summarises it.
- * 0, or the error that stopped it: SLUICE_ECORRUPT/EVERSION (header), -errno. msg gets a
- * one-line reason.
- */
-static int walk_file(struct io *io, const char *path, rec_fn fn, void *arg, struct seg_summary *s,
-                     char *msg, size_t cap)
-{
-    memset(s, 0, sizeof *s);
-    s->ts_min = UINT64_MAX;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
-    if (fd < 0) {
-        snprintf(msg, cap, "cannot open: %s", strerror(errno));
-        return -errno;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(msg, cap, "not a regular file");
-        close(fd);
-        return SLUICE_ECORRUPT;
-    }
-    s->size = (uint64_t)st.st_size;
-    /* a live writer's O_DIRECT writes may have left pages we cached earlier stale */
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    struct seg_walker w;
-    int r = seg_walker_open(&w, io, fd, s->size);
-    if (r) {
-        snprintf(msg, cap, "offset 0: bad segment header (%s)", sluice_strerror(r));
-        seg_walker_close(&w);
-        close(fd);
-        return r;
-    }
-    s->hdr = w.hdr;
-    const struct rec_hdr *h;
-    uint64_t off;
-    while ((r = seg_walker_next(&w, &h, &off)) == 1) {
-        if (!s->records)
-            s->first = h->lsn;
-        s->last = h->lsn;
-        s->records++;
-        if (h->type != REC_OFFSET) {
-            s->ts_min = h->ts < s->ts_min ? h->ts : s->ts_min;
-            s->ts_max = h->ts > s->ts_max ? h->ts : s->ts_max;
-        }
-        if (fn && (r = fn(arg, h, off)) != 0)
-            break;
-    }
-    s->fills = w.fills;
-    s->valid_end = w.pos;
-    s->expect_next = w.expect_lsn;
-    if (r < 0 && r != SLUICE_END) {
-        snprintf(msg, cap, "read error: %s", sluice_strerror(r));
-    } else {
-        if (r == 0)
-            r = seg_walker_scan_tail(&w, &s->nonzero_end, &s->stamp);
-        if (r == SLUICE_END)
-            r = 0;
-    }
-    seg_walker_close(&w);
-    close(fd);
-    return r;
-}
-
-static const char *type_name(uint8_t t)
-{
-    return t == REC_PUT ? "put" : t == REC_DELETE ? "delete" : t == REC_OFFSET ? "offset" : "?";
-}
-
-/* The log directory of DIR; DIR itself if it holds segments directly. */
-static void log_dir_of(const char *dir, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/log", dir);
-    struct stat st;
-    if (stat(out, &st) < 0 || !S_ISDIR(st.st_mode))
-        snprintf(out, cap, "%s", dir);
-}
-
-static int open_io(const char *cmd, struct io **io)
-{
-    int r = io_create(SLUICE_IO_POSIX, io);
-    return r ? cli_fail(cmd, CLI_USAGE, "cannot set up file I/O: %s", sluice_strerror(r)) : 0;
-}
-
-/* ---- the cold tier ---- */
-
-/* Where data.mdb is mapped in this process, to turn a value's address into a file
- * offset (LMDB tells the map address only for MDB_FIXEDMAP). */
-struct map_range {
-    uintptr_t start, end;
-    uint64_t file_off;
-};
-
-static void find_map(const char *dir, struct map_range *m)
-{
-    memset(m, 0, sizeof *m);
-    char want[4200], real[4200];
-    snprintf(want, sizeof want, "%s/cold/data.mdb", dir);
-    if (!realpath(want, real))
-        return;
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (!f)
-        return;
-    char line[4608];
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        unsigned long long off;
-        int path_at = 0;
-        if (sscanf(line, "%lx-%lx %*s %llx %*s %*s %n", &lo, &hi, &off, &path_at) < 3 || !path_at)
-            continue;
-        char *p = line + path_at;
-        p[strcspn(p, "\n")] = 0;
-        if (!strcmp(p, real) && (!m->start || lo < m->start)) {
-            m->start = lo;
-            m->end = hi;
-            m->file_off = off;
-        }
-    }
-    fclose(f);
-}
-
-static uint64_t file_offset(const struct map_range *m, const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    return m->start && a >= m->start && a < m->end ? a - m->start + m->file_off : 0;
-}
-
-/* Opens DIR/cold read-only; *c NULL (and 0) when there is none. */
-static int open_cold(const char *cmd, const char *dir, struct cold **c)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/cold", dir);
-    *c = NULL;
-    int r = cold_open(path, 1, 1u << 20, c);
-    if (r == SLUICE_NOTFOUND)
-        return 0;
-    if (r)
-        return cli_fail(cmd, cli_code(r), "%s: %s", path, sluice_strerror(r));
-    return 0;
-}
-
-struct block_check {
-    struct block_hdr h;
-    int err;           /* 0, or why the block is damaged */
-    const char *why;
-    uint32_t nrecs;
-};
-
-/* Buffers to decode one block into, owned by the command that runs. */
-struct decoder {
-    uint8_t *raw;
-    struct block_rec *recs;
-};
-
-static int decoder_init(struct decoder *dc)
-{
-    dc->raw = malloc(BLOCK_RAW_MAX);
-    dc->recs = malloc(COLD_BLOCK_RECORDS * sizeof *dc->recs);
-    return dc->raw && dc->recs ? 0 : SLUICE_ENOMEM;
-}
-
-static void decoder_free(struct decoder *dc)
-{
-    free(dc->raw);
-    free(dc->recs);
-}
-
-/* Decodes b fully and checks it against its LMDB key. */
-static void check_block(struct decoder *dc, const struct cold_block_ref *b, struct block_check *bc)
-{
-    memset(bc, 0, sizeof *bc);
-    if (b->bad_key) {
-        bc->err = SLUICE_ECORRUPT, bc->why = "block key is not 12 bytes";
-        return;
-    }
-    int r = block_decode(b->data, b->len, dc->raw, dc->recs, COLD_BLOCK_RECORDS, &bc->h);
-    if (r) {
-        bc->err = SLUICE_ECORRUPT;
-        bc->why = r == SLUICE_ERANGE ? "more records than a block may hold" : "checksum or structure mismatch";
-    } else if (bc->h.series != b->series) {
-        bc->err = SLUICE_ECORRUPT, bc->why = "header series differs from its key";
-    } else if (bc->h.ts_min != b->key_ts) {
-        bc->err = SLUICE_ECORRUPT, bc->why = "header ts_min differs from its key";
-    } else {
-        bc->nrecs = bc->h.count;
-    }
-}
-
-/* ---- what info and verify open: DIR's segments, its cold tier, file I/O ---- */
-
-struct inspect {
-    const char *dir;
-    char logdir[4096];
-    uint64_t *firsts; /* the segments' first LSNs, in order */
-    size_t nseg;
-    struct cold *c;   /* NULL: no cold tier yet */
-    struct io *io;
-};
-
-/* Checks the DIR argument and opens what there is; 0 or the exit code (printed). */
-static int inspect_open(const char *cmd, int argc, char **argv, struct inspect *in)
-{
-    memset(in, 0, sizeof *in);
-    if (argc != 3 || argv[2][0] == '-')
-        return cli_fail(cmd, CLI_USAGE, "usage: sluice %s DIR", cmd);
-    in->dir = argv[2];
-    struct stat st;
-    if (stat(in->dir, &st) < 0)
-        return cli_fail(cmd, CLI_ABSENT, "%s: %s", in->dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cli_fail(cmd, CLI_USAGE, "%s: not a directory", in->dir);
-    snprintf(in->logdir, sizeof in->logdir, "%s/log", in->dir);
-    int code = open_cold(cmd, in->dir, &in->c);
-    if (code)
-        return code;
-    if (seg_list(in->logdir, &in->firsts, &in->nseg, NULL, NULL) && !in->c)
-        return cli_fail(cmd, CLI_ABSENT, "%s: not a sluice directory (no log/ or cold/ in it)", in->dir);
-    return open_io(cmd, &in->io);
-}
-
-static void inspect_close(struct inspect *in)
-{
-    if (in->io)
-        io_destroy(in->io);
-    cold_close(in->c);
-    free(in->firsts);
-}
+#include "cli_files.h"
 
 /* ---- sluice info ---- */
 
@@ -310,133 +69,286 @@ static int collect_offset(void *arg, const struct rec_hdr *h, uint64_t off)
     return 0;
 }
 
-static int print_offset(void *arg, const char *source, uint64_t offset)
+struct cold_offsets {
+    char (*name)[SLUICE_SOURCE_MAX + 1];
+    uint64_t *value;
+    size_t n, cap;
+};
+
+static int collect_cold_offset(void *arg, const char *source, uint64_t offset)
 {
-    ++*(int *)arg;
-    printf("  %-24s %" PRIu64 "\n", source, offset);
+    struct cold_offsets *co = arg;
+    if (co->n == co->cap) {
+        size_t cap = co->cap ? co->cap * 2 : 16;
+        void *nn = realloc(co->name, cap * sizeof *co->name), *nv = realloc(co->value, cap * sizeof *co->value);
+        if (nn)
+            co->name = nn;
+        if (nv)
+            co->value = nv;
+        if (!nn || !nv)
+            return SLUICE_ENOMEM;
+        co->cap = cap;
+    }
+    snprintf(co->name[co->n], sizeof co->name[co->n], "%s", source);
+    co->value[co->n++] = offset;
     return 0;
 }
 
-static void print_uuid(const uint8_t u[16])
+static void format_uuid(const uint8_t u[16], char out[37])
 {
-    for (int i = 0; i < 16; i++)
-        printf("%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+    for (int i = 0, o = 0; i < 16; i++)
+        o += sprintf(out + o, "%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+}
+
+/* What info reports, gathered first and then printed as a table or as one JSON document
+ * (docs/tools.md). */
+struct info_seg {
+    char name[32];
+    struct seg_summary s;
+    int err;
+    char msg[256];
+};
+
+struct info {
+    int writer;
+    int has_uuid;
+    uint8_t uuid[16];
+    uint64_t compacted, last_lsn, log_bytes, log_records;
+    struct info_seg *segs;
+    size_t nseg;
+    int cold_present, cold_err;
+    uint64_t series, map, used;
+    struct cold_totals t;
+    struct cold_offsets co;
+    struct log_offsets *lo;
+};
+
+static void info_gather(struct inspect *in, struct info *f, int *code)
+{
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/LOCK", in->dir);
+    f->writer = cli_lock_held(lock);
+    if (in->c && cold_meta(in->c, &f->compacted, f->uuid, &f->has_uuid) != 0)
+        *code = CLI_ABSENT;
+    f->lo = calloc(1, sizeof *f->lo);
+    f->segs = calloc(in->nseg ? in->nseg : 1, sizeof *f->segs);
+    if (!f->segs) {
+        *code = cli_fail("info", CLI_USAGE, "out of memory");
+        return;
+    }
+    f->nseg = in->nseg;
+    for (size_t i = 0; i < in->nseg; i++) {
+        struct info_seg *g = &f->segs[i];
+        char path[4200];
+        seg_filename(g->name, in->firsts[i]);
+        snprintf(path, sizeof path, "%s/%s", in->logdir, g->name);
+        g->err = cli_walk_segment(in->io, path, f->compacted, f->lo ? collect_offset : NULL, f->lo,
+                                  &g->s, g->msg, sizeof g->msg);
+        if (g->err) {
+            *code = CLI_ABSENT;
+            continue;
+        }
+        if (g->s.records)
+            f->last_lsn = g->s.last;
+        f->log_bytes += g->s.size;
+        f->log_records += g->s.records;
+    }
+    if (!in->c)
+        return;
+    f->cold_present = 1;
+    struct cold_view v;
+    int r = cold_view_begin(in->c, &v);
+    uint64_t blocks = 0, next = 0;
+    if (!r)
+        r = cold_counts(&v, &f->series, &blocks, &next);
+    if (!r)
+        r = cold_for_each_block(&v, UINT32_MAX, sum_block, &f->t);
+    if (!r)
+        r = cold_for_each_offset(&v, collect_cold_offset, &f->co);
+    cold_usage(in->c, &f->map, &f->used);
+    if (v.txn)
+        cold_view_end(&v);
+    f->cold_err = r;
+    if (r || f->t.damaged)
+        *code = CLI_ABSENT;
+}
+
+static void info_free(struct info *f)
+{
+    free(f->segs);
+    free(f->lo);
+    free(f->co.name);
+    free(f->co.value);
+}
+
+static void info_print_table(const struct inspect *in, const struct info *f)
+{
+    printf("directory   %s\n", in->dir);
+    printf("writer      %s\n", f->writer ? "a process holds DIR/LOCK: the directory is being written "
+                                           "(records still only in its ring are not shown)"
+                                         : "none");
+    printf("format      log v%u, cold v%u\n", SEG_FORMAT_VERSION, COLD_FORMAT_VERSION);
+    if (f->has_uuid) {
+        char u[37];
+        format_uuid(f->uuid, u);
+        printf("uuid        %s\n", u);
+    }
+    printf("\nlog         %zu segment%s in %s\n", f->nseg, f->nseg == 1 ? "" : "s", in->logdir);
+    if (f->nseg)
+        printf("  %-22s %6s %12s %12s %10s %21s %21s %10s\n", "SEGMENT", "SEQ", "FIRST_LSN",
+               "LAST_LSN", "RECORDS", "TS_MIN", "TS_MAX", "BYTES");
+    for (size_t i = 0; i < f->nseg; i++) {
+        const struct info_seg *g = &f->segs[i];
+        if (g->err) {
+            printf("  %-22s %s\n", g->name, g->msg);
+            continue;
+        }
+        char lo[48] = "-", hi[48] = "-";
+        if (g->s.ts_min <= g->s.ts_max) {
+            cli_format_ts(g->s.ts_min, 0, lo);
+            cli_format_ts(g->s.ts_max, 0, hi);
+        }
+        printf("  %-22s %6" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %21s %21s %10" PRIu64 "\n",
+               g->name, g->s.hdr.segment_seq, g->s.hdr.first_lsn, g->s.records ? g->s.last : 0,
+               g->s.records, lo, hi, g->s.valid_end);
+    }
+    printf("  %" PRIu64 " records, %.1f MB of files\n", f->log_records, f->log_bytes / 1e6);
+    printf("\npositions   durable_lsn %" PRIu64 " (the last record on disk), compacted_lsn %" PRIu64
+           "; claimed_lsn is known only to a live writer\n",
+           f->last_lsn > f->compacted ? f->last_lsn : f->compacted, f->compacted);
+    if (f->cold_present) {
+        printf("\ncold        %" PRIu64 " records in %" PRIu64 " blocks, %" PRIu64
+               " series; %.1f MB stored (%.1f MB raw); LMDB %.1f MB in use\n",
+               f->t.records, f->t.blocks, f->series, f->t.stored / 1e6, f->t.raw / 1e6, f->used / 1e6);
+        if (f->t.records)
+            printf("            %.1f bytes per record stored\n", (double)f->t.stored / f->t.records);
+        if (f->t.damaged)
+            printf("            %" PRIu64 " damaged block headers (run sluice verify)\n", f->t.damaged);
+        printf("\noffsets in the cold tier\n");
+        for (size_t i = 0; i < f->co.n; i++)
+            printf("  %-24s %" PRIu64 "\n", f->co.name[i], f->co.value[i]);
+        if (!f->cold_err && !f->co.n)
+            printf("  (none in the cold tier)\n");
+        if (f->cold_err)
+            printf("  cold tier unreadable: %s\n", sluice_strerror(f->cold_err));
+    } else {
+        printf("\ncold        none yet (nothing compacted)\n");
+    }
+    if (f->lo && f->lo->n) {
+        printf("offsets in the log, not yet compacted (the newest of each source)\n");
+        for (int i = 0; i < f->lo->n; i++)
+            printf("  %-24s %" PRIu64 "\n", f->lo->name[i], f->lo->value[i]);
+        if (f->lo->more)
+            printf("  (more than %d sources: sluice dump log lists them all)\n", LOG_SOURCES);
+    }
+}
+
+static json_t *offsets_json(char (*name)[SLUICE_SOURCE_MAX + 1], const uint64_t *value, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        cli_json_set_bytes(o, "source", name[i], strlen(name[i]));
+        json_object_set_new(o, "offset", cli_json_u64(value[i]));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static void info_print_json(const struct inspect *in, const struct info *f)
+{
+    json_t *o = json_object();
+    cli_json_set_bytes(o, "directory", in->dir, strlen(in->dir));
+    json_object_set_new(o, "writer", json_boolean(f->writer));
+    json_object_set_new(o, "format", json_pack("{s:i,s:i}", "log", SEG_FORMAT_VERSION, "cold", COLD_FORMAT_VERSION));
+    char u[37];
+    format_uuid(f->uuid, u);
+    json_object_set_new(o, "uuid", f->has_uuid ? json_string(u) : json_null());
+    json_t *log = json_object(), *segs = json_array();
+    cli_json_set_bytes(log, "dir", in->logdir, strlen(in->logdir));
+    for (size_t i = 0; i < f->nseg; i++) {
+        const struct info_seg *g = &f->segs[i];
+        json_t *s = json_object();
+        json_object_set_new(s, "file", json_string(g->name));
+        if (g->err) {
+            json_object_set_new(s, "error", json_string(g->msg));
+        } else {
+            json_object_set_new(s, "seq", cli_json_u64(g->s.hdr.segment_seq));
+            json_object_set_new(s, "first_lsn", cli_json_u64(g->s.hdr.first_lsn));
+            json_object_set_new(s, "last_lsn", g->s.records ? cli_json_u64(g->s.last) : json_null());
+            json_object_set_new(s, "records", json_integer((json_int_t)g->s.records));
+            int ts = g->s.ts_min <= g->s.ts_max;
+            json_object_set_new(s, "ts_min", ts ? cli_json_u64(g->s.ts_min) : json_null());
+            json_object_set_new(s, "ts_max", ts ? cli_json_u64(g->s.ts_max) : json_null());
+            json_object_set_new(s, "bytes", json_integer((json_int_t)g->s.valid_end));
+            json_object_set_new(s, "file_bytes", json_integer((json_int_t)g->s.size));
+        }
+        json_array_append_new(segs, s);
+    }
+    json_object_set_new(log, "segments", segs);
+    json_object_set_new(log, "records", json_integer((json_int_t)f->log_records));
+    json_object_set_new(log, "file_bytes", json_integer((json_int_t)f->log_bytes));
+    json_object_set_new(o, "log", log);
+    json_object_set_new(o, "positions",
+                        json_pack("{s:o,s:o}", "durable_lsn",
+                                  cli_json_u64(f->last_lsn > f->compacted ? f->last_lsn : f->compacted),
+                                  "compacted_lsn", cli_json_u64(f->compacted)));
+    if (f->cold_present) {
+        json_t *c = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)f->t.records,
+                              "blocks", (json_int_t)f->t.blocks, "series", (json_int_t)f->series,
+                              "stored_bytes", (json_int_t)f->t.stored, "raw_bytes", (json_int_t)f->t.raw,
+                              "lmdb_used_bytes", (json_int_t)f->used, "damaged_blocks", (json_int_t)f->t.damaged);
+        if (f->cold_err)
+            json_object_set_new(c, "error", json_string(sluice_strerror(f->cold_err)));
+        json_object_set_new(o, "cold", c);
+    } else {
+        json_object_set_new(o, "cold", json_null());
+    }
+    json_t *offs = json_object();
+    json_object_set_new(offs, "cold", offsets_json(f->co.name, f->co.value, f->co.n));
+    json_object_set_new(offs, "log", f->lo ? offsets_json(f->lo->name, f->lo->value, (size_t)f->lo->n) : json_array());
+    json_object_set_new(offs, "log_more_sources", json_boolean(f->lo && f->lo->more));
+    json_object_set_new(o, "offsets", offs);
+    cli_json_print(o);
 }
 
 int cli_info(int argc, char **argv)
 {
+    const char *dir = NULL;
+    int json = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (argv[i][0] == '-' || dir)
+            return cli_fail("info", CLI_USAGE, "usage: sluice info DIR [--json]");
+        else
+            dir = argv[i];
+    }
+    if (!dir)
+        return cli_fail("info", CLI_USAGE, "usage: sluice info DIR [--json]");
     struct inspect in;
-    int code = inspect_open("info", argc, argv, &in);
+    int code = cli_inspect_open("info", dir, &in);
     if (code) {
-        inspect_close(&in);
+        cli_inspect_close(&in);
         return code;
     }
-    const char *dir = in.dir, *logdir = in.logdir;
-    struct cold *c = in.c;
-    struct io *io = in.io;
-    uint64_t *firsts = in.firsts;
-    size_t nseg = in.nseg;
-    char lock[4200];
-    snprintf(lock, sizeof lock, "%s/LOCK", dir);
-    printf("directory   %s\n", dir);
-    printf("writer      %s\n", cli_lock_held(lock) ? "a process holds DIR/LOCK: the directory is being "
-                                                  "written (records still only in its ring are not shown)"
-                                                : "none");
-    uint64_t compacted = 0;
-    uint8_t uuid[16];
-    int has_uuid = 0;
-    if (c && cold_meta(c, &compacted, uuid, &has_uuid) != 0)
-        code = CLI_ABSENT;
-    printf("format      log v%u, cold v%u\n", SEG_FORMAT_VERSION, COLD_FORMAT_VERSION);
-    if (has_uuid) {
-        printf("uuid        ");
-        print_uuid(uuid);
-        printf("\n");
+    struct info f = {0};
+    info_gather(&in, &f, &code);
+    if (f.segs) {
+        if (json)
+            info_print_json(&in, &f);
+        else
+            info_print_table(&in, &f);
     }
-    printf("\nlog         %zu segment%s in %s\n", nseg, nseg == 1 ? "" : "s", logdir);
-    uint64_t last_lsn = 0, log_bytes = 0, log_records = 0;
-    struct log_offsets *log_offs = calloc(1, sizeof *log_offs);
-    if (nseg)
-        printf("  %-22s %6s %12s %12s %10s %21s %21s %10s\n", "SEGMENT", "SEQ", "FIRST_LSN",
-               "LAST_LSN", "RECORDS", "TS_MIN", "TS_MAX", "BYTES");
-    for (size_t i = 0; i < nseg; i++) {
-        char name[32], path[4200], msg[256];
-        seg_filename(name, firsts[i]);
-        snprintf(path, sizeof path, "%s/%s", logdir, name);
-        struct seg_summary s;
-        int r = walk_file(io, path, log_offs ? collect_offset : NULL, log_offs, &s, msg, sizeof msg);
-        if (r) {
-            printf("  %-22s %s\n", name, msg);
-            code = CLI_ABSENT;
-            continue;
-        }
-        char lo[48] = "-", hi[48] = "-";
-        if (s.ts_min <= s.ts_max) {
-            cli_format_ts(s.ts_min, 0, lo);
-            cli_format_ts(s.ts_max, 0, hi);
-        }
-        printf("  %-22s %6" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %21s %21s %10" PRIu64
-               "\n", name, s.hdr.segment_seq, s.hdr.first_lsn, s.records ? s.last : 0, s.records, lo, hi,
-               s.valid_end);
-        if (s.records)
-            last_lsn = s.last;
-        log_bytes += s.size;
-        log_records += s.records;
-    }
-    printf("  %" PRIu64 " records, %.1f MB of files\n", log_records, log_bytes / 1e6);
-    printf("\npositions   durable_lsn %" PRIu64 " (the last record on disk), compacted_lsn %" PRIu64
-           "; claimed_lsn is known only to a live writer\n",
-           last_lsn > compacted ? last_lsn : compacted, compacted);
-    if (c) {
-        struct cold_view v;
-        int r = cold_view_begin(c, &v);
-        uint64_t series = 0, blocks = 0, next = 0, map = 0, used = 0;
-        struct cold_totals t = {0};
-        if (!r)
-            r = cold_counts(&v, &series, &blocks, &next);
-        if (!r)
-            r = cold_for_each_block(&v, UINT32_MAX, sum_block, &t);
-        cold_usage(c, &map, &used);
-        printf("\ncold        %" PRIu64 " records in %" PRIu64 " blocks, %" PRIu64
-               " series; %.1f MB stored (%.1f MB raw); LMDB %.1f MB in use\n",
-               t.records, t.blocks, series, t.stored / 1e6, t.raw / 1e6, used / 1e6);
-        if (t.records)
-            printf("            %.1f bytes per record stored\n", (double)t.stored / t.records);
-        if (t.damaged)
-            printf("            %" PRIu64 " damaged block headers (run sluice verify)\n", t.damaged);
-        printf("\noffsets in the cold tier\n");
-        int noffsets = 0;
-        if (!r)
-            r = cold_for_each_offset(&v, print_offset, &noffsets);
-        if (!r && !noffsets)
-            printf("  (none in the cold tier)\n");
-        if (r) {
-            printf("  cold tier unreadable: %s\n", sluice_strerror(r));
-            code = CLI_ABSENT;
-        }
-        if (v.txn)
-            cold_view_end(&v);
-        if (t.damaged)
-            code = CLI_ABSENT;
-    } else {
-        printf("\ncold        none yet (nothing compacted)\n");
-    }
-    if (log_offs && log_offs->n) {
-        printf("offsets in the log, not yet compacted (the newest of each source)\n");
-        for (int i = 0; i < log_offs->n; i++)
-            printf("  %-24s %" PRIu64 "\n", log_offs->name[i], log_offs->value[i]);
-        if (log_offs->more)
-            printf("  (more than %d sources: sluice dump log lists them all)\n", LOG_SOURCES);
-    }
-    free(log_offs);
-    inspect_close(&in);
+    info_free(&f);
+    cli_inspect_close(&in);
     return code;
 }
 
 /* ---- sluice dump log ---- */
 
 struct dump_log {
-    int json;
+    int json, rfc3339;
     uint64_t from, limit, shown;
 };
 
@@ -453,21 +365,31 @@ static int dump_record(void *arg, const struct rec_hdr *h, uint64_t off)
         /* 64-bit values as strings (cli.h); "offset" is the record's place in the file */
         fputc('{', stdout);
         cli_print_json_u64(stdout, 0, "lsn", h->lsn);
-        printf(",\"offset\":%" PRIu64 ",\"type\":\"%s\"", off, type_name(h->type));
+        printf(",\"offset\":%" PRIu64 ",\"type\":\"%s\"", off, cli_rec_type_name(h->type));
         if (h->type == REC_OFFSET && h->vlen == 8) {
             uint64_t v;
             memcpy(&v, val, 8);
             cli_print_json_bytes(stdout, 1, "source", key, h->klen);
             cli_print_json_u64(stdout, 1, "source_offset", v);
         } else {
-            cli_print_json_u64(stdout, 1, "ts", h->ts);
+            if (d->rfc3339) {
+                char ts[48];
+                cli_format_ts(h->ts, 1, ts);
+                printf(",\"ts\":\"%s\"", ts);
+            } else {
+                cli_print_json_u64(stdout, 1, "ts", h->ts);
+            }
             cli_print_json_bytes(stdout, 1, "key", key, h->klen);
             printf(",\"vlen\":%u", h->vlen);
             cli_print_json_bytes(stdout, 1, "value", val, h->vlen);
         }
         printf(",\"crc\":\"ok\"}\n");
     } else {
-        printf("%12" PRIu64 " %10" PRIu64 " %-6s %20" PRIu64 "  ", h->lsn, off, type_name(h->type), h->ts);
+        char ts[48] = "-";
+        if (h->type != REC_OFFSET)
+            cli_format_ts(h->ts, d->rfc3339, ts);
+        printf("%12" PRIu64 " %10" PRIu64 " %-6s %*s  ", h->lsn, off, cli_rec_type_name(h->type),
+               d->rfc3339 ? 30 : 20, ts);
         cli_print_bytes(stdout, key, h->klen, 32);
         printf("  %u  ", h->vlen);
         if (h->type == REC_OFFSET && h->vlen == 8) {
@@ -502,24 +424,39 @@ static int dump_log(int argc, char **argv)
                 return cli_fail("dump", CLI_USAGE, "--limit needs a number");
             continue;
         }
+        if ((m = cli_opt(argc, argv, &i, "--time-format", &v)) != 0) {
+            if (m < 0 || (strcmp(v, "ns") && strcmp(v, "rfc3339")))
+                return cli_fail("dump", CLI_USAGE, "--time-format is ns or rfc3339");
+            d.rfc3339 = !strcmp(v, "rfc3339");
+            continue;
+        }
         if (argv[i][0] == '-' || target)
-            return cli_fail("dump", CLI_USAGE, "usage: sluice dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json]");
+            return cli_fail("dump", CLI_USAGE, "usage: sluice dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json] [--time-format ns|rfc3339]");
         target = argv[i];
     }
     if (!target)
-        return cli_fail("dump", CLI_USAGE, "usage: sluice dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json]");
+        return cli_fail("dump", CLI_USAGE, "usage: sluice dump log DIR|SEGMENT [--from-lsn N] [--limit N] [--json] [--time-format ns|rfc3339]");
     struct stat st;
     if (stat(target, &st) < 0)
         return cli_fail("dump", CLI_ABSENT, "%s: %s", target, strerror(errno));
     struct io *io;
-    int code = open_io("dump", &io);
+    int code = cli_open_io("dump", &io);
     if (code)
         return code;
-    uint64_t one = 0, *firsts = &one;
+    uint64_t one = 0, *firsts = &one, compacted = 0;
     size_t n = 1;
     char logdir[4096] = "";
     if (S_ISDIR(st.st_mode)) {
-        log_dir_of(target, logdir, sizeof logdir);
+        cli_log_dir_of(target, logdir, sizeof logdir);
+        /* damage in records the cold tier holds is stepped over, as recovery does */
+        struct cold *c = NULL;
+        uint8_t uuid[16];
+        int has_uuid;
+        char cold[4200];
+        snprintf(cold, sizeof cold, "%s/cold", target);
+        if (cold_open(cold, 1, 1u << 20, &c) == 0 && cold_meta(c, &compacted, uuid, &has_uuid))
+            compacted = 0;
+        cold_close(c);
         int r = seg_list(logdir, &firsts, &n, NULL, NULL);
         if (r) {
             io_destroy(io);
@@ -530,7 +467,8 @@ static int dump_log(int argc, char **argv)
             printf("# %s: no segments\n", logdir);
     }
     if (!d.json)
-        printf("# %10s %10s %-6s %20s  KEY  VLEN  VALUE  CRC\n", "LSN", "OFFSET", "TYPE", "TS");
+        printf("# %10s %10s %-6s %*s  KEY  VLEN  VALUE  CRC\n", "LSN", "OFFSET", "TYPE",
+               d.rfc3339 ? 30 : 20, "TS");
     for (size_t i = 0; i < n && d.shown < d.limit; i++) {
         char path[4200], name[32], msg[256];
         if (logdir[0]) {
@@ -540,11 +478,15 @@ static int dump_log(int argc, char **argv)
             snprintf(path, sizeof path, "%s", target);
         }
         struct seg_summary s;
-        int r = walk_file(io, path, dump_record, &d, &s, msg, sizeof msg);
+        int r = cli_walk_segment(io, path, compacted, dump_record, &d, &s, msg, sizeof msg);
         if (r) {
             code = cli_fail("dump", cli_code(r), "%s: %s", path, msg);
             continue;
         }
+        for (uint64_t k = 0; !d.json && k < s.skips && k < CLI_SKIPS_KEPT; k++)
+            printf("# %s: offset %" PRIu64 ": %" PRIu64 " damaged bytes stepped over (LSN %" PRIu64
+                   "..%" PRIu64 ", in the cold tier)\n", path, s.skip[k].off, s.skip[k].end - s.skip[k].off,
+                   s.skip[k].first_lsn, s.skip[k].last_lsn);
         if (!d.json && d.shown < d.limit)
             printf("# %s: seq %" PRIu64 ", first_lsn %" PRIu64 ", %" PRIu64 " records, %" PRIu64
                    " fills, valid bytes end at %" PRIu64 "%s\n",
@@ -574,7 +516,7 @@ static int dump_block(void *arg, const struct cold_block_ref *b)
 {
     struct dump_cold *d = arg;
     struct block_check bc;
-    check_block(&d->dc, b, &bc);
+    cli_check_block(&d->dc, b, &bc);
     if (!bc.err && (bc.h.ts_max < d->from || bc.h.ts_min >= d->to))
         return 0;
     const void *key = "";
@@ -589,14 +531,14 @@ static int dump_block(void *arg, const struct cold_block_ref *b)
         printf(",\"records\":%u,\"codec\":\"%s\",\"stored\":%zu,\"raw\":%u,\"offset\":%" PRIu64
                ",\"crc\":\"%s\"}\n",
                bc.h.count, codec_name(bc.h.codec), b->len, bc.h.raw_bytes + BLOCK_HDR_BYTES,
-               file_offset(&d->map, b->data), bc.err ? "bad" : "ok");
+               cli_file_offset(&d->map, b->data), bc.err ? "bad" : "ok");
     } else {
         printf("series %-6u ", b->series);
         cli_print_bytes(stdout, key, klen, 32);
         printf("  ts %" PRIu64 "..%" PRIu64 "  %u records  %s  %zu/%u bytes  data.mdb@%" PRIu64
                "  crc=%s%s%s\n",
                bc.err ? b->key_ts : bc.h.ts_min, bc.h.ts_max, bc.h.count, codec_name(bc.h.codec), b->len,
-               bc.h.raw_bytes + BLOCK_HDR_BYTES, file_offset(&d->map, b->data), bc.err ? "BAD (" : "ok",
+               bc.h.raw_bytes + BLOCK_HDR_BYTES, cli_file_offset(&d->map, b->data), bc.err ? "BAD (" : "ok",
                bc.err ? bc.why : "", bc.err ? ")" : "");
     }
     if (bc.err) {
@@ -654,20 +596,20 @@ static int dump_cold(int argc, char **argv)
     if (!dir)
         return cli_fail("dump", CLI_USAGE, "usage: sluice dump cold DIR [--key K] [--from T] [--to T] [--records] [--json]");
     struct cold *c;
-    int code = open_cold("dump", dir, &c);
+    int code = cli_open_cold("dump", dir, &c);
     if (code)
         return code;
     if (!c)
         return cli_fail("dump", CLI_ABSENT, "%s: no cold tier (nothing compacted yet, or not a sluice directory)", dir);
-    if (decoder_init(&d.dc)) {
-        decoder_free(&d.dc);
+    if (cli_decoder_init(&d.dc)) {
+        cli_decoder_free(&d.dc);
         cold_close(c);
         return cli_fail("dump", CLI_USAGE, "out of memory");
     }
     struct cold_view view;
     int r = cold_view_begin(c, &view);
     d.v = &view;
-    find_map(dir, &d.map);
+    cli_find_map(dir, &d.map);
     uint32_t series = UINT32_MAX;
     if (!r && key)
         r = cold_series_of(&view, key, strlen(key), &series);
@@ -681,7 +623,7 @@ static int dump_cold(int argc, char **argv)
         code = cli_fail("dump", cli_code(r), "%s/cold: %s", dir, sluice_strerror(r));
     else if (d.damaged)
         code = cli_fail("dump", CLI_ABSENT, "%s/cold/data.mdb: damaged blocks (marked BAD above)", dir);
-    decoder_free(&d.dc);
+    cli_decoder_free(&d.dc);
     cold_close(c);
     return code;
 }
@@ -695,149 +637,3 @@ int cli_dump(int argc, char **argv)
     return cli_fail("dump", CLI_USAGE, "usage: sluice dump log|cold ... (sluice dump --help)");
 }
 
-/* ---- sluice verify ---- */
-
-struct verify {
-    const char *dir;
-    struct cold_view *v;
-    struct decoder dc;
-    struct map_range map;
-    uint64_t problems, blocks, block_records;
-    uint32_t prev_series;
-    uint64_t prev_ts_max;
-    int have_prev;
-};
-
-static void problem(struct verify *vf, const char *file, uint64_t off, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void problem(struct verify *vf, const char *file, uint64_t off, const char *fmt, ...)
-{
-    vf->problems++;
-    printf("%s: offset %" PRIu64 ": ", file, off);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
-
-static int verify_block(void *arg, const struct cold_block_ref *b)
-{
-    struct verify *vf = arg;
-    char file[4200];
-    snprintf(file, sizeof file, "%s/cold/data.mdb", vf->dir);
-    struct block_check bc;
-    check_block(&vf->dc, b, &bc);
-    vf->blocks++;
-    if (bc.err) {
-        problem(vf, file, file_offset(&vf->map, b->data), "block of series %u at ts %" PRIu64 ": %s", b->series, b->key_ts, bc.why);
-        return 0;
-    }
-    vf->block_records += bc.nrecs;
-    const void *key;
-    size_t klen;
-    uint32_t back;
-    if (cold_series_name(vf->v, b->series, &key, &klen) || cold_series_of(vf->v, key, klen, &back) ||
-        back != b->series)
-        problem(vf, file, file_offset(&vf->map, b->data), "series %u has no consistent dictionary entry", b->series);
-    if (vf->have_prev && vf->prev_series == b->series && bc.h.ts_min <= vf->prev_ts_max)
-        problem(vf, file, file_offset(&vf->map, b->data), "block of series %u at ts %" PRIu64 " overlaps the one before",
-                b->series, bc.h.ts_min);
-    vf->have_prev = 1;
-    vf->prev_series = b->series;
-    vf->prev_ts_max = bc.h.ts_max;
-    return 0;
-}
-
-int cli_verify(int argc, char **argv)
-{
-    struct inspect in;
-    int code = inspect_open("verify", argc, argv, &in);
-    if (code) {
-        inspect_close(&in);
-        return code;
-    }
-    const char *dir = in.dir, *logdir = in.logdir;
-    struct cold *c = in.c;
-    struct io *io = in.io;
-    uint64_t *firsts = in.firsts;
-    size_t nseg = in.nseg;
-    struct verify vf = {.dir = dir};
-    uint64_t compacted = 0, records = 0;
-    uint8_t uuid[16];
-    int has_uuid = 0;
-    char cold_file[4200];
-    snprintf(cold_file, sizeof cold_file, "%s/cold/data.mdb", dir);
-    if (c) {
-        int r = cold_meta(c, &compacted, uuid, &has_uuid);
-        if (r)
-            problem(&vf, cold_file, 0, "meta database unreadable: %s", sluice_strerror(r));
-    }
-    uint64_t next_lsn = compacted + 1, prev_seq = 0;
-    for (size_t i = 0; i < nseg; i++) {
-        char name[32], path[4200], msg[256];
-        seg_filename(name, firsts[i]);
-        snprintf(path, sizeof path, "%s/%s", logdir, name);
-        struct seg_summary s;
-        int r = walk_file(io, path, NULL, NULL, &s, msg, sizeof msg);
-        if (r) {
-            if (r < 0 && r > -4096 && r != -ELOOP) {
-                code = cli_fail("verify", CLI_USAGE, "%s: %s", path, msg);
-                break;
-            }
-            problem(&vf, path, 0, "%s", msg + (strncmp(msg, "offset 0: ", 10) ? 0 : 10));
-            continue;
-        }
-        records += s.records;
-        if (s.hdr.first_lsn != firsts[i])
-            problem(&vf, path, 0, "header first_lsn %" PRIu64 " does not match the file name", s.hdr.first_lsn);
-        if (has_uuid && memcmp(s.hdr.uuid, uuid, 16))
-            problem(&vf, path, 0, "belongs to another database (uuid differs from the cold tier's)");
-        if (prev_seq && s.hdr.segment_seq != prev_seq + 1)
-            problem(&vf, path, 0, "sequence %" PRIu64 " follows %" PRIu64, s.hdr.segment_seq, prev_seq);
-        prev_seq = s.hdr.segment_seq;
-        /* records before compacted_lsn + 1 may be gone with their compacted segment */
-        if (s.hdr.first_lsn > next_lsn && !(i == 0 && !c && s.hdr.first_lsn == 1))
-            problem(&vf, path, 0, "records %" PRIu64 "..%" PRIu64 " are in neither the log nor the cold tier",
-                    next_lsn, s.hdr.first_lsn - 1);
-        if (s.records && s.last + 1 > next_lsn)
-            next_lsn = s.last + 1;
-        else if (!s.records && s.hdr.first_lsn > next_lsn)
-            next_lsn = s.hdr.first_lsn;
-        int last = i + 1 == nseg;
-        if (s.nonzero_end > s.valid_end) {
-            if (!last || s.stamp >= s.expect_next)
-                problem(&vf, path, s.valid_end, "bad record (checksum, type or length); %" PRIu64
-                        " bytes up to %" PRIu64 " cannot be read%s", s.nonzero_end - s.valid_end,
-                        s.nonzero_end, last ? ", and a later durable stamp shows they were acknowledged" : "");
-            else
-                printf("%s: offset %" PRIu64 ": torn tail of %" PRIu64 " bytes (an unfinished write; "
-                       "recovery cuts it)\n", path, s.valid_end, s.nonzero_end - s.valid_end);
-        }
-    }
-    if (c && decoder_init(&vf.dc) == 0) {
-        struct cold_view v;
-        int r = cold_view_begin(c, &v);
-        vf.v = &v;
-        find_map(dir, &vf.map);
-        if (!r)
-            r = cold_for_each_block(&v, UINT32_MAX, verify_block, &vf);
-        if (r)
-            problem(&vf, cold_file, 0, "cold tier unreadable: %s", sluice_strerror(r));
-        if (v.txn)
-            cold_view_end(&v);
-        if (vf.blocks && !compacted)
-            problem(&vf, cold_file, 0, "blocks exist but meta has no compacted_lsn");
-    }
-    if (!code) {
-        printf("verify %s: %zu segments (%" PRIu64 " records), %" PRIu64 " cold blocks (%" PRIu64
-               " records), compacted_lsn %" PRIu64 ": %s",
-               dir, nseg, records, vf.blocks, vf.block_records, compacted, vf.problems ? "" : "clean\n");
-        if (vf.problems)
-            printf("%" PRIu64 " problem%s\n", vf.problems, vf.problems == 1 ? "" : "s");
-        code = vf.problems ? CLI_ABSENT : CLI_OK;
-    }
-    decoder_free(&vf.dc);
-    inspect_close(&in);
-    return code;
-}

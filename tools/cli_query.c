@@ -173,8 +173,13 @@ int cli_scan(int argc, char **argv)
             return cli_fail("scan", CLI_USAGE, "usage: sluice scan DIR [--key K] --from T --to T");
         dir = argv[i];
     }
-    if (!dir || !have_from || !have_to)
+    if (!dir)
         return cli_fail("scan", CLI_USAGE, "usage: sluice scan DIR [--key K] --from T --to T");
+    if (!have_from || !have_to)
+        return cli_fail("scan", CLI_USAGE,
+                        "the time range is required: --from T --to T selects records with "
+                        "from <= ts < to (T in integer ns or RFC 3339; --from 0 --to "
+                        "18446744073709551615 for everything)");
     if (from > to)
         return cli_fail("scan", CLI_USAGE, "--from is after --to");
     size_t klen = key ? strlen(key) : 0;

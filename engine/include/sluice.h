@@ -110,7 +110,10 @@ enum {
                                         * compaction round that grew it) */
     SLUICE_EVENT_BACKPRESSURE_BEGIN = 4, /* the ring is full: the first producer waits */
     SLUICE_EVENT_BACKPRESSURE_END = 5, /* no producer waits any longer; a = ns it lasted */
-    SLUICE_EVENT_POISON = 6            /* a = the error (as int64) that poisoned the log */
+    SLUICE_EVENT_POISON = 6,           /* a = the error (as int64) that poisoned the log */
+    SLUICE_EVENT_DAMAGE_SKIPPED = 7    /* during sluice_open: recovery stepped over damaged
+                                        * log records LSN a..b, all already in the cold
+                                        * tier (nothing lost; see sluice_open) */
 };
 struct sluice_event {
     int type;
@@ -358,6 +361,8 @@ struct sluice_stats {
                                     * after open, benchmarks wait for it) */
     uint64_t put_samples_dropped;  /* put latency samples not recorded because the stats
                                     * reader held their stripe (a put never waits for it) */
+    uint64_t recovery_skipped_records; /* damaged log records the last open stepped over
+                                    * because the cold tier already held them */
 };
 
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */

@@ -99,6 +99,7 @@ static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto,
         return -errno;
     struct seg_walker w;
     int r = seg_walker_open(&w, c->lg->io, fd, (uint64_t)st.st_size);
+    w.skip_upto = from - 1; /* damage in records already cold (recovery stepped over it) */
     const struct rec_hdr *h;
     uint64_t off;
     while (!r) {

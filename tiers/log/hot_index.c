@@ -263,7 +263,7 @@ int hot_locate(const struct hot_index *x, uint64_t lsn, int *fd, uint64_t *off)
         return SLUICE_NOTFOUND;
     *fd = s->fd;
     *off = s->offs[lsn - s->first_lsn];
-    return 0;
+    return *off == HOT_NO_OFFSET ? SLUICE_NOTFOUND : 0;
 }
 
 size_t hot_seek(const struct hot_series *s, uint64_t ts)

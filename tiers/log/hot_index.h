@@ -96,6 +96,8 @@ int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint6
 /* Write lock held. Makes room for n more offsets in segment seg; the writer then stores
  * them without the lock (readers look at an offset only once its LSN is released). */
 int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n);
+/* The offset of a record recovery stepped over (damaged, and in the cold tier). */
+#define HOT_NO_OFFSET UINT32_MAX
 static inline void hot_push_off(struct hot_segment *s, uint64_t off)
 {
     s->offs[s->noffs++] = (uint32_t)off;

@@ -70,6 +70,8 @@ struct log {
     int uuid_known;          /* the cold tier named the database: segments must agree */
     uint64_t compacted_lsn;  /* at open: records <= it are in the cold tier */
     int read_only;           /* set by log_recover: another process may be writing */
+    uint64_t recovery_skips;        /* damaged stretches recovery stepped over (all cold) */
+    uint64_t recovery_skipped_lsns; /* the records they held */
     uint64_t backlog_max_bytes; /* live segments beyond this hold the writer back */
     void (*on_seal)(void *arg); /* a segment was sealed: the compactor has work */
     void *on_seal_arg;

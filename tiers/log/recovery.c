@@ -3,7 +3,8 @@
  *
  *   list log/ ──▶ delete *.tmp ──▶ for each *.seg in LSN order:
  *        check header (magic, version, CRC, UUID, seq, first LSN == name == expected)
- *        walk records (CRC, LSN continuity), indexing each
+ *        walk records (CRC, LSN continuity), indexing each; step over damage the
+ *          cold tier covers (LSNs <= compacted_lsn: walker.h), reporting it
  *        scan what follows the last valid record:
  *          valid later record, or not the last segment and LSNs do not continue
  *                                  ──▶ SLUICE_ECORRUPT naming file and offset
@@ -71,6 +72,29 @@ struct tail_cut {
     uint64_t from, to;
 };
 
+/* Damage stepped over because the cold tier holds its records: reported once the open
+ * succeeds, through errbuf (a note), an event per stretch and the stats. */
+struct skip_report {
+    struct log *lg;
+    const char *path;
+    char *errbuf;
+    size_t errcap;
+};
+
+static void on_skip(void *arg, const struct seg_skip *s)
+{
+    struct skip_report *sr = arg;
+    struct log *lg = sr->lg;
+    lg->recovery_skipped_lsns += s->last_lsn + 1 - s->first_lsn;
+    if (!lg->recovery_skips++)
+        reason(sr->errbuf, sr->errcap,
+               "%s: offset %" PRIu64 ": %" PRIu64 " damaged bytes stepped over (LSN %" PRIu64
+               "..%" PRIu64 ", already in the cold tier: nothing lost)",
+               sr->path, s->off, s->end - s->off, s->first_lsn, s->last_lsn);
+    if (lg->on_event)
+        lg->on_event(lg->event_arg, SLUICE_EVENT_DAMAGE_SKIPPED, s->first_lsn, s->last_lsn);
+}
+
 /* Walks one segment, indexing its records. */
 static int recover_segment(struct log *lg, int fd, const char *path, uint32_t segidx,
                            uint64_t first_lsn, uint64_t expect_seq, int first,
@@ -112,16 +136,26 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
         goto out;
     }
     lg->next_seq = w.hdr.segment_seq + 1;
+    struct skip_report sr = {lg, path, errbuf, errcap};
+    w.skip_upto = lg->compacted_lsn;
+    w.on_skip = on_skip;
+    w.skip_arg = &sr;
     const struct rec_hdr *h;
     uint64_t off;
+    struct hot_segment *seg = &lg->index->segs[segidx];
     /* No reader exists yet; the lock is taken once per segment for form's sake. */
     hot_wrlock(lg->index);
     while ((r = seg_walker_next(&w, &h, &off)) == 1) {
-        /* records the cold tier holds are read from there; offsets stay dense per LSN */
-        if ((r = hot_reserve_offs(lg->index, segidx, 1)) ||
+        /* records the cold tier holds are read from there; offsets stay dense per LSN,
+         * with no place for records of a damaged stretch stepped over (all cold) */
+        size_t missing = (size_t)(h->lsn - first_lsn) - seg->noffs;
+        if ((r = hot_reserve_offs(lg->index, segidx, missing + 1)) ||
             (h->lsn > lg->compacted_lsn && (r = hot_insert(lg->index, h, 0))))
             break;
-        hot_push_off(&lg->index->segs[segidx], off);
+        seg = &lg->index->segs[segidx];
+        while (missing--)
+            hot_push_off(seg, HOT_NO_OFFSET);
+        hot_push_off(seg, off);
     }
     hot_unlock(lg->index);
     if (r > 0)
@@ -251,6 +285,14 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         if (r)
             goto out;
     }
+    /* Judged before anything is cut: a log that ends short of the cold tier lost
+     * acknowledged records, and cutting its tail could only lose more. */
+    if (next_lsn - 1 < lg->compacted_lsn) {
+        reason(errbuf, errcap, "%s: the log ends at LSN %" PRIu64 ", before the cold tier's %" PRIu64,
+               lg->logdir, next_lsn - 1, lg->compacted_lsn);
+        r = SLUICE_ECORRUPT;
+        goto out;
+    }
     if (cut.fd >= 0 && !read_only && (r = cut_tail(lg, &cut)) < 0) {
         reason(errbuf, errcap, "cutting the torn log tail failed: %s", sluice_strerror(r));
         goto out;
@@ -268,12 +310,6 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
     }
     if (stale && !read_only && (r = lg->io->ops->fsync_dir(lg->io, lg->logdir)) < 0)
         goto out;
-    if (next_lsn - 1 < lg->compacted_lsn) {
-        reason(errbuf, errcap, "%s: the log ends at LSN %" PRIu64 ", before the cold tier's %" PRIu64,
-               lg->logdir, next_lsn - 1, lg->compacted_lsn);
-        r = SLUICE_ECORRUPT;
-        goto out;
-    }
     lg->gather_lsn = next_lsn;
     lg->index->ring_released_lsn = next_lsn - 1;
     pos_init(&lg->indexed, next_lsn - 1);

@@ -89,12 +89,73 @@ static int walk_one(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *
     return 1;
 }
 
+/* The record at pos if it is valid (any type on disk), else NULL. */
+static const struct rec_hdr *valid_at(struct seg_walker *w, uint64_t pos, int *err)
+{
+    ssize_t n = window_at(w, pos, REC_HDR_BYTES);
+    if (n < 0) {
+        *err = (int)n;
+        return NULL;
+    }
+    if (n < REC_HDR_BYTES)
+        return NULL;
+    const uint8_t *p = w->buf + (pos - w->buf_off);
+    const struct rec_hdr *h = (const struct rec_hdr *)p;
+    if (!rec_type_on_disk(h->type))
+        return NULL;
+    size_t need = rec_size(h->klen, h->vlen), size;
+    if (h->klen > SLUICE_KEY_MAX || h->vlen > SLUICE_VALUE_MAX)
+        return NULL;
+    if ((size_t)n < need) {
+        n = window_at(w, pos, need);
+        if (n < 0) {
+            *err = (int)n;
+            return NULL;
+        }
+        p = w->buf + (pos - w->buf_off);
+        h = (const struct rec_hdr *)p;
+    }
+    return rec_check(p, (size_t)n, &size) == REC_VALID ? h : NULL;
+}
+
+/* At an invalid record whose LSN the cold tier holds: finds where the valid records go
+ * on. 1 and the walk moved there, 0 when it may not (nothing valid follows, or the
+ * stretch would hide a record above skip_upto), or an I/O error. */
+static int resync(struct seg_walker *w)
+{
+    uint64_t expect = w->expect_lsn;
+    for (uint64_t pos = w->pos + REC_ALIGN; pos + REC_HDR_BYTES <= w->file_size; pos += REC_ALIGN) {
+        int err = 0;
+        const struct rec_hdr *h = valid_at(w, pos, &err);
+        if (err)
+            return err;
+        if (!h || h->lsn < expect)
+            continue; /* not a record, or not one that can come next */
+        if (h->lsn - 1 > w->skip_upto)
+            return 0; /* the stretch held records the cold tier lacks */
+        struct seg_skip s = {.off = w->pos, .end = pos, .first_lsn = expect, .last_lsn = h->lsn - 1};
+        w->skips++;
+        w->skipped_lsns += h->lsn - expect;
+        w->pos = pos;
+        w->expect_lsn = h->lsn;
+        if (w->on_skip)
+            w->on_skip(w->skip_arg, &s);
+        return 1;
+    }
+    return 0;
+}
+
 int seg_walker_next(struct seg_walker *w, const struct rec_hdr **rec, uint64_t *off)
 {
-    int r;
-    while ((r = walk_one(w, rec, off)) == 1 && (*rec)->type == REC_FILL)
-        w->fills++;
-    return r;
+    for (;;) {
+        int r;
+        while ((r = walk_one(w, rec, off)) == 1 && (*rec)->type == REC_FILL)
+            w->fills++;
+        if (r != 0 || !w->skip_upto || w->expect_lsn > w->skip_upto)
+            return r;
+        if ((r = resync(w)) != 1)
+            return r;
+    }
 }
 
 int seg_walker_scan_tail(struct seg_walker *w, uint64_t *nonzero_end, uint64_t *stamp)
