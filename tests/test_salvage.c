@@ -221,3 +221,193 @@ Test(salvage, damage_above_compacted_is_refused_and_nothing_is_cut)
     cr_expect_eq(file_crc(seg), before, "nothing was cut");
     free(seg);
 }
+
+/* ---- repair ---- */
+
+/* Every file under d, with its CRC, as one string: a directory nobody wrote compares
+ * equal before and after. */
+static void tree_print(const char *d, char *out, size_t cap)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "cd '%s' && find . -type f | sort", d);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char line[4200];
+    size_t n = 0;
+    out[0] = 0;
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        char full[8400];
+        snprintf(full, sizeof full, "%s/%s", d, line);
+        n += (size_t)snprintf(out + n, cap - n, "%s %08x\n", line, file_crc(full));
+        cr_assert_lt(n, cap);
+    }
+    pclose(p);
+}
+
+/* The same records as a reference directory, except the ids in [lost_from, lost_to]. */
+static void expect_like(const char *d, uint64_t upto, uint64_t lost_from, uint64_t lost_to, const char *what)
+{
+    sluice_db *db;
+    sluice_options o;
+    sluice_options_init(&o);
+    o.read_only = 1;
+    cr_assert_eq(sluice_open(d, &o, &db), 0, "%s", what);
+    char key[32];
+    uint8_t val[256], got[256];
+    for (uint64_t id = 1; id <= upto; id++) {
+        size_t vlen, klen = record_of(id, key, val, &vlen), glen = 0;
+        int r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
+        if (id >= lost_from && id <= lost_to)
+            cr_assert_eq(r, SLUICE_NOTFOUND, "%s: record %" PRIu64 " should be lost", what, id);
+        else
+            cr_assert(r == 0 && glen == vlen && !memcmp(got, val, vlen), "%s: record %" PRIu64 ": %s", what,
+                      id, sluice_errname(r));
+    }
+    cr_assert_eq(sluice_close(db), 0);
+}
+
+/* The offset in data.mdb of the block of key k (series s-k) starting at the lowest ts. */
+static long cold_block_offset(const char *d, const char *key)
+{
+    cr_assert_eq(tc_run("dump", "cold", d, "--key", key, "--json", NULL), 0, "%s", tc_err);
+    char *p = strstr(tc_out, "\"offset\":");
+    cr_assert(p);
+    return atol(p + 9);
+}
+
+Test(salvage, repair_copies_what_can_be_read_and_names_what_is_lost)
+{
+    build(dir);
+    char *seg = tu_segment(dir, 0), cold[4200], dest[4200];
+    snprintf(cold, sizeof cold, "%s/cold/data.mdb", dir);
+    snprintf(dest, sizeof dest, "%s.repaired", dir);
+    long rec2500 = offset_of(dir, 2500), rec1000 = offset_of(dir, 1000);
+    flip(seg, rec2500 + 40);                        /* above compacted_lsn: lost */
+    flip(seg, rec1000 + 40);                        /* below: the cold tier has it */
+    flip(cold, cold_block_offset(dir, "s-3") + 60); /* a cold block: the log has it still */
+    static char before[1 << 16], after[1 << 16];
+    tree_print(dir, before, sizeof before);
+    cr_expect_eq(tc_run("repair", dir, dest, NULL), 1, "something was lost: %s%s", tc_out, tc_err);
+    cr_expect(strstr(tc_out, "lost: LSN 2500..2500 (1 record)"), "%s", tc_out);
+    cr_expect(strstr(tc_out, "lost: cold block of key s-3 from ts"), "%s", tc_out);
+    cr_expect(strstr(tc_out, "found again in the log"), "%s", tc_out);
+    cr_expect(strstr(tc_out, "2999 records copied"), "%s", tc_out);
+    tree_print(dir, after, sizeof after);
+    cr_expect_str_eq(after, before, "repair wrote to DIR");
+    expect_like(dest, RECORDS, 2500, 2500, "the repaired copy");
+    cr_expect_eq(tc_run("verify", dest, NULL), 0, "%s", tc_out);
+    cr_expect_eq(tc_run("repair", dir, dest, NULL), 2, "DEST must be new or empty");
+    char *d2 = tu_mkdtemp();
+    cr_expect_eq(tc_run("repair", dir, d2, NULL), 1, "an empty DEST is fine");
+    tu_rmdir(d2);
+    char rm[8400];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dest);
+    cr_assert_eq(system(rm), 0);
+    free(seg);
+}
+
+/* Compacted segments are gone: a damaged cold block's records are lost, and named. */
+Test(salvage, repair_of_a_damaged_cold_block_whose_segments_are_gone)
+{
+    sluice_options o;
+    sluice_options_init(&o);
+    o.manual_compaction = 1;
+    o.segment_bytes = 256u << 10;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    char key[32];
+    uint8_t val[256];
+    for (uint64_t id = 1; id <= RECORDS; id++) {
+        size_t vlen, klen = record_of(id, key, val, &vlen);
+        cr_assert_eq(sluice_put(db, key, klen, id, val, vlen, SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    char cold[4200], dest[4200];
+    snprintf(cold, sizeof cold, "%s/cold/data.mdb", dir);
+    snprintf(dest, sizeof dest, "%s/dest", dir);
+    flip(cold, cold_block_offset(dir, "s-5") + 60);
+    cr_expect_eq(tc_run("repair", dir, dest, NULL), 1, "%s%s", tc_out, tc_err);
+    cr_expect(strstr(tc_out, "lost: cold block of key s-5 from ts 5: "), "%s", tc_out);
+    cr_expect(strstr(tc_out, "0 of them (or newer versions) found again"), "%s", tc_out);
+    /* the first block of s-5 holds ids 5, 12, 19, ... up to its size: exactly those are
+     * missing, every other record is there */
+    const char *p = strstr(tc_out, "from ts 5: ");
+    cr_assert(p);
+    int lost = atoi(p + 11);
+    cr_assert_gt(lost, 0);
+    sluice_options ro;
+    sluice_options_init(&ro);
+    ro.read_only = 1;
+    cr_assert_eq(sluice_open(dest, &ro, &db), 0);
+    int missing = 0;
+    uint8_t got[256];
+    for (uint64_t id = 1; id <= RECORDS; id++) {
+        size_t vlen, klen = record_of(id, key, val, &vlen), glen;
+        int r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
+        if (r == SLUICE_NOTFOUND) {
+            cr_expect_eq(id % 7, 5, "record %" PRIu64 " of another key is missing", id);
+            missing++;
+        } else {
+            cr_assert(r == 0 && glen == vlen && !memcmp(got, val, vlen), "record %" PRIu64, id);
+        }
+    }
+    cr_expect_eq(missing, lost, "the report counts exactly what is missing");
+    cr_assert_eq(sluice_close(db), 0);
+}
+
+/* ---- backup ---- */
+
+/* A child writes records id = 1, 2, ... at DURABLE level, compacting as segments seal,
+ * and reports each acknowledged id on a pipe. Backups taken meanwhile must hold every
+ * record acknowledged before they began. */
+Test(salvage, backup_under_a_running_writer_holds_every_durable_record)
+{
+    int acks[2];
+    cr_assert_eq(pipe(acks), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(acks[0]);
+        sluice_options o;
+        sluice_options_init(&o);
+        o.segment_bytes = 256u << 10; /* segments seal, compact and vanish during backups */
+        o.stats_interval_ms = 10;
+        sluice_db *db;
+        if (sluice_open(dir, &o, &db))
+            _exit(2);
+        char key[32];
+        uint8_t val[256];
+        for (uint64_t id = 1;; id++) {
+            size_t vlen, klen = record_of(id, key, val, &vlen);
+            if (sluice_put(db, key, klen, id, val, vlen, SLUICE_ACK_DURABLE, NULL))
+                _exit(3);
+            if (write(acks[1], &id, sizeof id) != sizeof id)
+                _exit(0);
+        }
+    }
+    close(acks[1]);
+    uint64_t acked = 0, id;
+    for (int round = 0; round < 4; round++) {
+        /* everything acknowledged so far, and at least 2000 more records per round */
+        while (read(acks[0], &id, sizeof id) == sizeof id && (acked = id) < (uint64_t)(round + 1) * 2000)
+            ;
+        int fl = fcntl(acks[0], F_GETFL);
+        fcntl(acks[0], F_SETFL, fl | O_NONBLOCK);
+        while (read(acks[0], &id, sizeof id) == sizeof id)
+            acked = id;
+        fcntl(acks[0], F_SETFL, fl);
+        char dest[4200];
+        snprintf(dest, sizeof dest, "%s/backup-%d", dir, round);
+        cr_assert_eq(tc_run("backup", dir, dest, NULL), 0, "%s%s", tc_out, tc_err);
+        cr_expect(strstr(tc_out, "a writer was running"), "%s", tc_out);
+        fprintf(stderr, "%s", tc_out);
+        expect_like(dest, acked, 1, 0, "the backup");
+        cr_expect_eq(tc_run("verify", dest, NULL), 0, "%s", tc_out);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(acks[0]);
+    fprintf(stderr, "backup: 4 backups under a writer, the last after %" PRIu64 " acknowledged records\n", acked);
+}

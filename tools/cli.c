@@ -68,6 +68,16 @@ static const struct command commands[] = {
     {"compact", cli_compact,
      "compact DIR\n"
      "    Compacts everything into the cold tier; DIR must not be open elsewhere."},
+    {"repair", cli_repair,
+     "repair DIR DEST\n"
+     "    Copies every record that can still be read, from the cold tier and every intact\n"
+     "    stretch of every segment, into the new directory DEST, and lists what was lost\n"
+     "    (LSN ranges, cold blocks by key). Never writes DIR. Exit 0 nothing lost, 1 lost."},
+    {"backup", cli_backup,
+     "backup DIR DEST\n"
+     "    A consistent copy of DIR, also while a writer runs: the log's segments, then the\n"
+     "    cold tier in one LMDB transaction. DEST opens with every record that was durable\n"
+     "    when the backup began."},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -20,6 +20,8 @@ int cli_get(int argc, char **argv);    /* cli_query.c */
 int cli_scan(int argc, char **argv);
 int cli_stats(int argc, char **argv);
 int cli_compact(int argc, char **argv);
+int cli_repair(int argc, char **argv); /* cli_salvage.c */
+int cli_backup(int argc, char **argv);
 int cli_ingest(int argc, char **argv); /* cli_ingest.c */
 int cli_top(int argc, char **argv);    /* cli_top.c */
 

@@ -181,12 +181,12 @@ uint64_t cli_file_offset(const struct map_range *m, const void *p)
 }
 
 /* Opens DIR/cold read-only; *c NULL (and 0) when there is none. */
-int cli_open_cold(const char *cmd, const char *dir, struct cold **c)
+int cli_open_cold(const char *cmd, const char *dir, int mode, struct cold **c)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/cold", dir);
     *c = NULL;
-    int r = cold_open(path, 1, 1u << 20, c);
+    int r = cold_open(path, mode, 1u << 20, c);
     if (r == SLUICE_NOTFOUND)
         return 0;
     if (r)
@@ -230,7 +230,7 @@ void cli_check_block(struct decoder *dc, const struct cold_block_ref *b, struct 
 
 /* ---- what info and verify open: DIR's segments, its cold tier, file I/O ---- */
 
-int cli_inspect_open(const char *cmd, const char *dir, struct inspect *in)
+int cli_inspect_open(const char *cmd, const char *dir, unsigned flags, struct inspect *in)
 {
     memset(in, 0, sizeof *in);
     in->dir = dir;
@@ -240,7 +240,7 @@ int cli_inspect_open(const char *cmd, const char *dir, struct inspect *in)
     if (!S_ISDIR(st.st_mode))
         return cli_fail(cmd, CLI_USAGE, "%s: not a directory", in->dir);
     snprintf(in->logdir, sizeof in->logdir, "%s/log", in->dir);
-    int code = cli_open_cold(cmd, in->dir, &in->c);
+    int code = cli_open_cold(cmd, in->dir, flags & CLI_INSPECT_NOLOCK ? COLD_READ_NOLOCK : 1, &in->c);
     if (code)
         return code;
     if (seg_list(in->logdir, &in->firsts, &in->nseg, NULL, NULL) && !in->c)

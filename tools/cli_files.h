@@ -61,7 +61,7 @@ struct map_range {
 void cli_find_map(const char *dir, struct map_range *m);
 uint64_t cli_file_offset(const struct map_range *m, const void *p);
 /* Opens DIR/cold read-only; *c NULL (and 0) when there is none; else the exit code. */
-int cli_open_cold(const char *cmd, const char *dir, struct cold **c);
+int cli_open_cold(const char *cmd, const char *dir, int mode, struct cold **c);
 
 struct block_check {
     struct block_hdr h;
@@ -90,7 +90,9 @@ struct inspect {
     struct cold *c;   /* NULL: no cold tier yet */
     struct io *io;
 };
-/* Opens what there is of DIR; 0 or the exit code (printed). */
-int cli_inspect_open(const char *cmd, const char *dir, struct inspect *in);
+/* Opens what there is of DIR; 0 or the exit code (printed). flags CLI_INSPECT_NOLOCK
+ * opens the cold tier without LMDB's lock file (cold.h): nothing in DIR is written. */
+#define CLI_INSPECT_NOLOCK 1
+int cli_inspect_open(const char *cmd, const char *dir, unsigned flags, struct inspect *in);
 void cli_inspect_close(struct inspect *in);
 #endif

@@ -327,7 +327,7 @@ int cli_info(int argc, char **argv)
     if (!dir)
         return cli_fail("info", CLI_USAGE, "usage: sluice info DIR [--json]");
     struct inspect in;
-    int code = cli_inspect_open("info", dir, &in);
+    int code = cli_inspect_open("info", dir, 0, &in);
     if (code) {
         cli_inspect_close(&in);
         return code;
@@ -596,7 +596,7 @@ static int dump_cold(int argc, char **argv)
     if (!dir)
         return cli_fail("dump", CLI_USAGE, "usage: sluice dump cold DIR [--key K] [--from T] [--to T] [--records] [--json]");
     struct cold *c;
-    int code = cli_open_cold("dump", dir, &c);
+    int code = cli_open_cold("dump", dir, 1, &c);
     if (code)
         return code;
     if (!c)

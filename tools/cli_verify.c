@@ -106,7 +106,7 @@ int cli_verify(int argc, char **argv)
     if (!dirarg)
         return cli_fail("verify", CLI_USAGE, "usage: sluice verify DIR [--json]");
     struct inspect in;
-    int code = cli_inspect_open("verify", dirarg, &in);
+    int code = cli_inspect_open("verify", dirarg, 0, &in);
     if (code) {
         cli_inspect_close(&in);
         return code;

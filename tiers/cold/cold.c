@@ -119,11 +119,13 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
     mdb_env_set_maxreaders(c->env, SLUICE_READERS_MAX);
     /* below a megabyte the first transaction (four databases) may not fit */
     mdb_env_set_mapsize(c->env, map_bytes < (1u << 20) ? (1u << 20) : map_bytes);
-    r = cold_lmdb_error(mdb_env_open(c->env, path, MDB_NOTLS | (read_only ? MDB_RDONLY : 0), 0644));
+    unsigned flags = MDB_NOTLS | (read_only ? MDB_RDONLY : 0) | (read_only == COLD_READ_NOLOCK ? MDB_NOLOCK : 0);
+    r = cold_lmdb_error(mdb_env_open(c->env, path, flags, 0644));
     if (r)
         goto err;
     int dead;
-    mdb_reader_check(c->env, &dead); /* a killed reader keeps its slot until this */
+    if (read_only != COLD_READ_NOLOCK)
+        mdb_reader_check(c->env, &dead); /* a killed reader keeps its slot until this */
     MDB_txn *txn;
     r = cold_lmdb_error(mdb_txn_begin(c->env, NULL, read_only ? MDB_RDONLY : 0, &txn));
     if (r)
@@ -241,6 +243,23 @@ static int view_txn(struct cold *c, MDB_txn **txn)
         rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
     }
     return rc;
+}
+
+int cold_copy(struct cold *c, const char *dest, uint64_t *compacted_lsn)
+{
+    pthread_rwlock_rdlock(&c->grow);
+    int r = cold_lmdb_error(mdb_env_copy2(c->env, dest, MDB_CP_COMPACT));
+    pthread_rwlock_unlock(&c->grow);
+    if (r)
+        return r;
+    struct cold *copy;
+    if ((r = cold_open(dest, 1, 1u << 20, &copy)))
+        return r;
+    uint8_t uuid[16];
+    int has_uuid;
+    r = cold_meta(copy, compacted_lsn, uuid, &has_uuid);
+    cold_close(copy);
+    return r;
 }
 
 int cold_view_begin(struct cold *c, struct cold_view *v)

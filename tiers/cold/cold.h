@@ -66,8 +66,16 @@ struct cold_apply_stats {
 int cold_lmdb_error(int rc);
 
 /* Opens (read_only: only if it exists) the environment in `path`. A missing
- * environment in read_only mode is SLUICE_NOTFOUND. */
+ * environment in read_only mode is SLUICE_NOTFOUND. read_only == COLD_READ_NOLOCK also
+ * leaves lock.mdb alone (MDB_NOLOCK): nothing in `path` is written, so no process may
+ * write the environment meanwhile (sluice repair checks DIR/LOCK first). */
+#define COLD_READ_NOLOCK 2
 int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **out);
+
+/* A consistent copy of the environment (one read transaction: mdb_env_copy2, compacted)
+ * into the existing, empty directory dest; the copy's compacted_lsn in *compacted_lsn.
+ * A writer may go on meanwhile. 0, -errno, or an LMDB error as cold_lmdb_error says. */
+int cold_copy(struct cold *c, const char *dest, uint64_t *compacted_lsn);
 void cold_close(struct cold *c);
 
 /* The durable checkpoint: 0 and *lsn (0 if never compacted); *has_uuid and uuid. */
