@@ -378,6 +378,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     lg->ring = &db->ring;
     lg->index = &db->index;
     lg->segment_bytes = o.segment_bytes;
+    lg->seg_start_bytes = o.segment_bytes < SEG_START_BYTES ? o.segment_bytes : SEG_START_BYTES;
     lg->batch_max_bytes = o.batch_max_bytes;
     lg->linger_us = o.linger_us;
     lg->memory_delay_us = o.memory_delay_us;

@@ -16,6 +16,7 @@ static ssize_t f_pread(struct io *io, int fd, void *b, size_t n, uint64_t o) { r
 static ssize_t f_pwrite(struct io *io, int fd, const void *b, size_t n, uint64_t o) { return in(io)->ops->pwrite(in(io), fd, b, n, o); }
 static int f_fdatasync(struct io *io, int fd) { return in(io)->ops->fdatasync(in(io), fd); }
 static int f_fallocate(struct io *io, int fd, uint64_t o, uint64_t n) { return in(io)->ops->fallocate(in(io), fd, o, n); }
+static int f_truncate(struct io *io, int fd, uint64_t n) { return in(io)->ops->truncate(in(io), fd, n); }
 static int f_rename(struct io *io, const char *a, const char *b) { return in(io)->ops->rename(in(io), a, b); }
 static int f_unlink(struct io *io, const char *p) { return in(io)->ops->unlink(in(io), p); }
 static int f_fsync_dir(struct io *io, const char *p) { return in(io)->ops->fsync_dir(in(io), p); }
@@ -50,7 +51,7 @@ static void f_destroy(struct io *io)
 
 static const struct io_ops fault_ops = {
     .open = f_open, .close = f_close, .pread = f_pread, .pwrite = f_pwrite,
-    .fdatasync = f_fdatasync, .fallocate = f_fallocate, .rename = f_rename,
+    .fdatasync = f_fdatasync, .fallocate = f_fallocate, .truncate = f_truncate, .rename = f_rename,
     .unlink = f_unlink, .fsync_dir = f_fsync_dir, .submit_writev = f_writev,
     .submit_fdatasync = f_fdatasync_async, .submit_writev_fdatasync = f_writev_sync,
     .reap = f_reap, .event_fd = f_event_fd, .destroy = f_destroy,

@@ -15,7 +15,7 @@
 
 const char *const sim_op_names[SIM_OPS] = {
     "open", "pread", "pwrite", "fdatasync", "fallocate", "rename", "unlink", "fsync_dir",
-    "write (async)", "fdatasync (async)",
+    "write (async)", "fdatasync (async)", "truncate",
 };
 
 #define SIM_PATH 320
@@ -622,6 +622,32 @@ static int sim_fallocate(struct io *io, int fd, uint64_t off, uint64_t len)
     return r;
 }
 
+/* ftruncate and fsync: the size change (and everything before it in the file) is
+ * durable on return; a cut at this sync point undoes the shrink in any of the ways an
+ * unsynced change can be undone. */
+static int sim_truncate(struct io *io, int fd, uint64_t len)
+{
+    struct sim_disk *d = disk(io);
+    struct sim_where where = where_called();
+    uintptr_t site = where.site;
+    pthread_mutex_lock(&d->mu);
+    int r = enter(d, SIM_TRUNCATE, &where);
+    if (!r)
+        r = fault_for(d, SIM_TRUNCATE, site);
+    if (r == SIM_SHORT_WRITE)
+        r = -EIO;
+    int f = file_of(d, fd);
+    uint64_t size = file_size(fd);
+    if (!r && f >= 0 && len < size)
+        remember(d, f, len, size - len);
+    if (!r && ftruncate(fd, (off_t)len) < 0)
+        r = -errno;
+    if (!r)
+        r = do_sync(d, fd, 0);
+    pthread_mutex_unlock(&d->mu);
+    return r;
+}
+
 static int sim_rename(struct io *io, const char *from, const char *to)
 {
     struct sim_disk *d = disk(io);
@@ -866,7 +892,7 @@ static void sim_view_destroy(struct io *io)
 
 static const struct io_ops sim_ops = {
     .open = sim_open, .close = sim_close, .pread = sim_pread, .pwrite = sim_pwrite,
-    .fdatasync = sim_fdatasync, .fallocate = sim_fallocate, .rename = sim_rename,
+    .fdatasync = sim_fdatasync, .fallocate = sim_fallocate, .truncate = sim_truncate, .rename = sim_rename,
     .unlink = sim_unlink, .fsync_dir = sim_fsync_dir, .submit_writev = sim_submit_writev,
     .submit_fdatasync = sim_submit_fdatasync,
     .submit_writev_fdatasync = sim_submit_writev_fdatasync, .reap = sim_reap,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -563,4 +564,98 @@ Test(api, a_read_only_handle_follows_a_growing_map)
     cr_expect_eq(vlen, sizeof v);
     cr_expect_eq(sluice_get(r, "g", 1, 0, buf, sizeof buf, &vlen), 0);
     cr_expect_eq(sluice_close(r), 0);
+}
+
+/* Disk bytes in use under d (st_blocks: what du counts, holes excluded). */
+static long long disk_bytes(const char *d)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "du -s -B1 '%s'", d);
+    FILE *p = popen(cmd, "r");
+    long long n = -1;
+    cr_assert(p && fscanf(p, "%lld", &n) == 1);
+    pclose(p);
+    return n;
+}
+
+/* The first user's finding: a one-record directory cost 129 MB (a 64 MiB segment and a
+ * 64 MiB zeroed spare), also after close and after a full compaction. */
+Test(api, a_small_directory_costs_at_most_8_mib)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    db = NULL;
+    char *d = tu_mkdtemp();
+    sluice_options o;
+    sluice_options_init(&o); /* the defaults: 64 MiB segments at most */
+    sluice_db *x;
+    cr_assert_eq(sluice_open(d, &o, &x), 0);
+    cr_assert_eq(sluice_put(x, "one", 3, 1, "record", 6, SLUICE_ACK_DURABLE, NULL), 0);
+    struct sluice_stats st;
+    for (int i = 0; i < 1000 && (sluice_stats(x, &st) || !st.spare_ready); i++)
+        usleep(1000);
+    long long open_bytes = disk_bytes(d);
+    cr_assert_eq(sluice_close(x), 0);
+    long long closed_bytes = disk_bytes(d);
+    cr_assert_eq(sluice_open(d, &o, &x), 0);
+    cr_assert_eq(sluice_compact(x), 0);
+    cr_assert_eq(sluice_close(x), 0);
+    long long compacted_bytes = disk_bytes(d);
+    fprintf(stderr, "one-record directory: %lld bytes open, %lld closed, %lld after a full compaction\n",
+            open_bytes, closed_bytes, compacted_bytes);
+    cr_expect_leq(open_bytes, 8ll << 20);
+    cr_expect_leq(closed_bytes, 8ll << 20);
+    cr_expect_leq(compacted_bytes, 8ll << 20);
+    cr_assert_eq(sluice_open(d, &o, &x), 0);
+    char buf[8];
+    size_t vlen;
+    cr_expect_eq(sluice_get(x, "one", 3, 1, buf, sizeof buf, &vlen), 0);
+    cr_assert_eq(sluice_close(x), 0);
+    tu_rmdir(d);
+}
+
+/* Segments grow with the write rate and shrink back at close; a record too large for an
+ * empty trimmed segment replaces it (same first LSN, same file name) without the
+ * compactor deleting the new file under that name. */
+Test(api, segments_grow_with_load_and_an_empty_one_is_replaced_safely)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    db = NULL;
+    sluice_options o;
+    sluice_options_init(&o);
+    o.segment_bytes = 256u << 10; /* start = the maximum: 256 KiB */
+    sluice_db *x;
+    cr_assert_eq(sluice_open(dir, &o, &x), 0);
+    cr_assert_eq(sluice_close(x), 0); /* an empty segment, kept at the start size */
+    sluice_options_init(&o);          /* now 64 MiB segments and 1 MiB values */
+    cr_assert_eq(sluice_open(dir, &o, &x), 0);
+    static char big[1u << 20];
+    memset(big, 'b', sizeof big);
+    cr_assert_eq(sluice_put(x, "big", 3, 1, big, sizeof big, SLUICE_ACK_DURABLE, NULL), 0);
+    char v[200];
+    memset(v, 'v', sizeof v);
+    for (uint64_t i = 0; i < 100; i++) /* into the segment that replaced the empty one */
+        cr_assert_eq(sluice_put(x, "s", 1, i, v, sizeof v, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_close(x), 0);
+    cr_assert_eq(sluice_open(dir, &o, &x), 0);
+    char got[200];
+    size_t vlen;
+    for (uint64_t i = 0; i < 100; i++)
+        cr_assert_eq(sluice_get(x, "s", 1, i, got, sizeof got, &vlen), 0, "record %llu lost",
+                     (unsigned long long)i);
+    for (uint64_t i = 0; i < 60000; i++) /* ~14 MB: segments of 2, 4, 8 MiB... */
+        cr_assert_eq(sluice_put(x, "k", 1, 10 + i, v, sizeof v, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(x), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(x, &st), 0);
+    cr_expect_geq(st.segments_created, 4, "the start size is small: %llu segments",
+                  (unsigned long long)st.segments_created);
+    cr_assert_eq(sluice_close(x), 0);
+    cr_assert_eq(sluice_open(dir, &o, &x), 0);
+    cr_expect_eq(sluice_get(x, "k", 1, 10 + 59999, got, sizeof got, &vlen), 0);
+    cr_expect_eq(sluice_get(x, "k", 1, 10, got, sizeof got, &vlen), 0);
+    static char gotbig[1u << 20];
+    cr_expect_eq(sluice_get(x, "big", 3, 1, gotbig, sizeof gotbig, &vlen), 0);
+    cr_expect_eq(vlen, sizeof big);
+    cr_assert_eq(sluice_close(x), 0);
+    cr_expect_eq(tc_run("verify", dir, NULL), 0, "%s", tc_out);
 }

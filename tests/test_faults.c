@@ -326,7 +326,7 @@ static int static_sites(struct named_site *out, int max)
     static const char *const calls[] = {
         "ops->open(", "ops->pread(", "ops->pwrite(", "ops->fdatasync(", "ops->fallocate(",
         "ops->rename(", "ops->unlink(", "ops->fsync_dir(", "ops->submit_writev(",
-        "ops->submit_fdatasync(", "ops->submit_writev_fdatasync(",
+        "ops->submit_fdatasync(", "ops->submit_writev_fdatasync(", "ops->truncate(",
     };
     int n = 0;
     for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
@@ -361,6 +361,7 @@ static int same_site(const struct named_site *dyn, int op, const struct named_si
         [SIM_UNLINK] = {"unlink(", NULL}, [SIM_FSYNC_DIR] = {"fsync_dir(", NULL},
         [SIM_WRITE_ASYNC] = {"submit_writev(", "submit_writev_fdatasync("},
         [SIM_FDATASYNC_ASYNC] = {"submit_fdatasync(", "submit_writev_fdatasync("},
+        [SIM_TRUNCATE] = {"truncate(", NULL},
     };
     int kind = 0;
     for (int i = 0; i < 2; i++)

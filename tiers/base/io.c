@@ -53,6 +53,14 @@ int io_posix_fallocate(struct io *io, int fd, uint64_t off, uint64_t len)
     return -r;
 }
 
+int io_posix_truncate(struct io *io, int fd, uint64_t len)
+{
+    (void)io;
+    if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
+        return -errno;
+    return 0;
+}
+
 int io_posix_rename(struct io *io, const char *from, const char *to)
 {
     (void)io;

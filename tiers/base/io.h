@@ -38,6 +38,9 @@ struct io_ops {
     ssize_t (*pwrite)(struct io *io, int fd, const void *buf, size_t len, uint64_t off);
     int (*fdatasync)(struct io *io, int fd);
     int (*fallocate)(struct io *io, int fd, uint64_t off, uint64_t len);
+    /* Sets the file's size and makes the change durable (ftruncate, then fsync: a size
+     * change is metadata, which fdatasync need not write when the file shrinks). */
+    int (*truncate)(struct io *io, int fd, uint64_t len);
     int (*rename)(struct io *io, const char *from, const char *to);
     int (*unlink)(struct io *io, const char *path);
     int (*fsync_dir)(struct io *io, const char *path);
@@ -72,6 +75,7 @@ ssize_t io_posix_pread(struct io *io, int fd, void *buf, size_t len, uint64_t of
 ssize_t io_posix_pwrite(struct io *io, int fd, const void *buf, size_t len, uint64_t off);
 int io_posix_fdatasync(struct io *io, int fd);
 int io_posix_fallocate(struct io *io, int fd, uint64_t off, uint64_t len);
+int io_posix_truncate(struct io *io, int fd, uint64_t len);
 int io_posix_rename(struct io *io, const char *from, const char *to);
 int io_posix_unlink(struct io *io, const char *path);
 int io_posix_fsync_dir(struct io *io, const char *path);

@@ -110,6 +110,7 @@ static const struct io_ops uring_ops = {
     .pwrite = io_posix_pwrite,
     .fdatasync = io_posix_fdatasync,
     .fallocate = io_posix_fallocate,
+    .truncate = io_posix_truncate,
     .rename = io_posix_rename,
     .unlink = io_posix_unlink,
     .fsync_dir = io_posix_fsync_dir,

@@ -29,6 +29,15 @@
  * block's fill then pads at most an eighth of the write. */
 #define LOG_HOLD_BYTES (32u << 10)
 
+/* Segments grow with the write rate (roll_segment in writer.c): a log starts with
+ * segments of SEG_START_BYTES (or segment_bytes, if smaller), and each spare is twice the
+ * segment just installed while segments fill within SEG_GROW_FILL_NS, up to
+ * segment_bytes; half of it, down to the start size, once one took SEG_SHRINK_FILL_NS.
+ * A tiny or idle directory so costs a few MiB, a busy one full-size pre-zeroed segments. */
+#define SEG_START_BYTES (2u << 20)
+#define SEG_GROW_FILL_NS (10ull * 1000000000u)
+#define SEG_SHRINK_FILL_NS (120ull * 1000000000u)
+
 struct log_write {
     int done;          /* 0 in flight, 1 completed, -1 failed */
     uint8_t *stage;    /* direct mode: 4 KiB-aligned copy of the batch */
@@ -75,7 +84,8 @@ struct log {
     uint64_t backlog_max_bytes; /* live segments beyond this hold the writer back */
     void (*on_seal)(void *arg); /* a segment was sealed: the compactor has work */
     void *on_seal_arg;
-    size_t segment_bytes, batch_max_bytes;
+    size_t segment_bytes, batch_max_bytes; /* segment_bytes: the largest segment */
+    uint64_t seg_start_bytes;  /* the first segments' size: min(SEG_START_BYTES, segment_bytes) */
     uint32_t linger_us;
     uint32_t memory_delay_us; /* MEMORY-only records may wait this long to fill a write */
     int prefer_buffered;   /* never use O_DIRECT (tests of the buffered path) */

@@ -18,8 +18,9 @@ static void *prep_main(void *arg)
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
         }
+        uint64_t bytes = p->bytes = p->want_bytes;
         pthread_mutex_unlock(&p->mu);
-        int r = seg_prepare_spare(p->io, p->path, p->bytes);
+        int r = seg_prepare_spare(p->io, p->path, bytes);
         pthread_mutex_lock(&p->mu);
         p->last_error = r;
         /* No spare after an error: rolls fall back to a preallocated file. Retrying a
@@ -35,7 +36,7 @@ int prep_start(struct seg_preparer *p, struct io *io, const char *logdir, uint64
 {
     memset(p, 0, sizeof *p);
     p->io = io;
-    p->bytes = bytes;
+    p->bytes = p->want_bytes = bytes;
     if ((size_t)snprintf(p->path, sizeof p->path, "%s/spare.seg.tmp", logdir) >= sizeof p->path)
         return SLUICE_EINVAL;
     pthread_mutex_init(&p->mu, NULL);
@@ -50,26 +51,28 @@ int prep_start(struct seg_preparer *p, struct io *io, const char *logdir, uint64
     return 0;
 }
 
-const char *prep_take(struct seg_preparer *p)
+const char *prep_take(struct seg_preparer *p, uint64_t min_bytes, uint64_t *bytes)
 {
     if (!p->started)
         return NULL;
     const char *path = NULL;
     pthread_mutex_lock(&p->mu);
-    if (p->ready) {
+    if (p->ready && p->bytes >= min_bytes) {
         p->ready = 0;
         p->taken = 1; /* the preparer waits until prep_request */
         path = p->path;
+        *bytes = p->bytes;
     }
     pthread_mutex_unlock(&p->mu);
     return path;
 }
 
-void prep_request(struct seg_preparer *p)
+void prep_request(struct seg_preparer *p, uint64_t bytes)
 {
     if (!p->started)
         return;
     pthread_mutex_lock(&p->mu);
+    p->want_bytes = bytes; /* (a spare still ready was not taken: it stays, as it is) */
     p->taken = 0;
     p->failed = 0;
     pthread_cond_signal(&p->cv); /* make the next one (or retry after an error) */
@@ -85,6 +88,9 @@ void prep_stop(struct seg_preparer *p)
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
+    if (p->ready) /* a closed directory keeps no spare: recovery would delete it anyway */
+        (void)p->io->ops->unlink(p->io, p->path);
+    p->ready = 0;
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     p->started = 0;

@@ -320,11 +320,11 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
          * segment once, here. */
         char spare[4096];
         snprintf(spare, sizeof spare, "%s/first.seg.tmp", lg->logdir);
-        int z = seg_prepare_spare(lg->io, spare, lg->segment_bytes);
+        int z = seg_prepare_spare(lg->io, spare, lg->seg_start_bytes);
         if (!lg->next_seq)
             lg->next_seq = 1;
         int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, lg->next_seq,
-                             next_lsn, lg->segment_bytes);
+                             next_lsn, lg->seg_start_bytes);
         if (fd < 0) {
             reason(errbuf, errcap, "%s: cannot create the first segment: %s", lg->logdir,
                    sluice_strerror(fd));
@@ -332,7 +332,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             goto out;
         }
         hot_wrlock(lg->index);
-        r = hot_add_segment(lg->index, lg->next_seq, next_lsn, lg->segment_bytes, fd);
+        r = hot_add_segment(lg->index, lg->next_seq, next_lsn, lg->seg_start_bytes, fd);
         hot_unlock(lg->index);
         if (r < 0) {
             lg->io->ops->close(lg->io, fd);

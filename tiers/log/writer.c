@@ -155,6 +155,48 @@ static int open_direct(struct log *lg, uint32_t idx)
     return lg->io->ops->open(lg->io, path, O_RDWR | O_DIRECT, 0);
 }
 
+/* The smallest segment the next record fits in: a header block, the record, its fill
+ * and the block every batch leaves for the seal (lay_out_batch). */
+static uint64_t segment_need(struct log *lg)
+{
+    uint64_t cursor = lg->write_pos, pos;
+    const struct rec_hdr *h = ring_next(lg->ring, &cursor, lg->write_lsn, &pos);
+    size_t rec = h ? rec_size(h->klen, h->vlen) : 0;
+    uint64_t need = SEG_HEADER_BYTES + rec + REC_FILL_MAX + LOG_BLOCK;
+    return (need + LOG_BLOCK - 1) & ~(uint64_t)(LOG_BLOCK - 1);
+}
+
+/* A segment made without a spare is not pre-zeroed: its durable writes also journal
+ * extent conversions (twice the latency). It is kept small, the start size or what the
+ * record needs, so that the next roll comes soon and finds a spare. */
+static uint64_t unzeroed_size(struct log *lg, uint64_t need)
+{
+    uint64_t s = lg->seg_start_bytes;
+    while (s < need)
+        s *= 2;
+    /* the value limits (rec_max_value) make every record fit segment_bytes */
+    return s > lg->segment_bytes ? lg->segment_bytes : s;
+}
+
+/* The size of the spare to make for the roll after this one: segments grow while they
+ * fill fast and shrink while they fill slowly (SEG_GROW_FILL_NS, log.h). Doubling, not
+ * jumping to the full size, keeps the spare ahead of the writer: zeroing twice a
+ * segment takes less time than filling it wherever the disk writes zeros at more than
+ * twice the ingest rate. */
+static uint64_t next_spare_size(struct log *lg, uint64_t installed, uint64_t sealed_fill_ns)
+{
+    uint64_t s = installed;
+    if (sealed_fill_ns < SEG_GROW_FILL_NS)
+        s = installed * 2;
+    else if (sealed_fill_ns > SEG_SHRINK_FILL_NS)
+        s = installed / 2;
+    if (s > lg->segment_bytes)
+        s = lg->segment_bytes;
+    if (s < lg->seg_start_bytes)
+        s = lg->seg_start_bytes;
+    return s;
+}
+
 /* Opens the segment that starts at write_lsn; 0, 1 = not yet (earlier data not durable),
  * or an error. Costs a few syncs in this thread (header, rename, directory); the
  * zero-filling was done ahead by the preparer. */
@@ -175,18 +217,38 @@ static int roll_segment(struct log *lg)
         if (live > lg->backlog_max_bytes)
             return 1;
     }
-    const char *spare = prep_take(&lg->prep);
-    int fd = seg_install(lg->io, lg->logdir, spare, lg->uuid, lg->next_seq, lg->write_lsn,
-                         lg->segment_bytes);
-    prep_request(&lg->prep);
+    uint64_t need = segment_need(lg), bytes = 0;
+    const char *spare = prep_take(&lg->prep, need, &bytes);
+    if (!spare)
+        bytes = unzeroed_size(lg, need);
+    uint64_t sealed_fill = clock_now_ns() - lg->index->segs[lg->wseg].created_ns;
+    int fd = seg_install(lg->io, lg->logdir, spare, lg->uuid, lg->next_seq, lg->write_lsn, bytes);
+    prep_request(&lg->prep, next_spare_size(lg, spare ? bytes : lg->index->segs[lg->wseg].size,
+                                            sealed_fill));
     if (fd < 0)
         return fd;
+    /* A segment without records (a record too large for it came first) had the same
+     * name: the rename replaced its file, and its entry must not name it any longer
+     * (the compactor deletes retired segments by name). */
+    struct hot_segment *old = &lg->index->segs[lg->wseg];
+    int replaced = old->first_lsn == lg->write_lsn;
+    int old_fd = old->fd, old_dfd = old->dfd;
     hot_wrlock(lg->index);
-    int idx = hot_add_segment(lg->index, lg->next_seq, lg->write_lsn, lg->segment_bytes, fd);
+    int idx = hot_add_segment(lg->index, lg->next_seq, lg->write_lsn, bytes, fd);
+    if (idx >= 0 && replaced) {
+        old = &lg->index->segs[lg->wseg]; /* (the table may have moved) */
+        old->retired = 1;
+        old->fd = old->dfd = -1;
+    }
     hot_unlock(lg->index);
     if (idx < 0) {
         lg->io->ops->close(lg->io, fd);
         return idx;
+    }
+    if (replaced) { /* no reader has an offset in a segment without records */
+        lg->io->ops->close(lg->io, old_fd);
+        if (old_dfd >= 0)
+            lg->io->ops->close(lg->io, old_dfd);
     }
     if (lg->direct) {
         int dfd = open_direct(lg, (uint32_t)idx);
@@ -701,7 +763,7 @@ int log_start(struct log *lg)
     } else if (dfd != -EINVAL) {
         return dfd;
     }
-    int r = prep_start(&lg->prep, lg->io, lg->logdir, lg->segment_bytes);
+    int r = prep_start(&lg->prep, lg->io, lg->logdir, lg->seg_start_bytes);
     if (r)
         return r;
     r = pthread_create(&lg->thread, NULL, writer_main, lg);
@@ -718,6 +780,21 @@ void log_kick(struct log *lg)
     (void)w;
 }
 
+/* A clean close gives back what the last segment does not use: every record and the
+ * seal are durable, the rest of the file is zeros. The next open finds the segment full
+ * and rolls to a new one. A segment without records keeps the start size, so the next
+ * open writes into it. A failed truncation leaves the file as it was, which recovery
+ * reads the same way: nothing depends on it. */
+static void trim_last_segment(struct log *lg)
+{
+    struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    uint64_t keep = seg->first_lsn == lg->write_lsn ? lg->seg_start_bytes : seg->end;
+    if (poisoned(lg) || seg->fd < 0 || keep >= seg->size || keep < seg->end)
+        return;
+    if (lg->io->ops->truncate(lg->io, seg->fd, keep) == 0)
+        seg->size = keep;
+}
+
 int log_stop(struct log *lg)
 {
     if (lg->thread_started) {
@@ -725,6 +802,7 @@ int log_stop(struct log *lg)
         log_kick(lg);
         pthread_join(lg->thread, NULL);
         lg->thread_started = 0;
+        trim_last_segment(lg);
     }
     prep_stop(&lg->prep);
     return atomic_load(&lg->poison_cause);
