@@ -19,6 +19,8 @@
  *   put-memory      one producer, MEMORY acks; then the rate the log sustains behind it;
  *                   the peers' no-sync puts beside it
  *   put-memory-nostats  the same without the stats publisher (its cost)
+ *   put-durable-cold    put-durable in the first seconds of a new directory: no warm-up,
+ *                   so its segments grow from 2 MiB under the measured puts
  *   put-written, put-durable, put-durable-8 (8 producers, each waiting for its own
  *                   DURABLE ack), window-durable (MEMORY puts, DURABLE every 1,000)
  *   open-loop       MEMORY puts due at 10/50/80/95 % of the rate sustained closed loop,
@@ -251,7 +253,10 @@ static void bench_single(const struct cfg *c, const char *name, int ack, uint64_
     char *dir = fresh_dir(c, name);
     /* put-memory-nostats: the same run without the live stats publisher (its cost) */
     sluice_db *db = open_db_opts(dir, strstr(name, "nostats") ? 0 : 100, 0);
-    bench_wait_spare(db);
+    if (ack == SLUICE_ACK_MEMORY || strstr(name, "cold"))
+        bench_wait_spare(db);
+    else
+        bench_warm_log(db);
     struct result res;
     result_init(&res, name);
     uint64_t ts = clock_realtime_ns();
@@ -327,7 +332,7 @@ static void bench_durable_n(const struct cfg *c, int producers)
     snprintf(name, sizeof name, "put-durable-%d", producers);
     char *dir = fresh_dir(c, name);
     sluice_db *db = open_db(dir);
-    bench_wait_spare(db);
+    bench_warm_log(db);
     uint64_t per = c->quick ? 500 : 4000;
     struct multi *m = calloc((size_t)producers, sizeof *m);
     pthread_t *t = calloc((size_t)producers, sizeof *t);
@@ -364,7 +369,7 @@ static void bench_window(const struct cfg *c, uint64_t w)
 {
     char *dir = fresh_dir(c, "window-durable");
     sluice_db *db = open_db(dir);
-    bench_wait_spare(db);
+    bench_warm_log(db);
     uint64_t n = c->quick ? 200000 : 2000000, ts = clock_realtime_ns(), lsn = 0;
     struct result res;
     result_init(&res, "window-durable");
@@ -599,8 +604,8 @@ static void bench_openloop(const struct cfg *c)
 static const char usage[] =
     "usage: sluice-bench [--quick] [--dir DIR] [--workload a,b,...] [--markdown | --json]\n"
     "                    [--no-peers] [--plots DIR] [--soak-secs N] [--soak-rates R1,R2,R3]\n"
-    "workloads: limits put-memory put-memory-nostats put-written put-durable put-durable-8\n"
-    "           window-durable open-loop read-point read-scan mixed soak recovery\n"
+    "workloads: limits put-memory put-memory-nostats put-written put-durable put-durable-cold\n"
+    "           put-durable-8 window-durable open-loop read-point read-scan mixed soak recovery\n"
     "           (disk, disk-qd and memcpy select parts of limits)\n";
 
 int main(int argc, char **argv)
@@ -660,13 +665,15 @@ int main(int argc, char **argv)
     } singles[] = {{"put-memory", SLUICE_ACK_MEMORY},
                    {"put-memory-nostats", SLUICE_ACK_MEMORY},
                    {"put-written", SLUICE_ACK_WRITTEN},
-                   {"put-durable", SLUICE_ACK_DURABLE}};
-    const uint64_t counts[] = {big, big, c.quick ? 20000 : 100000, c.quick ? 1000 : 5000};
+                   {"put-durable", SLUICE_ACK_DURABLE},
+                   {"put-durable-cold", SLUICE_ACK_DURABLE}};
+    const uint64_t counts[] = {big, big, c.quick ? 20000 : 100000, c.quick ? 1000 : 5000,
+                               c.quick ? 1000 : 5000};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
         if (!selected(&c, singles[i].name))
             continue;
         bench_single(&c, singles[i].name, singles[i].ack, counts[i]);
-        if (!strstr(singles[i].name, "nostats"))
+        if (!strstr(singles[i].name, "nostats") && !strstr(singles[i].name, "cold"))
             peers_for(&c, singles[i].name);
     }
     if (selected(&c, "put-durable-8")) {

