@@ -135,7 +135,10 @@ typedef struct sluice_options {
     uint32_t size;          /* the caller's sizeof(sluice_options): set by sluice_options_init */
     uint32_t reserved0_;    /* 0 */
     size_t ring_bytes;      /* ring tier capacity, power of two, >= 64 KiB (default 64 MiB) */
-    size_t segment_bytes;   /* log segment size, >= 256 KiB (default 64 MiB) */
+    size_t segment_bytes;   /* the largest log segment, >= 256 KiB (default 64 MiB).
+                             * Segments start at 2 MiB (or this, if smaller) and reach
+                             * this size once the log is busy; a clean close trims the
+                             * last one, so a small directory stays small on disk */
     size_t batch_max_bytes; /* largest group-commit batch, >= 4 KiB (default 4 MiB;
                              * clamped to ring_bytes / 2) */
     uint32_t linger_us;     /* extra wait for a batch to grow (default 0) */
@@ -149,8 +152,12 @@ typedef struct sluice_options {
     int read_only;          /* inspect a directory: no lock, no threads, no writes */
     int io_backend;         /* SLUICE_IO_AUTO (default), SLUICE_IO_URING, SLUICE_IO_POSIX,
                              * or SLUICE_IO_POSIX_BUFFERED (no O_DIRECT: for tests) */
-    char *errbuf;           /* optional: a failed open writes a one-line reason here, */
-    size_t errbuf_bytes;    /* naming the file and offset for SLUICE_ECORRUPT */
+    char *errbuf;           /* optional: a failed open writes a one-line reason here,
+                             * naming the file and offset for SLUICE_ECORRUPT, or the
+                             * option and its range for SLUICE_EINVAL; a successful open
+                             * leaves it alone unless recovery stepped over damage (a
+                             * one-line note: see sluice_open) */
+    size_t errbuf_bytes;
     int manual_compaction;  /* 1: compact only on sluice_compact, not as segments seal
                              * (bulk loads, tests, tools; RocksDB's disable_auto_compactions) */
     uint64_t log_backlog_max_bytes; /* segments not yet compacted beyond this hold the log
@@ -185,7 +192,11 @@ SLUICE_API const char *sluice_version(int *major, int *minor, int *patch);
 /*
  * Opens (creating if needed) the database in directory `dir`. opts may be NULL for the
  * defaults. Recovery is automatic: a torn tail of the last log segment is cut off (and
- * the cut made durable); damage anywhere else refuses the open with SLUICE_ECORRUPT.
+ * the cut made durable); damaged log records that the cold tier already holds (LSN <=
+ * its compacted_lsn) are stepped over — nothing is lost; errbuf gets a one-line note,
+ * on_event a SLUICE_EVENT_DAMAGE_SKIPPED per stretch, and stats.recovery_skipped_records
+ * counts them; damage anywhere else refuses the open with SLUICE_ECORRUPT and changes
+ * nothing on disk.
  * On success *db owns a writer thread (none when read_only); release it with sluice_close.
  * Errors: SLUICE_EINVAL (NULL argument, bad option: errbuf names the option and its
  * allowed range; opts->size below the first versioned layout), SLUICE_ELOCKED,
