@@ -172,16 +172,7 @@ Test(cli, compact_moves_the_log_into_the_cold_tier)
 
 /* ---- verify and damage ---- */
 
-static void flip(const char *path, long off)
-{
-    int fd = open(path, O_RDWR);
-    cr_assert_geq(fd, 0);
-    unsigned char b;
-    cr_assert_eq(pread(fd, &b, 1, off), 1);
-    b ^= 0x10;
-    cr_assert_eq(pwrite(fd, &b, 1, off), 1);
-    close(fd);
-}
+static void flip(const char *path, long off) { cr_assert_eq(tu_flip(path, off, 0x10), 0, "%s", path); }
 
 Test(cli, verify_names_a_flipped_byte_in_a_segment)
 {

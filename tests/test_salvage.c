@@ -37,13 +37,14 @@ static size_t record_of(uint64_t id, char *key, uint8_t *val, size_t *vlen)
     return (size_t)sprintf(key, "s-%llu", (unsigned long long)(id % 7));
 }
 
-/* RECORDS records (ts = id) in one segment, the first COMPACTED of them compacted. */
-static void build(const char *d)
+/* RECORDS records (ts = id), the first compact_at of them compacted, in segments of at
+ * most segment_bytes. */
+static void build_with(const char *d, size_t segment_bytes, uint64_t compact_at)
 {
     sluice_options o;
     sluice_options_init(&o);
     o.manual_compaction = 1;
-    o.segment_bytes = 4u << 20;
+    o.segment_bytes = segment_bytes;
     sluice_db *db;
     cr_assert_eq(sluice_open(d, &o, &db), 0);
     char key[32];
@@ -51,10 +52,16 @@ static void build(const char *d)
     for (uint64_t id = 1; id <= RECORDS; id++) {
         size_t vlen, klen = record_of(id, key, val, &vlen);
         cr_assert_eq(sluice_put(db, key, klen, id, val, vlen, SLUICE_ACK_MEMORY, NULL), 0);
-        if (id == COMPACTED)
+        if (id == compact_at)
             cr_assert_eq(sluice_compact(db), 0);
     }
     cr_assert_eq(sluice_close(db), 0);
+}
+
+/* One segment, COMPACTED of its records in the cold tier too. */
+static void build(const char *d)
+{
+    build_with(d, 4u << 20, COMPACTED);
     cr_assert_eq(tu_count_segments(d), 1);
 }
 
@@ -69,16 +76,7 @@ static long offset_of(const char *d, uint64_t lsn)
     return atol(p + 9);
 }
 
-static void flip(const char *path, long off)
-{
-    int fd = open(path, O_RDWR);
-    cr_assert_geq(fd, 0);
-    unsigned char b;
-    cr_assert_eq(pread(fd, &b, 1, off), 1);
-    b ^= 0x40;
-    cr_assert_eq(pwrite(fd, &b, 1, off), 1);
-    close(fd);
-}
+static void flip(const char *path, long off) { cr_assert_eq(tu_flip(path, off, 0x40), 0, "%s", path); }
 
 static uint32_t file_crc(const char *path)
 {
@@ -310,20 +308,10 @@ Test(salvage, repair_copies_what_can_be_read_and_names_what_is_lost)
 /* Compacted segments are gone: a damaged cold block's records are lost, and named. */
 Test(salvage, repair_of_a_damaged_cold_block_whose_segments_are_gone)
 {
-    sluice_options o;
-    sluice_options_init(&o);
-    o.manual_compaction = 1;
-    o.segment_bytes = 256u << 10;
-    sluice_db *db;
-    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    build_with(dir, 256u << 10, RECORDS);
     char key[32];
     uint8_t val[256];
-    for (uint64_t id = 1; id <= RECORDS; id++) {
-        size_t vlen, klen = record_of(id, key, val, &vlen);
-        cr_assert_eq(sluice_put(db, key, klen, id, val, vlen, SLUICE_ACK_MEMORY, NULL), 0);
-    }
-    cr_assert_eq(sluice_compact(db), 0);
-    cr_assert_eq(sluice_close(db), 0);
+    sluice_db *db;
     char cold[4200], dest[4200];
     snprintf(cold, sizeof cold, "%s/cold/data.mdb", dir);
     snprintf(dest, sizeof dest, "%s/dest", dir);

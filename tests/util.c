@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,19 @@ void tu_fill(void *buf, size_t n, uint64_t x)
             s = tu_rand(&s) | 1;
         p[i] = (uint8_t)(s >> (8 * (i % 8)));
     }
+}
+
+int tu_flip(const char *path, long off, unsigned mask)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    unsigned char b;
+    int r = fd >= 0 && pread(fd, &b, 1, off) == 1 ? 0 : -1;
+    b ^= (unsigned char)mask;
+    if (!r && pwrite(fd, &b, 1, off) != 1)
+        r = -1;
+    if (fd >= 0)
+        close(fd);
+    return r;
 }
 
 long long tu_file_size(const char *path)

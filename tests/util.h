@@ -21,6 +21,8 @@ static inline uint64_t tu_rand(uint64_t *s)
 }
 /* Fills buf with n bytes derived from x. */
 void tu_fill(void *buf, size_t n, uint64_t x);
+/* XORs the byte at off of path with mask (a flipped bit, for damage tests); 0 or -1. */
+int tu_flip(const char *path, long off, unsigned mask);
 /* File size, or -1. */
 long long tu_file_size(const char *path);
 /* Path of the n-th (0-based, in name order) segment of dir, or NULL. Caller frees. */

@@ -230,6 +230,21 @@ void cli_check_block(struct decoder *dc, const struct cold_block_ref *b, struct 
 
 /* ---- what info and verify open: DIR's segments, its cold tier, file I/O ---- */
 
+int cli_dir_and_json(const char *cmd, int argc, char **argv, const char **dir, int *json)
+{
+    *dir = NULL;
+    *json = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            *json = 1;
+        else if (argv[i][0] == '-' || *dir)
+            return cli_fail(cmd, CLI_USAGE, "usage: sluice %s DIR [--json]", cmd);
+        else
+            *dir = argv[i];
+    }
+    return *dir ? 0 : cli_fail(cmd, CLI_USAGE, "usage: sluice %s DIR [--json]", cmd);
+}
+
 int cli_inspect_open(const char *cmd, const char *dir, unsigned flags, struct inspect *in)
 {
     memset(in, 0, sizeof *in);

@@ -90,6 +90,9 @@ struct inspect {
     struct cold *c;   /* NULL: no cold tier yet */
     struct io *io;
 };
+/* The arguments of `CMD DIR [--json]`: 0, or the exit code of a usage error (printed). */
+int cli_dir_and_json(const char *cmd, int argc, char **argv, const char **dir, int *json);
+
 /* Opens what there is of DIR; 0 or the exit code (printed). flags CLI_INSPECT_NOLOCK
  * opens the cold tier without LMDB's lock file (cold.h): nothing in DIR is written. */
 #define CLI_INSPECT_NOLOCK 1

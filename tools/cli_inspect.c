@@ -314,20 +314,13 @@ static void info_print_json(const struct inspect *in, const struct info *f)
 
 int cli_info(int argc, char **argv)
 {
-    const char *dir = NULL;
-    int json = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (argv[i][0] == '-' || dir)
-            return cli_fail("info", CLI_USAGE, "usage: sluice info DIR [--json]");
-        else
-            dir = argv[i];
-    }
-    if (!dir)
-        return cli_fail("info", CLI_USAGE, "usage: sluice info DIR [--json]");
+    const char *dir;
+    int json;
+    int code = cli_dir_and_json("info", argc, argv, &dir, &json);
+    if (code)
+        return code;
     struct inspect in;
-    int code = cli_inspect_open("info", dir, 0, &in);
+    code = cli_inspect_open("info", dir, 0, &in);
     if (code) {
         cli_inspect_close(&in);
         return code;

@@ -93,20 +93,13 @@ static int verify_block(void *arg, const struct cold_block_ref *b)
 
 int cli_verify(int argc, char **argv)
 {
-    const char *dirarg = NULL;
-    int json = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (argv[i][0] == '-' || dirarg)
-            return cli_fail("verify", CLI_USAGE, "usage: sluice verify DIR [--json]");
-        else
-            dirarg = argv[i];
-    }
-    if (!dirarg)
-        return cli_fail("verify", CLI_USAGE, "usage: sluice verify DIR [--json]");
+    const char *dirarg;
+    int json;
+    int code = cli_dir_and_json("verify", argc, argv, &dirarg, &json);
+    if (code)
+        return code;
     struct inspect in;
-    int code = cli_inspect_open("verify", dirarg, 0, &in);
+    code = cli_inspect_open("verify", dirarg, 0, &in);
     if (code) {
         cli_inspect_close(&in);
         return code;
