@@ -268,11 +268,16 @@ static void db_free(sluice_db *db)
 {
     if (!db)
         return;
+    /* an open that failed after the writer started (the ring's replay) stops it here;
+     * after sluice_close's log_stop this does nothing */
+    (void)log_stop(&db->log);
     obs_publisher_stop(db);
     compactor_stop(&db->compactor); /* it reads segment files: before they close */
     log_destroy(&db->log);
     hot_destroy(&db->index);
     ring_destroy(&db->ring);
+    /* a poisoned log may lack what the shared ring holds: the next open replays it */
+    ring_file_close(db, atomic_load(&db->log.poison_cause) != 0);
     cold_close(db->cold);
     free(db->views);
     free(db->view_since);
@@ -327,7 +332,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     (void)pthread_once(&atfork_once, install_atfork);
     db->owner_pid = getpid();
     db->io = io;
-    db->lock_fd = db->doorbell_fd = -1;
+    db->lock_fd = db->doorbell_fd = db->ring_fd = -1;
     pthread_mutex_init(&db->views_mu, NULL);
     db->opts = o;
     db->read_only = o.read_only != 0;
@@ -417,10 +422,27 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         goto err;
     }
     lg->doorbell_fd = db->doorbell_fd;
-    if ((r = ring_init(&db->ring, o.ring_bytes, lg->gather_lsn, db->doorbell_fd)))
-        goto err;
+    /* the ring in a shared-memory file when it can be (engine/ring_file.c), else private */
+    int fd = -1;
+    if (!o.ring_private && ring_file_create(db, &fd) == 0 &&
+        ring_init_file(&db->ring, o.ring_bytes, lg->gather_lsn, db->doorbell_fd, fd, 4096) == 0) {
+        db->ring_shared = 1;
+        db->ring_fd = fd;
+    } else {
+        if (fd >= 0) {
+            db->ring_fd = fd;
+            ring_file_close(db, 0);
+        }
+        if ((r = ring_init(&db->ring, o.ring_bytes, lg->gather_lsn, db->doorbell_fd)))
+            goto err;
+    }
     if ((r = log_start(lg)))
         goto err;
+    /* what a crashed writer's shared ring held beyond the log: put back, made durable */
+    if ((r = ring_file_replay(db))) {
+        say(&o, "%s: replaying a crashed writer's shared ring: %s", dir, sluice_strerror(r));
+        goto err;
+    }
     if ((r = obs_publisher_start(db))) {
         say(&o, "%s/" STATS_FILE_NAME ": %s", dir, sluice_strerror(r));
         goto err;
@@ -518,6 +540,9 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     out->rejected_full = atomic_load_explicit(&db->rejected_full, memory_order_relaxed);
     out->put_samples_dropped = atomic_load_explicit(&db->put_samples_dropped, memory_order_relaxed);
     out->recovery_skipped_records = db->log.recovery_skipped_lsns;
+    out->ring_shared = (uint64_t)db->ring_shared;
+    out->ring_replayed_records = db->ring_replayed;
+    out->ring_replay_gaps = db->ring_replay_gaps;
     out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
     out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
     out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);

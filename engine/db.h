@@ -25,6 +25,17 @@ struct put_stripe {
     struct hist lat[3]; /* by ack level */
 } __attribute__((aligned(64)));
 
+/* The header of the ring's shared-memory file (engine/ring_file.c, docs/format.md). */
+struct ring_file_hdr {
+    char magic[8];      /* "SLUICRNG" */
+    uint32_t version, header_bytes;
+    uint8_t uuid[16];   /* the database's */
+    uint64_t dir_dev, dir_ino; /* the directory's identity */
+    uint64_t ring_bytes, first_lsn;
+    uint32_t flags;     /* RING_FILE_REPLAYING */
+    uint32_t crc;       /* masked CRC32C of the fields before it */
+};
+
 struct sluice_db {
     pid_t owner_pid; /* the process that opened it: a fork()ed child has none of its threads */
     char *dir;
@@ -56,7 +67,23 @@ struct sluice_db {
     _Atomic uint64_t pressure_since;
     struct stats_publisher *publisher; /* DIR/stats.live, NULL when off */
     int obs_ready;
+    /* the ring's shared-memory file (engine/ring_file.c); ring_shared 0: private memory */
+    int ring_shared, ring_fd;
+    char ring_path[300];
+    struct ring_file_hdr ring_hdr;
+    uint64_t ring_replayed;     /* records the open put back from a crashed writer's ring */
+    uint64_t ring_replay_gaps;  /* claimed records it found unpublished (never acknowledged) */
 };
+
+/* engine/ring_file.c */
+int ring_file_create(sluice_db *db, int *fd);
+int ring_file_replay(sluice_db *db);
+void ring_file_close(sluice_db *db, int keep);
+
+/* A put of a record of any type at MEMORY level that waits for room in a full ring
+ * whatever full_policy says (replay). *lsn receives its LSN. */
+int db_append(sluice_db *db, int type, const void *key, size_t klen, uint64_t ts,
+              const void *val, size_t vlen, uint64_t *lsn);
 
 /* engine/observe.c */
 int obs_init(sluice_db *db);

@@ -28,7 +28,7 @@ static int reserve_blocking(sluice_db *db, size_t size, struct ring_slot *slot, 
 }
 
 static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_t ts,
-                  const void *val, size_t vlen, int ack, uint64_t *lsn_out)
+                  const void *val, size_t vlen, int ack, uint64_t *lsn_out, int block)
 {
     if (db->read_only)
         return SLUICE_EREADONLY;
@@ -52,7 +52,7 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
     size_t size = rec_size(klen, vlen);
     /* the first attempt never sleeps: a full ring is then handled on the slow path */
     int r = ring_reserve(&db->ring, size, 0, 0, &db->log.poison, &slot, &waited);
-    if (r == SLUICE_EBUSY && db->opts.full_policy == SLUICE_FULL_BLOCK)
+    if (r == SLUICE_EBUSY && (block || db->opts.full_policy == SLUICE_FULL_BLOCK))
         r = reserve_blocking(db, size, &slot, &waited);
     if (waited) {
         atomic_fetch_add_explicit(&db->ring_full_waits, 1, memory_order_relaxed);
@@ -72,20 +72,29 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
         return r;
     }
     rec_fill(slot.rec, type, slot.lsn, ts, key, klen, val, vlen);
-    if (level != SLUICE_ACK_MEMORY)
+    /* WRITTEN: in a shared ring the publication itself survives a crash of the process
+     * (ring_file.c); in a private one, the log write does */
+    struct position *await = level == SLUICE_ACK_DURABLE ? &db->log.durable
+                           : level == SLUICE_ACK_WRITTEN && !db->ring_shared ? &db->log.written
+                                                                            : NULL;
+    if (await)
         log_want(&db->log, slot.lsn); /* before the writer can see the record */
     ring_publish(&db->ring, &slot);
-    if (level != SLUICE_ACK_MEMORY)
+    if (await)
         log_nudge(&db->log);
     if (lsn_out)
         *lsn_out = slot.lsn;
-    if (level == SLUICE_ACK_WRITTEN)
-        r = pos_wait(&db->log.written, slot.lsn, 0, ACK_SPIN_NS, &db->log.poison);
-    else if (level == SLUICE_ACK_DURABLE)
-        r = pos_wait(&db->log.durable, slot.lsn, 0, ACK_SPIN_NS, &db->log.poison);
+    if (await)
+        r = pos_wait(await, slot.lsn, 0, ACK_SPIN_NS, &db->log.poison);
     if (timed && !r)
         obs_record_put(db, level, clock_now_ns() - t0);
     return r;
+}
+
+int db_append(sluice_db *db, int type, const void *key, size_t klen, uint64_t ts,
+              const void *val, size_t vlen, uint64_t *lsn)
+{
+    return append(db, type, key, klen, ts, val, vlen, SLUICE_ACK_MEMORY, lsn, 1);
 }
 
 int sluice_put(sluice_db *db, const void *key, size_t klen, uint64_t ts, const void *val,
@@ -98,7 +107,7 @@ int sluice_put(sluice_db *db, const void *key, size_t klen, uint64_t ts, const v
         atomic_fetch_add_explicit(&db->rejected_invalid, 1, memory_order_relaxed);
         return SLUICE_EINVAL;
     }
-    return append(db, REC_PUT, key, klen, ts, val, vlen, ack, lsn);
+    return append(db, REC_PUT, key, klen, ts, val, vlen, ack, lsn, 0);
 }
 
 int sluice_delete(sluice_db *db, const void *key, size_t klen, uint64_t ts, int ack,
@@ -111,7 +120,7 @@ int sluice_delete(sluice_db *db, const void *key, size_t klen, uint64_t ts, int 
         atomic_fetch_add_explicit(&db->rejected_invalid, 1, memory_order_relaxed);
         return SLUICE_EINVAL;
     }
-    return append(db, REC_DELETE, key, klen, ts, NULL, 0, ack, lsn);
+    return append(db, REC_DELETE, key, klen, ts, NULL, 0, ack, lsn, 0);
 }
 
 static int source_len(const char *source, size_t *len)
@@ -130,7 +139,7 @@ int sluice_offset_put(sluice_db *db, const char *source, uint64_t offset, int ac
         return bad;
     if (source_len(source, &len))
         return SLUICE_EINVAL;
-    return append(db, REC_OFFSET, source, len, 0, &offset, sizeof offset, ack, NULL);
+    return append(db, REC_OFFSET, source, len, 0, &offset, sizeof offset, ack, NULL, 0);
 }
 
 int sluice_offset_get(sluice_db *db, const char *source, uint64_t *offset)
@@ -162,8 +171,9 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
     uint64_t claimed = db->read_only ? pos_load(&db->log.indexed) : ring_claimed_lsn(&db->ring);
     if (level < 0 || lsn == 0 || lsn > claimed)
         return SLUICE_EINVAL;
-    if (level == SLUICE_ACK_MEMORY) {
-        /* Visible to reads: indexing is memory work only, so wait as a read would. */
+    if (level == SLUICE_ACK_MEMORY || (level == SLUICE_ACK_WRITTEN && db->ring_shared)) {
+        /* Visible to reads (indexed, so published, which in a shared ring is also safe
+         * from a crash of the process): memory work only, so wait as a read would. */
         (void)db_read_snapshot(db);
         return 0;
     }

@@ -8,7 +8,8 @@ lib = C.CDLL(sys.argv[1])
 
 
 class Options(C.Structure):
-    # a binding's mirror of sluice_options at 0.2.0; a later library may be larger
+    # a binding's mirror of sluice_options as 0.2.0 first laid it out: the library has grown
+    # since (ring_private), and the fields this mirror lacks take their defaults
     _fields_ = [("size", C.c_uint32), ("reserved0_", C.c_uint32),
                 ("ring_bytes", C.c_size_t), ("segment_bytes", C.c_size_t),
                 ("batch_max_bytes", C.c_size_t), ("linger_us", C.c_uint32),

@@ -2,7 +2,10 @@
  * Crash test: a child process writes with two threads (one acknowledging at DURABLE,
  * one at WRITTEN, both survive a process crash; the second also compacts every 400
  * records, besides the compactions that run as segments seal) and reports every
- * acknowledged record through a pipe; the parent SIGKILLs it after a random number of acknowledgements
+ * acknowledged record through a pipe; every fourth cycle is the WRITTEN mode: both
+ * threads acknowledge at WRITTEN, which returns once a record is in the shared-memory
+ * ring, so most acknowledged records exist only there when the kill comes and the
+ * reopen must replay them (engine/ring_file.c); the parent SIGKILLs it after a random number of acknowledgements
  * (sometimes zero: a kill during open and recovery; in a quarter of the cycles just after
  * the child entered sluice_compact, which it announces), reopens the directory, and checks
  * that every record ever acknowledged, in this or any earlier cycle, is there byte for
@@ -32,6 +35,7 @@ struct child_thread {
     int fd;
     int t;
     uint64_t base;
+    int all_written; /* the WRITTEN mode: both threads at WRITTEN */
 };
 
 static void record_of(uint64_t id, char *key, size_t *klen, uint8_t *val, size_t *vlen)
@@ -50,7 +54,7 @@ static void *child_writer(void *arg)
         uint64_t id = c->base + j * 2 + (uint64_t)c->t;
         size_t klen, vlen;
         record_of(id, key, &klen, val, &vlen);
-        int ack = c->t == 0 ? SLUICE_ACK_DURABLE : SLUICE_ACK_WRITTEN;
+        int ack = c->t == 0 && !c->all_written ? SLUICE_ACK_DURABLE : SLUICE_ACK_WRITTEN;
         if (sluice_put(c->db, key, klen, id, val, vlen, ack, NULL))
             _exit(3);
         if (write(c->fd, &id, sizeof id) != sizeof id)
@@ -77,7 +81,7 @@ static void *child_writer(void *arg)
  * O_DIRECT, and buffered writes with fdatasync. */
 static const int backends[3] = {SLUICE_IO_AUTO, SLUICE_IO_POSIX, SLUICE_IO_POSIX_BUFFERED};
 
-static void run_child(const char *dir, int fd, uint64_t base, int backend)
+static void run_child(const char *dir, int fd, uint64_t base, int backend, int all_written)
 {
     sluice_options o;
     sluice_options_init(&o);
@@ -88,7 +92,7 @@ static void run_child(const char *dir, int fd, uint64_t base, int backend)
     sluice_db *db;
     if (sluice_open(dir, &o, &db))
         _exit(2);
-    struct child_thread ct[2] = {{db, fd, 0, base}, {db, fd, 1, base}};
+    struct child_thread ct[2] = {{db, fd, 0, base, all_written}, {db, fd, 1, base, all_written}};
     pthread_t t;
     pthread_create(&t, NULL, child_writer, &ct[1]);
     child_writer(&ct[0]);
@@ -108,7 +112,8 @@ Test(crash, sigkill_never_loses_an_acknowledged_record)
     char *dir = tu_mkdtemp();
     size_t nacked = 0, cap = 1 << 16;
     uint64_t *acked = malloc(cap * sizeof *acked);
-    uint64_t kills_during_open = 0, kills_during_compaction = 0, total_present = 0;
+    uint64_t kills_during_open = 0, kills_during_compaction = 0, total_present = 0, replayed = 0,
+             gaps = 0;
     for (int cycle = 0; cycle < cycles; cycle++) {
         int p[2];
         cr_assert_eq(pipe(p), 0);
@@ -117,7 +122,7 @@ Test(crash, sigkill_never_loses_an_acknowledged_record)
         cr_assert_geq(pid, 0);
         if (pid == 0) {
             close(p[0]);
-            run_child(dir, p[1], base, backends[cycle % 3]);
+            run_child(dir, p[1], base, backends[cycle % 3], cycle % 4 == 3);
             _exit(0);
         }
         close(p[1]);
@@ -167,6 +172,10 @@ Test(crash, sigkill_never_loses_an_acknowledged_record)
         o.errbuf_bytes = sizeof err;
         int r = sluice_open(dir, &o, &db);
         cr_assert_eq(r, 0, "cycle %d: reopen: %s: %s", cycle, sluice_strerror(r), err);
+        struct sluice_stats st;
+        cr_assert_eq(sluice_stats(db, &st), 0);
+        replayed += st.ring_replayed_records;
+        gaps += st.ring_replay_gaps;
         char key[16], want_key[16];
         uint8_t val[256], want[256];
         for (size_t i = 0; i < nacked; i++) {
@@ -211,10 +220,106 @@ Test(crash, sigkill_never_loses_an_acknowledged_record)
     for (size_t i = 1; i < nacked; i++)
         cr_assert_neq(acked[i], acked[i - 1], "an id was acknowledged twice");
     fprintf(stderr, "crash: %d cycles (%llu killed during open, %llu inside sluice_compact), "
-                    "%zu acknowledged records, %llu present at the end, 0 lost\n",
+                    "%zu acknowledged records, %llu replayed from a killed writer's shared ring "
+                    "(%llu gaps of a producer killed mid-put), %llu present at the end, 0 lost\n",
             cycles, (unsigned long long)kills_during_open,
-            (unsigned long long)kills_during_compaction, nacked,
-            (unsigned long long)total_present);
+            (unsigned long long)kills_during_compaction, nacked, (unsigned long long)replayed,
+            (unsigned long long)gaps, (unsigned long long)total_present);
     free(acked);
+    tu_rmdir(dir);
+}
+
+struct replay_events {
+    int n;
+    uint64_t a, b;
+};
+static void on_replay(void *arg, const struct sluice_event *ev)
+{
+    struct replay_events *e = arg;
+    if (ev->type == SLUICE_EVENT_RING_REPLAYED) {
+        e->n++;
+        e->a = ev->a;
+        e->b = ev->b;
+    }
+}
+
+/* WRITTEN without waiting for the log: a child puts 20,000 WRITTEN records (deletes and
+ * an offset among them) and kills itself at once, with the last of them only in the
+ * shared ring (the writer holds small batches back); the reopen must put those back,
+ * with their LSNs, say so, and find every record. */
+Test(crash, written_records_live_in_the_shared_ring_until_the_log_has_them)
+{
+    char *dir = tu_mkdtemp();
+    enum { N = 20000 };
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        sluice_options o;
+        sluice_options_init(&o);
+        o.memory_delay_us = 1000000; /* a second: the last batch waits for the kill */
+        sluice_db *db;
+        if (sluice_open(dir, &o, &db))
+            _exit(2);
+        struct sluice_stats st;
+        if (sluice_stats(db, &st) || !st.ring_shared)
+            _exit(7); /* no /dev/shm here: nothing to test */
+        char key[16];
+        uint8_t val[256];
+        for (uint64_t id = 1; id <= N; id++) {
+            size_t klen, vlen;
+            record_of(id, key, &klen, val, &vlen);
+            if (sluice_put(db, key, klen, id, val, vlen, SLUICE_ACK_WRITTEN, NULL))
+                _exit(3);
+            if (id % 1000 == 0) { /* delete the record before this one */
+                record_of(id - 1, key, &klen, val, &vlen);
+                if (sluice_delete(db, key, klen, id - 1, SLUICE_ACK_WRITTEN, NULL))
+                    _exit(4);
+            }
+        }
+        if (sluice_offset_put(db, "upstream", N, SLUICE_ACK_WRITTEN))
+            _exit(5);
+        kill(getpid(), SIGKILL);
+        _exit(6);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 7)
+        cr_skip_test("no shared memory (/dev/shm) on this machine");
+    cr_assert(WIFSIGNALED(status), "the child exited with %d", WEXITSTATUS(status));
+    struct replay_events ev = {0};
+    sluice_options o;
+    sluice_options_init(&o);
+    o.on_event = on_replay;
+    o.event_arg = &ev;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    uint64_t total = N + N / 1000 + 1;
+    cr_expect_gt(st.ring_replayed_records, 0, "the last records were only in the ring");
+    cr_expect(ev.n == 1 && ev.b == total && ev.b - ev.a + 1 == st.ring_replayed_records,
+              "one event, up to LSN %llu: %d, %llu..%llu", (unsigned long long)total, ev.n,
+              (unsigned long long)ev.a, (unsigned long long)ev.b);
+    cr_expect_eq(st.durable_lsn, total, "replayed records are durable before the open returns");
+    char key[16];
+    uint8_t val[256], want[256];
+    for (uint64_t id = 1; id <= N; id++) {
+        size_t klen, vlen, got;
+        record_of(id, key, &klen, want, &vlen);
+        int r = sluice_get(db, key, klen, id, val, sizeof val, &got);
+        if (id % 1000 == 999)
+            cr_assert_eq(r, SLUICE_NOTFOUND, "record %llu was deleted", (unsigned long long)id);
+        else
+            cr_assert(r == 0 && got == vlen && !memcmp(val, want, vlen), "record %llu: %s",
+                      (unsigned long long)id, sluice_errname(r));
+    }
+    uint64_t off;
+    cr_expect_eq(sluice_offset_get(db, "upstream", &off), 0);
+    cr_expect_eq(off, N);
+    cr_assert_eq(sluice_close(db), 0);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_expect_eq(st.ring_replayed_records, 0, "replayed once: the old ring is gone");
+    cr_assert_eq(sluice_close(db), 0);
     tu_rmdir(dir);
 }

@@ -214,6 +214,8 @@ static void check(const char *root, const struct cut *c, const struct oracle *o)
     snprintf(dbdir, sizeof dbdir, "%s/db", root);
     if (access(dbdir, F_OK) != 0)
         return; /* cut before the directory existed: nothing was acknowledged */
+    /* a power cut also empties /dev/shm: the child's shared ring is gone with it */
+    tu_rm_ring_files(dbdir);
     sluice_options opt;
     options(&opt, c->seed);
     opt.manual_compaction = 1;

@@ -27,10 +27,30 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return remove(path);
 }
 
+void tu_rm_ring_files(const char *path)
+{
+    struct stat st;
+    DIR *d = stat(path, &st) == 0 ? opendir("/dev/shm") : NULL;
+    if (!d)
+        return;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "sluice-%llx-%llx-", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+            char p[300];
+            snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
 void tu_rmdir(char *path)
 {
     if (!path)
         return;
+    tu_rm_ring_files(path);
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(path);
 }

@@ -6,7 +6,11 @@
 
 /* A fresh directory under $TMPDIR (or /tmp); path valid until tu_rmdir. */
 char *tu_mkdtemp(void);
-/* rm -rf path, then free it. */
+/* Deletes the shared-memory ring files of directory path (engine/ring_file.c): a
+ * writer killed by a test leaves one until the directory is opened again; a power cut
+ * would empty /dev/shm. */
+void tu_rm_ring_files(const char *path);
+/* rm -rf path (and its ring files), then free it. */
 void tu_rmdir(char *path);
 /* The seed for a randomized test: $SLUICE_TEST_SEED if set, else from the clock.
  * Printed to stderr with the test name, so a failure can be replayed. */

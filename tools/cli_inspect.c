@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -109,8 +110,11 @@ struct info_seg {
     char msg[256];
 };
 
+#define INFO_RING_FILES 8
 struct info {
     int writer;
+    char ring_files[INFO_RING_FILES][300]; /* DIR's shared rings in /dev/shm */
+    int nring_files;
     int has_uuid;
     uint8_t uuid[16];
     uint64_t compacted, last_lsn, log_bytes, log_records;
@@ -123,11 +127,29 @@ struct info {
     struct log_offsets *lo;
 };
 
+/* A writer's ring lives in /dev/shm/sluice-<dev>-<ino of DIR>-...: a live writer's, or
+ * one a crashed writer left for the next open to replay (engine/ring_file.c). */
+static void find_ring_files(const char *dir, struct info *f)
+{
+    struct stat st;
+    DIR *d = stat(dir, &st) == 0 ? opendir("/dev/shm") : NULL;
+    if (!d)
+        return;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "sluice-%" PRIx64 "-%" PRIx64 "-", (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    struct dirent *e;
+    while ((e = readdir(d)) && f->nring_files < INFO_RING_FILES)
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            snprintf(f->ring_files[f->nring_files++], sizeof f->ring_files[0], "/dev/shm/%s", e->d_name);
+    closedir(d);
+}
+
 static void info_gather(struct inspect *in, struct info *f, int *code)
 {
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/LOCK", in->dir);
     f->writer = cli_lock_held(lock);
+    find_ring_files(in->dir, f);
     if (in->c && cold_meta(in->c, &f->compacted, f->uuid, &f->has_uuid) != 0)
         *code = CLI_ABSENT;
     f->lo = calloc(1, sizeof *f->lo);
@@ -136,14 +158,17 @@ static void info_gather(struct inspect *in, struct info *f, int *code)
         *code = cli_fail("info", CLI_USAGE, "out of memory");
         return;
     }
-    f->nseg = in->nseg;
+    f->nseg = 0;
     for (size_t i = 0; i < in->nseg; i++) {
-        struct info_seg *g = &f->segs[i];
+        struct info_seg *g = &f->segs[f->nseg];
         char path[4200];
         seg_filename(g->name, in->firsts[i]);
         snprintf(path, sizeof path, "%s/%s", in->logdir, g->name);
         g->err = cli_walk_segment(in->io, path, f->compacted, f->lo ? collect_offset : NULL, f->lo,
                                   &g->s, g->msg, sizeof g->msg);
+        if (g->err == -ENOENT)
+            continue; /* compacted and deleted since the listing (a live writer) */
+        f->nseg++;
         if (g->err) {
             *code = CLI_ABSENT;
             continue;
@@ -188,6 +213,9 @@ static void info_print_table(const struct inspect *in, const struct info *f)
                                            "(records still only in its ring are not shown)"
                                          : "none");
     printf("format      log v%u, cold v%u\n", SEG_FORMAT_VERSION, COLD_FORMAT_VERSION);
+    for (int i = 0; i < f->nring_files; i++)
+        printf("ring        %s (%s)\n", f->ring_files[i],
+               f->writer ? "the writer's shared ring" : "left by a writer that crashed: the next open replays it");
     if (f->has_uuid) {
         char u[37];
         format_uuid(f->uuid, u);
@@ -260,6 +288,10 @@ static void info_print_json(const struct inspect *in, const struct info *f)
     json_t *o = json_object();
     cli_json_set_bytes(o, "directory", in->dir, strlen(in->dir));
     json_object_set_new(o, "writer", json_boolean(f->writer));
+    json_t *rings = json_array();
+    for (int i = 0; i < f->nring_files; i++)
+        json_array_append_new(rings, json_string(f->ring_files[i]));
+    json_object_set_new(o, "ring_files", rings);
     json_object_set_new(o, "format", json_pack("{s:i,s:i}", "log", SEG_FORMAT_VERSION, "cold", COLD_FORMAT_VERSION));
     char u[37];
     format_uuid(f->uuid, u);
@@ -472,6 +504,8 @@ static int dump_log(int argc, char **argv)
         }
         struct seg_summary s;
         int r = cli_walk_segment(io, path, compacted, dump_record, &d, &s, msg, sizeof msg);
+        if (r == -ENOENT && logdir[0])
+            continue; /* compacted and deleted since the listing (a live writer) */
         if (r) {
             code = cli_fail("dump", cli_code(r), "%s: %s", path, msg);
             continue;

@@ -131,6 +131,8 @@ int cli_verify(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s", logdir, name);
         struct seg_summary s;
         int r = cli_walk_segment(io, path, compacted, NULL, NULL, &s, msg, sizeof msg);
+        if (r == -ENOENT)
+            continue; /* compacted and deleted since the listing (a live writer) */
         if (r) {
             if (r < 0 && r > -4096 && r != -ELOOP) {
                 code = cli_fail("verify", CLI_USAGE, "%s: %s", path, msg);

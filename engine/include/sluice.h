@@ -30,9 +30,15 @@
  *
  * Durability levels (the `ack` argument of writes):
  *  - SLUICE_ACK_MEMORY:  returned once the record is in the ring. Visible to every read
- *                        that starts after the put returns. Lost if the process dies.
- *  - SLUICE_ACK_WRITTEN: returned once the log write completed (OS page cache):
- *                        survives a crash of the process, not a power cut.
+ *                        that starts after the put returns. Not promised to survive a
+ *                        crash of the process.
+ *  - SLUICE_ACK_WRITTEN: survives a crash of the process, not of the machine or a power
+ *                        cut. The ring lives in a shared-memory file (/dev/shm) that
+ *                        outlives the process and that the next open replays into the
+ *                        log, so a WRITTEN put returns as soon as its record is in the
+ *                        ring, as fast as a MEMORY put (stats.ring_shared = 1). Where
+ *                        shared memory is unavailable or options.ring_private is set, it
+ *                        returns once the log write completed (OS page cache).
  *  - SLUICE_ACK_DURABLE: returned once an fdatasync covering the record completed:
  *                        survives power loss.
  */
@@ -111,9 +117,12 @@ enum {
     SLUICE_EVENT_BACKPRESSURE_BEGIN = 4, /* the ring is full: the first producer waits */
     SLUICE_EVENT_BACKPRESSURE_END = 5, /* no producer waits any longer; a = ns it lasted */
     SLUICE_EVENT_POISON = 6,           /* a = the error (as int64) that poisoned the log */
-    SLUICE_EVENT_DAMAGE_SKIPPED = 7    /* during sluice_open: recovery stepped over damaged
+    SLUICE_EVENT_DAMAGE_SKIPPED = 7,   /* during sluice_open: recovery stepped over damaged
                                         * log records LSN a..b, all already in the cold
                                         * tier (nothing lost; see sluice_open) */
+    SLUICE_EVENT_RING_REPLAYED = 8     /* during sluice_open: records LSN a..b, which a
+                                        * crashed writer had in its shared ring but not in
+                                        * the log, were put back and made durable */
 };
 struct sluice_event {
     int type;
@@ -174,6 +183,9 @@ typedef struct sluice_options {
                              * records acknowledged at MEMORY wait up to this long to fill
                              * a 32 KiB log write (default 2000; 0 = write at once): tiny
                              * O_DIRECT writes cost a 4 KiB block each */
+    /* ---- 0.2.0's first layout ends here; fields below were added later ---- */
+    int ring_private;       /* 1: the ring in private memory, not in a /dev/shm file:
+                             * WRITTEN then waits for the log write (default 0) */
 } sluice_options;
 
 /* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),
@@ -377,6 +389,13 @@ struct sluice_stats {
     uint64_t active_segment_bytes; /* the size of the segment being appended to: segments
                                     * start at 2 MiB and grow to segment_bytes once the
                                     * log is busy (docs/design.md) */
+    uint64_t ring_shared;          /* 1: the ring is a /dev/shm file, WRITTEN returns at
+                                    * publication; 0: private memory */
+    uint64_t ring_replayed_records;/* records the open put back from a crashed writer's
+                                    * shared ring */
+    uint64_t ring_replay_gaps;     /* records it found claimed but never published (their
+                                    * producers died mid-put: never acknowledged); the
+                                    * LSNs after each such gap moved down to close it */
 };
 
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */

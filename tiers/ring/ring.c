@@ -16,17 +16,24 @@ _Static_assert(offsetof(struct ring, claim) % 16 == 0, "claim word 16-byte align
 
 static inline u128 claim_pack(uint64_t pos, uint64_t lsn) { return ((u128)lsn << 64) | pos; }
 
-int ring_init(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd)
+static int ring_setup(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd, int fd,
+                      size_t offset)
 {
     if (size < 65536 || (size & (size - 1)))
         return SLUICE_EINVAL;
     memset(r, 0, sizeof *r);
-    /* mmap gives page-aligned zeroed memory; MAP_POPULATE prefaults it. */
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
+    /* mmap gives page-aligned zeroed memory (a new file reads as zeros); MAP_POPULATE
+     * prefaults it. */
+    size_t bytes = offset + size;
+    if (fd >= 0 && ftruncate(fd, (off_t)bytes) < 0)
+        return -errno;
+    void *p = fd < 0 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+                     : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED)
-        return SLUICE_ENOMEM;
-    r->buf = p;
+        return fd < 0 ? SLUICE_ENOMEM : -errno;
+    r->map = p;
+    r->map_bytes = fd < 0 ? size : bytes;
+    r->buf = (uint8_t *)p + (fd < 0 ? 0 : offset);
     r->size = size;
     r->mask = size - 1;
     r->doorbell_fd = doorbell_fd;
@@ -36,11 +43,22 @@ int ring_init(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd)
     return 0;
 }
 
+int ring_init(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd)
+{
+    return ring_setup(r, size, first_lsn, doorbell_fd, -1, 0);
+}
+
+int ring_init_file(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd, int fd,
+                   size_t offset)
+{
+    return ring_setup(r, size, first_lsn, doorbell_fd, fd, offset);
+}
+
 void ring_destroy(struct ring *r)
 {
-    if (r->buf)
-        munmap(r->buf, r->size);
-    r->buf = NULL;
+    if (r->map)
+        munmap(r->map, r->map_bytes);
+    r->map = r->buf = NULL;
 }
 
 int ring_reserve(struct ring *r, size_t rec_bytes, int block, uint32_t timeout_ms,

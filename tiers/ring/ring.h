@@ -38,6 +38,8 @@ struct ring {
     size_t size;
     size_t mask;
     int doorbell_fd;
+    uint8_t *map;      /* what was mapped: buf, or a file's header and buf */
+    size_t map_bytes;
 };
 
 struct ring_slot {
@@ -50,6 +52,11 @@ struct ring_slot {
 /* size: power of two >= 64 KiB. first_lsn: the LSN the first put receives. The buffer is
  * allocated and prefaulted here (first touch costs microseconds per page on these VMs). */
 int ring_init(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd);
+/* The same with the buffer in file fd at offset (a multiple of the page size), mapped
+ * shared: what producers publish there outlives the process (engine/ring_file.c). The
+ * file is sized here; the caller keeps fd. */
+int ring_init_file(struct ring *r, size_t size, uint64_t first_lsn, int doorbell_fd, int fd,
+                   size_t offset);
 void ring_destroy(struct ring *r);
 
 /*
