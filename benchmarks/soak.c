@@ -4,6 +4,8 @@
  * as it would in production. One producer; request i is due at start + i/rate and its
  * latency counts from then (openloop.h), so a stall counts against every put it delays.
  *
+ * sluice runs twice per rate: as deployed, and with compaction held back until the end
+ * ("sluice-held"), the floor its background work is judged against in the same run.
  * Per engine and rate it reports the run's percentiles, each second's p99.9 and max (and
  * plots them), stall seconds (a second whose p99.9 exceeds 5x the median second's), and
  * the bytes the process wrote to the device per user byte (/proc/self/io), counted until
@@ -35,11 +37,16 @@ struct timeline {
     double *p999, *max, *done; /* per second: ns, ns, records completed */
 };
 
-static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, struct timeline *tl)
+/* held: sluice with compaction held back until the run ends (manual_compaction): the
+ * same soak without its background LMDB work, the floor the compacting run is judged
+ * against in the same run. */
+static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, struct timeline *tl,
+                     int held)
 {
     char dirname[96], name[64];
-    snprintf(dirname, sizeof dirname, "soak-%s-%" PRIu64, e->name, rate);
-    snprintf(name, sizeof name, "%s soak %" PRIu64 "k/s", e->name, rate / 1000);
+    const char *ename = held ? "sluice-held" : e->name;
+    snprintf(dirname, sizeof dirname, "soak-%s-%" PRIu64, ename, rate);
+    snprintf(name, sizeof name, "%s soak %" PRIu64 "k/s", ename, rate / 1000);
     char *dir = fresh_dir(c, dirname);
     int secs = (int)c->soak_secs;
     struct hist *sec = malloc(sizeof *sec * (size_t)secs);
@@ -49,13 +56,13 @@ static void soak_one(const struct cfg *c, const struct peer *e, uint64_t rate, s
     result_init(&res, name);
     res.indent = e != &bench_sluice_engine;
 
-    bench_sluice_manual_compaction = 0;
+    bench_sluice_manual_compaction = held;
     void *store = e->store_open(dir);
     void *t = e->thread_open(store);
     uint64_t n = rate * (uint64_t)secs, base = clock_realtime_ns(), i;
     uint8_t k[64];
     memset(tl, 0, sizeof *tl);
-    snprintf(tl->name, sizeof tl->name, "%s", e->name);
+    snprintf(tl->name, sizeof tl->name, "%s", ename);
     tl->secs = secs;
     tl->p999 = calloc((size_t)secs, sizeof *tl->p999);
     tl->max = calloc((size_t)secs, sizeof *tl->max);
@@ -153,9 +160,10 @@ void bench_soak(const struct cfg *c)
         p = *end == ',' ? end + 1 : end;
         struct timeline tl[MAX_ENGINES];
         int n = 0;
-        soak_one(c, &bench_sluice_engine, rate, &tl[n++]);
+        soak_one(c, &bench_sluice_engine, rate, &tl[n++], 0);
+        soak_one(c, &bench_sluice_engine, rate, &tl[n++], 1);
         for (int i = 0; c->peers && rate <= PEER_RATE_MAX && bench_peers[i] && n < MAX_ENGINES; i++)
-            soak_one(c, bench_peers[i], rate, &tl[n++]);
+            soak_one(c, bench_peers[i], rate, &tl[n++], 0);
         timeline_plots(c, rate, tl, n);
         for (int i = 0; i < n; i++) {
             free(tl[i].p999);

@@ -388,6 +388,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     lg->linger_us = o.linger_us;
     lg->memory_delay_us = o.memory_delay_us;
     lg->prefer_buffered = o.io_backend == SLUICE_IO_POSIX_BUFFERED;
+    lg->cpus = db->io->cpus = o.background_cpus;
     if (getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid) {
         r = -EIO;
         goto err;
@@ -406,6 +407,7 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     cp->lg = lg;
     cp->cold = db->cold;
     cp->retention_ns = o.retention_ns;
+    cp->cpus = o.background_cpus;
     cp->manual = o.manual_compaction != 0;
     cp->horizon = views_horizon;
     cp->horizon_arg = db;

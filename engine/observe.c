@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "placement.h"
 #include "clock.h"
 #include "crc32c.h"
 #include "db.h"
@@ -479,7 +480,9 @@ int obs_publisher_start(sluice_db *db)
     f->interval_ms = db->opts.stats_interval_ms;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    if ((r = -pthread_create(&p->thread, NULL, publisher_main, p))) {
+    if (!(r = -pthread_create(&p->thread, NULL, publisher_main, p)))
+        thread_place(p->thread, db->opts.background_cpus);
+    if (r) {
         munmap(m, sizeof(struct stats_file));
         free(p->scratch);
         free(p);

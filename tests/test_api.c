@@ -1,8 +1,10 @@
 /* The public API, function by function: round trips, semantics, and a table of bad
  * inputs each with its documented error. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -658,4 +660,40 @@ Test(api, segments_grow_with_load_and_an_empty_one_is_replaced_safely)
     cr_expect_eq(vlen, sizeof big);
     cr_assert_eq(sluice_close(x), 0);
     cr_expect_eq(tc_run("verify", dir, NULL), 0, "%s", tc_out);
+}
+
+/* options.background_cpus: every thread sluice starts runs on the CPUs it names. */
+Test(api, background_threads_run_where_background_cpus_says)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    small_opts(&o);
+    o.background_cpus = 1; /* CPU 0 */
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    cr_assert_eq(PUT("p", 1, "v", SLUICE_ACK_DURABLE), 0);
+    int placed = 0, others = 0;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)getpid());
+    DIR *d = opendir(path);
+    cr_assert(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == getpid())
+            continue;
+        char st[512];
+        snprintf(st, sizeof st, "%s/%s/status", path, e->d_name);
+        FILE *f = fopen(st, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "Cpus_allowed_list:", 18)) {
+                if (!strcmp(line + 18 + strspn(line + 18, " \t"), "0\n"))
+                    placed++;
+                else
+                    others++;
+            }
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    cr_expect_geq(placed, 4, "writer, preparer, compactor and stats publisher: %d placed, %d not",
+                  placed, others);
 }

@@ -186,6 +186,10 @@ typedef struct sluice_options {
     /* ---- 0.2.0's first layout ends here; fields below were added later ---- */
     int ring_private;       /* 1: the ring in private memory, not in a /dev/shm file:
                              * WRITTEN then waits for the log write (default 0) */
+    uint64_t background_cpus; /* CPUs (bit n = CPU n) for every thread sluice starts: the
+                             * log writer, segment preparer, compactor, stats publisher
+                             * and POSIX I/O worker (default 0: wherever the OS puts
+                             * them); keeps them off the cores producers own */
 } sluice_options;
 
 /* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),

@@ -61,7 +61,8 @@ struct io_ops {
 
 struct io {
     const struct io_ops *ops;
-    int backend; /* SLUICE_IO_BACKEND_* */
+    int backend;   /* SLUICE_IO_BACKEND_* */
+    uint64_t cpus; /* where a worker thread of the backend may run (placement.h) */
 };
 
 /* which: SLUICE_IO_AUTO, SLUICE_IO_URING or SLUICE_IO_POSIX (sluice.h). */

@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "placement.h"
 #include "io.h"
 #include "sluice.h"
 
@@ -107,6 +108,8 @@ static int enqueue(struct io_posix_backend *b, const struct posix_req *r)
     pthread_mutex_lock(&b->mu);
     if (!b->started) {
         rc = -pthread_create(&b->worker, NULL, posix_worker, b);
+        if (!rc)
+            thread_place(b->worker, b->base.cpus);
         b->started = rc == 0;
     }
     unsigned posts = 0;

@@ -31,6 +31,9 @@ struct cold {
      * under a hypervisor) — it showed as 10-40 µs put stalls while compaction ran */
     uint8_t *raw, *enc, *scratch;
     struct apply_keep *keep;
+    /* called between the transactions of one cold_apply (cold_set_pacer) */
+    void (*pace)(void *arg, uint64_t bytes);
+    void *pace_arg;
 };
 
 /*
@@ -1159,38 +1162,113 @@ static int apply_retention(struct apply *ap)
     return rc == MDB_NOTFOUND || rc == 0 || rc == EINVAL ? 0 : cold_lmdb_error(rc);
 }
 
-static int apply_all(struct apply *ap, const struct cold_rec *const *idx, size_t n,
-                     uint64_t compacted_lsn, const uint8_t uuid[16])
+/* The end of the group that starts at i (records of one key, or of one source). */
+static size_t group_end(const struct cold_rec *const *idx, size_t n, size_t i)
+{
+    size_t j = i + 1;
+    while (j < n && is_offset(idx[j]) == is_offset(idx[i]) && key_cmp(idx[j], idx[i]) == 0)
+        j++;
+    return j;
+}
+
+static int apply_offset(struct apply *ap, const struct cold_rec *last)
+{
+    char name[2 + SLUICE_SOURCE_MAX] = "o:";
+    memcpy(name + 2, last->key, last->klen);
+    return last->vlen == 8 ? put(ap, ap->c->meta, name, 2u + last->klen, last->val, 8) : SLUICE_ECORRUPT;
+}
+
+/*
+ * One transaction's share of a batch: the series groups in [from, to). The final share
+ * also stores every source offset of the batch (the highest LSN of each source), applies
+ * retention, and stores compacted_lsn and the uuid: until it commits, the checkpoint says
+ * the earlier shares' records are not compacted, and a replay applies them again, which
+ * changes nothing (a record meeting itself keeps its LSN; a delete meets nothing).
+ */
+static int apply_share(struct apply *ap, const struct cold_rec *const *idx, size_t n, size_t from,
+                       size_t to, int final, uint64_t compacted_lsn, const uint8_t uuid[16])
 {
     struct cold *c = ap->c;
     int r = meta_u64(ap->txn, c->meta, "next_series", &ap->next_series);
     if (r == SLUICE_NOTFOUND)
         ap->next_series = 0, r = 0;
-    for (size_t i = 0; !r && i < n;) {
-        size_t j = i + 1;
-        while (j < n && is_offset(idx[j]) == is_offset(idx[i]) && key_cmp(idx[j], idx[i]) == 0)
-            j++;
-        if (idx[i]->type == REC_OFFSET) {
-            const struct cold_rec *last = idx[j - 1]; /* the highest LSN of this source */
-            char name[2 + SLUICE_SOURCE_MAX] = "o:";
-            memcpy(name + 2, last->key, last->klen);
-            r = last->vlen == 8 ? put(ap, c->meta, name, 2u + last->klen, last->val, 8) : SLUICE_ECORRUPT;
-        } else {
+    for (size_t i = from; !r && i < to;) {
+        size_t j = group_end(idx, n, i);
+        if (idx[i]->type != REC_OFFSET) {
             ap->arena.len = 0;
             r = apply_series(ap, idx + i, j - i);
+            ap->st->records_in += j - i;
         }
-        ap->st->records_in += j - i;
         i = j;
     }
-    if (!r && ap->retain_from)
+    for (size_t i = 0; final && !r && i < n;) { /* offsets with the checkpoint, never ahead */
+        size_t j = group_end(idx, n, i);
+        if (idx[i]->type == REC_OFFSET) {
+            r = apply_offset(ap, idx[j - 1]);
+            ap->st->records_in += j - i;
+        }
+        i = j;
+    }
+    if (!r)
+        r = put(ap, c->meta, "next_series", 11, &ap->next_series, 8); /* ids given out */
+    if (final && !r && ap->retain_from)
         r = apply_retention(ap);
-    if (!r)
-        r = put(ap, c->meta, "next_series", 11, &ap->next_series, 8);
-    if (!r)
+    if (final && !r)
         r = put(ap, c->meta, "compacted_lsn", 13, &compacted_lsn, 8);
-    if (!r)
+    if (final && !r)
         r = put(ap, c->meta, "uuid", 4, uuid, 16);
     return r;
+}
+
+/* Where the share that starts at `from` ends: whole groups, about COLD_TXN_BYTES of
+ * records (at least one group). */
+static size_t share_end(const struct cold_rec *const *idx, size_t n, size_t from)
+{
+    size_t bytes = 0, i = from;
+    while (i < n && (i == from || bytes < COLD_TXN_BYTES)) {
+        size_t j = group_end(idx, n, i);
+        for (size_t k = i; k < j; k++)
+            bytes += REC_HDR_BYTES + idx[k]->klen + idx[k]->vlen;
+        i = j;
+    }
+    return i;
+}
+
+void cold_set_pacer(struct cold *c, void (*pace)(void *arg, uint64_t bytes), void *arg)
+{
+    c->pace = pace;
+    c->pace_arg = arg;
+}
+
+/* One share in one transaction; MDB_MAP_FULL (from a put or from the commit) aborts it,
+ * the map doubles between transactions, and the share is applied again. */
+static int apply_share_txn(struct cold *c, struct apply *ap, const struct cold_rec *const *idx,
+                           size_t n, size_t from, size_t to, int final, uint64_t compacted_lsn,
+                           const uint8_t uuid[16], struct cold_apply_stats *st)
+{
+    for (;;) {
+        struct cold_apply_stats before = *st;
+        int r = cold_lmdb_error(mdb_txn_begin(c->env, NULL, 0, &ap->txn));
+        if (r)
+            return r;
+        r = apply_share(ap, idx, n, from, to, final, compacted_lsn, uuid);
+        if (!r)
+            r = mdb_rc(mdb_txn_commit(ap->txn)); /* MDB_MAP_FULL can come from the commit */
+        else
+            mdb_txn_abort(ap->txn);
+        if (r != E_MAP_FULL)
+            return r;
+        /* Grow between transactions, with no view open in this process. */
+        *st = before;
+        MDB_envinfo info;
+        mdb_env_info(c->env, &info);
+        pthread_rwlock_wrlock(&c->grow);
+        r = cold_lmdb_error(mdb_env_set_mapsize(c->env, info.me_mapsize * 2));
+        pthread_rwlock_unlock(&c->grow);
+        st->map_growths++;
+        if (r)
+            return r;
+    }
 }
 
 int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t compacted_lsn,
@@ -1216,28 +1294,16 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
                        .old_cap = keep->old_cap, .news_cap = keep->news_cap,
                        .out_cap = keep->out_cap, .dec = keep->dec};
     ap.arena.len = 0;
-    for (;;) {
-        struct cold_apply_stats before = *st;
-        r = cold_lmdb_error(mdb_txn_begin(c->env, NULL, 0, &ap.txn));
-        if (r)
-            break;
-        r = apply_all(&ap, idx, n, compacted_lsn, uuid);
-        if (!r)
-            r = mdb_rc(mdb_txn_commit(ap.txn)); /* MDB_MAP_FULL can come from the commit */
-        else
-            mdb_txn_abort(ap.txn);
-        if (r != E_MAP_FULL)
-            break;
-        /* Grow between transactions, with no view open in this process. */
-        *st = before;
-        MDB_envinfo info;
-        mdb_env_info(c->env, &info);
-        pthread_rwlock_wrlock(&c->grow);
-        r = cold_lmdb_error(mdb_env_set_mapsize(c->env, info.me_mapsize * 2));
-        pthread_rwlock_unlock(&c->grow);
-        st->map_growths++;
-        if (r)
-            break;
+    /* Shares of about COLD_TXN_BYTES, one transaction each, the pacer between them: the
+     * device sees bounded commits spread in time, not one burst per segment. */
+    size_t from = 0;
+    for (int final = 0; !r && !final;) {
+        size_t to = share_end(idx, n, from);
+        final = to == n;
+        r = apply_share_txn(c, &ap, idx, n, from, to, final, compacted_lsn, uuid, st);
+        if (!r && !final && c->pace)
+            c->pace(c->pace_arg, st->bytes_written);
+        from = to;
     }
     keep->arena = ap.arena;
     keep->old = ap.old, keep->old_cap = ap.old_cap;

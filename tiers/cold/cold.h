@@ -39,6 +39,9 @@
  * incompressible values, for ~15 % more bytes on compressible ones. */
 #define COLD_BLOCK_RAW_TARGET 4000u
 #define COLD_BLOCK_RECORDS 256u
+/* Records per write transaction of a compaction round (cold_apply): its commit writes a
+ * bounded burst (measured in docs/benchmarks.md, "Smoothing background I/O"). */
+#define COLD_TXN_BYTES (4u << 20)
 
 struct cold;
 
@@ -81,11 +84,18 @@ void cold_close(struct cold *c);
 /* The durable checkpoint: 0 and *lsn (0 if never compacted); *has_uuid and uuid. */
 int cold_meta(struct cold *c, uint64_t *compacted_lsn, uint8_t uuid[16], int *has_uuid);
 
-/* Applies records[0..n) (LSN order) and sets compacted_lsn and the uuid, in one durable
- * transaction. Records with ts < retain_from are dropped, as are blocks wholly older
- * (retention; 0 keeps everything). */
+/* Applies records[0..n) (LSN order) and sets compacted_lsn and the uuid, durably. The
+ * series are applied in shares of about COLD_TXN_BYTES of records, one transaction each,
+ * the last of which also stores the offsets, retention and compacted_lsn: data of an
+ * earlier share that a crash separates from its checkpoint is applied again by the
+ * replay, which changes nothing. Records with ts < retain_from are dropped, as are blocks
+ * wholly older (retention; 0 keeps everything). */
 int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t compacted_lsn,
                const uint8_t uuid[16], uint64_t retain_from, struct cold_apply_stats *st);
+
+/* pace(arg, bytes so far) is called between the transactions of a cold_apply, on its
+ * thread: the compactor's rate limiter sleeps there. */
+void cold_set_pacer(struct cold *c, void (*pace)(void *arg, uint64_t bytes), void *arg);
 
 /* A read view. */
 struct cold_view {

@@ -1,3 +1,4 @@
+#include "placement.h"
 #include "compactor.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -62,12 +64,17 @@ static void batch_fix_pointers(struct compactor_batch *b)
     }
 }
 
-/* The end of the work: the last LSN this round may compact, 0 if none. */
-static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx, int *fd)
+/* The end of the work: the last LSN this round may compact, 0 if none. *sealed_waiting
+ * counts the sealed segments not yet compacted (pacing). */
+static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx, int *fd,
+                            uint64_t *sealed_waiting)
 {
     struct hot_index *x = c->lg->index;
     uint64_t durable = pos_load(&c->lg->durable), upto = 0;
     hot_rdlock(x);
+    *sealed_waiting = 0;
+    for (size_t i = 0; i + 1 < x->nsegs; i++)
+        *sealed_waiting += !x->segs[i].retired && x->segs[i + 1].first_lsn - 1 > done;
     for (size_t i = 0; i < x->nsegs; i++) {
         struct hot_segment *s = &x->segs[i];
         uint64_t last = i + 1 < x->nsegs ? x->segs[i + 1].first_lsn - 1 : UINT64_MAX;
@@ -169,6 +176,52 @@ static void cleanup(struct compactor *c, uint64_t done)
     (void)lg->io->ops->fsync_dir(lg->io, lg->logdir);
 }
 
+/* Pacing. A round's writes are shares of COLD_TXN_BYTES (cold.h), and between two shares
+ * the compactor waits so that its writes go at pace_bytes_per_s: on this kind of virtual
+ * machine a burst of device writes stalls a running thread on the other vCPU for
+ * milliseconds (docs/benchmarks.md), so background I/O must be smooth. The rate follows
+ * the log: PACE_FACTOR times the rate the writer writes log bytes, at least PACE_MIN;
+ * and a backlog of more than PACE_BACKLOG sealed segments waiting turns pacing off until
+ * it is caught up (the budget, log_backlog_max_bytes, must never be what slows puts). */
+#define PACE_FACTOR 2
+#define PACE_MIN (32ull << 20)
+#define PACE_BACKLOG 2
+#define PACE_NAP_MAX_NS 100000000ull
+
+static void pace(void *arg, uint64_t bytes)
+{
+    struct compactor *c = arg;
+    if (!c->pace_bytes_per_s)
+        return;
+    uint64_t now = clock_now_ns(), spent = now - c->round_t0;
+    uint64_t due = (uint64_t)((double)bytes * 1e9 / (double)c->pace_bytes_per_s);
+    if (due <= spent)
+        return;
+    uint64_t nap = due - spent < PACE_NAP_MAX_NS ? due - spent : PACE_NAP_MAX_NS;
+    uint64_t until = clock_realtime_ns() + nap;
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u)};
+    pthread_mutex_lock(&c->mu);
+    if (!c->stop) /* a stop (close) does not wait for the pacing */
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    pthread_mutex_unlock(&c->mu);
+    atomic_fetch_add_explicit(&c->paced_ns, clock_now_ns() - now, memory_order_relaxed);
+}
+
+/* The round's rate: the log's write rate times PACE_FACTOR, unless the backlog grew. */
+static void pace_plan(struct compactor *c, uint64_t sealed_waiting)
+{
+    uint64_t now = clock_now_ns(), bytes = atomic_load(&c->lg->st.log_bytes);
+    if (c->log_seen_ns && now > c->log_seen_ns) {
+        double r = (double)(bytes - c->log_bytes_seen) * 1e9 / (double)(now - c->log_seen_ns);
+        c->log_rate = c->log_rate ? 0.5 * c->log_rate + 0.5 * r : r;
+    }
+    c->log_bytes_seen = bytes;
+    c->log_seen_ns = now;
+    uint64_t rate = (uint64_t)(PACE_FACTOR * c->log_rate);
+    c->pace_bytes_per_s = sealed_waiting > PACE_BACKLOG || c->manual ? 0 : rate > PACE_MIN ? rate : PACE_MIN;
+    c->round_t0 = now;
+}
+
 void compactor_obs_init(struct compactor *c)
 {
     pthread_mutex_init(&c->obs_mu, NULL);
@@ -183,12 +236,18 @@ static int round_once(struct compactor *c)
     uint64_t done = pos_load(&c->compacted);
     uint32_t segidx;
     int fd;
-    uint64_t upto = pick_target(c, done, &segidx, &fd);
+    uint64_t sealed_waiting;
+    uint64_t upto = pick_target(c, done, &segidx, &fd, &sealed_waiting);
     if (!upto) {
         cleanup(c, done); /* iterators that held the horizon back may have closed */
         return 0;
     }
     uint64_t t0 = clock_now_ns();
+    /* a round sluice_compact waits for is not paced */
+    pthread_mutex_lock(&c->mu);
+    int asked = c->requested > done;
+    pthread_mutex_unlock(&c->mu);
+    pace_plan(c, asked ? PACE_BACKLOG + 1 : sealed_waiting);
     hot_rdlock(c->lg->index);
     uint64_t seg_born = c->lg->index->segs[segidx].created_ns;
     hot_unlock(c->lg->index);
@@ -271,9 +330,12 @@ static void *compactor_main(void *arg)
 int compactor_start(struct compactor *c, uint64_t compacted_lsn)
 {
     pos_init(&c->compacted, compacted_lsn);
+    cold_set_pacer(c->cold, pace, c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     int r = pthread_create(&c->thread, NULL, compactor_main, c);
+    if (!r)
+        thread_place(c->thread, c->cpus);
     if (r) {
         pthread_cond_destroy(&c->cv);
         pthread_mutex_destroy(&c->mu);

@@ -41,6 +41,7 @@ struct compactor_batch {
 struct compactor {
     struct log *lg;
     struct cold *cold;
+    uint64_t cpus;                 /* where the thread runs (placement.h) */
     uint64_t retention_ns;
     int manual;                    /* compact only what sluice_compact asks for (a sealed
                                     * segment is not work by itself: manual_compaction) */
@@ -69,6 +70,12 @@ struct compactor {
     _Atomic uint64_t newest_ts_cold;
     void (*on_event)(void *arg, int type, uint64_t a, uint64_t b); /* may be NULL */
     void *event_arg;
+    /* pacing (compactor.c, pace): the round's start, the rate its writes may go at (0:
+     * unpaced), and the log's write rate it follows */
+    uint64_t round_t0, pace_bytes_per_s, pace_paused_ns;
+    uint64_t log_bytes_seen, log_seen_ns;
+    double log_rate;               /* bytes per second, smoothed */
+    _Atomic uint64_t paced_ns;     /* time spent waiting between transactions */
 };
 
 /* Prepares the observability fields (also for handles that never start the thread). */

@@ -89,6 +89,7 @@ struct log {
     uint32_t linger_us;
     uint32_t memory_delay_us; /* MEMORY-only records may wait this long to fill a write */
     int prefer_buffered;   /* never use O_DIRECT (tests of the buffered path) */
+    uint64_t cpus;         /* where the writer and the preparer run (placement.h) */
     int doorbell_fd;
 
     struct position indexed, written, durable;
@@ -165,8 +166,11 @@ void log_want(struct log *lg, uint64_t lsn);
  * indexing): it would otherwise look again only when its nap ends. */
 void log_nudge(struct log *lg);
 
-/* Zero-fills a spare segment file of `bytes` at spare_path and syncs it. */
-int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes);
+/* Zero-fills a spare segment file of `bytes` at spare_path and syncs it, spreading the
+ * writes over about pace_ns (0: as fast as it can; see preparer.h). A non-zero *stop
+ * abandons it (SLUICE_EBUSY, the file removed). */
+int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes, uint64_t pace_ns,
+                      const _Atomic int *stop);
 /* Creates segment <first_lsn>.seg from the spare (or, if spare_path is NULL, a fresh
  * preallocated file): header, sync, rename into place, directory sync. Returns the
  * open (buffered) fd or -errno. */

@@ -18,9 +18,9 @@ static void *prep_main(void *arg)
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
         }
-        uint64_t bytes = p->bytes = p->want_bytes;
+        uint64_t bytes = p->bytes = p->want_bytes, pace_ns = p->want_pace_ns;
         pthread_mutex_unlock(&p->mu);
-        int r = seg_prepare_spare(p->io, p->path, bytes);
+        int r = seg_prepare_spare(p->io, p->path, bytes, pace_ns, &p->stopping);
         pthread_mutex_lock(&p->mu);
         p->last_error = r;
         /* No spare after an error: rolls fall back to a preallocated file. Retrying a
@@ -67,12 +67,13 @@ const char *prep_take(struct seg_preparer *p, uint64_t min_bytes, uint64_t *byte
     return path;
 }
 
-void prep_request(struct seg_preparer *p, uint64_t bytes)
+void prep_request(struct seg_preparer *p, uint64_t bytes, uint64_t pace_ns)
 {
     if (!p->started)
         return;
     pthread_mutex_lock(&p->mu);
     p->want_bytes = bytes; /* (a spare still ready was not taken: it stays, as it is) */
+    p->want_pace_ns = pace_ns;
     p->taken = 0;
     p->failed = 0;
     pthread_cond_signal(&p->cv); /* make the next one (or retry after an error) */
@@ -83,6 +84,7 @@ void prep_stop(struct seg_preparer *p)
 {
     if (!p->started)
         return;
+    atomic_store(&p->stopping, 1);
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     pthread_cond_signal(&p->cv);

@@ -5,7 +5,9 @@
  *
  * Spares have the size the writer asks for (segments grow with the write rate: see
  * roll_segment in writer.c); a spare too small for the record that must go first is
- * left for a later roll.
+ * left for a later roll. The zeros are spread over the time the writer gives (half the
+ * time the last segment took to fill): a 64 MiB burst of writes at device speed stalls
+ * the producers' vCPU on these virtual machines, a steady trickle does not.
  *
  * Lifecycle: prep_start in sluice_open after recovery; prep_stop in sluice_close after
  * the writer stopped (it finishes or abandons the spare it is zeroing, is joined, and
@@ -23,6 +25,8 @@ struct seg_preparer {
     struct io *io;
     uint64_t bytes;       /* the size of the spare being made, or ready */
     uint64_t want_bytes;  /* the size of the next one */
+    uint64_t want_pace_ns;/* ... and the time its zeroing may take */
+    _Atomic int stopping; /* prep_stop: abandon a paced spare */
     char path[4096];
     pthread_t thread;
     pthread_mutex_t mu;
@@ -41,6 +45,6 @@ int prep_start(struct seg_preparer *p, struct io *io, const char *logdir, uint64
 const char *prep_take(struct seg_preparer *p, uint64_t min_bytes, uint64_t *bytes);
 /* Asks for the next spare, of `bytes` (also after a failed attempt, or with a spare
  * still ready: a ready spare is kept, whatever its size). */
-void prep_request(struct seg_preparer *p, uint64_t bytes);
+void prep_request(struct seg_preparer *p, uint64_t bytes, uint64_t pace_ns);
 void prep_stop(struct seg_preparer *p);
 #endif

@@ -320,7 +320,7 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
          * segment once, here. */
         char spare[4096];
         snprintf(spare, sizeof spare, "%s/first.seg.tmp", lg->logdir);
-        int z = seg_prepare_spare(lg->io, spare, lg->seg_start_bytes);
+        int z = seg_prepare_spare(lg->io, spare, lg->seg_start_bytes, 0, NULL);
         if (!lg->next_seq)
             lg->next_seq = 1;
         int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, lg->next_seq,

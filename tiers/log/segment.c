@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "format.h"
 #include "log.h"
 #include "sluice.h"
@@ -25,7 +27,8 @@ void seg_filename(char out[32], uint64_t first_lsn)
     snprintf(out, 32, "%016" PRIx64 ".seg", first_lsn);
 }
 
-int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes)
+int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes, uint64_t pace_ns,
+                      const _Atomic int *stop)
 {
     /* O_DIRECT keeps 64 MiB of zeros out of the page cache */
     int fd = io->ops->open(io, spare_path, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0644);
@@ -41,7 +44,21 @@ int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes)
     int r = posix_memalign(&zeros, LOG_BLOCK, chunk) ? SLUICE_ENOMEM : 0;
     if (!r) {
         memset(zeros, 0, chunk);
+        uint64_t t0 = clock_now_ns();
         for (uint64_t off = 0; off < bytes && !r;) {
+            if (stop && atomic_load_explicit(stop, memory_order_relaxed)) {
+                r = SLUICE_EBUSY;
+                break;
+            }
+            /* paced: off bytes should not be done before off / bytes of pace_ns */
+            uint64_t due = pace_ns ? (uint64_t)((double)off / (double)bytes * (double)pace_ns) : 0;
+            uint64_t spent = clock_now_ns() - t0;
+            if (due > spent) {
+                uint64_t nap = due - spent < 10000000u ? due - spent : 10000000u;
+                struct timespec ts = {0, (long)nap};
+                nanosleep(&ts, NULL);
+                continue;
+            }
             size_t n = bytes - off < chunk ? (size_t)(bytes - off) : chunk;
             ssize_t w = io->ops->pwrite(io, fd, zeros, n, off);
             if (w <= 0)

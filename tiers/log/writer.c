@@ -60,6 +60,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "placement.h"
 #include "clock.h"
 #include "log.h"
 #include "sluice.h"
@@ -199,6 +200,8 @@ static uint64_t next_spare_size(struct log *lg, uint64_t installed, uint64_t sea
     return s;
 }
 
+#define SPARE_PACE_MAX_NS (10ull * 1000000000u)
+
 /* Opens the segment that starts at write_lsn; 0, 1 = not yet (earlier data not durable),
  * or an error. Costs a few syncs in this thread (header, rename, directory); the
  * zero-filling was done ahead by the preparer. */
@@ -225,8 +228,11 @@ static int roll_segment(struct log *lg)
         bytes = unzeroed_size(lg, need, lg->index->segs[lg->wseg].size);
     uint64_t sealed_fill = clock_now_ns() - lg->index->segs[lg->wseg].created_ns;
     int fd = seg_install(lg->io, lg->logdir, spare, lg->uuid, lg->next_seq, lg->write_lsn, bytes);
+    /* the next spare's zeros spread over half the time this segment took to fill (at
+     * most SPARE_PACE_MAX_NS: a quiet log must not keep a half-made spare for long) */
+    uint64_t pace = sealed_fill / 2 < SPARE_PACE_MAX_NS ? sealed_fill / 2 : SPARE_PACE_MAX_NS;
     prep_request(&lg->prep, next_spare_size(lg, spare ? bytes : lg->index->segs[lg->wseg].size,
-                                            sealed_fill));
+                                            sealed_fill), pace);
     if (fd < 0)
         return fd;
     /* A segment without records (a record too large for it came first) had the same
@@ -768,9 +774,11 @@ int log_start(struct log *lg)
     int r = prep_start(&lg->prep, lg->io, lg->logdir, lg->seg_start_bytes);
     if (r)
         return r;
+    thread_place(lg->prep.thread, lg->cpus);
     r = pthread_create(&lg->thread, NULL, writer_main, lg);
     if (r)
         return -r;
+    thread_place(lg->thread, lg->cpus);
     lg->thread_started = 1;
     return 0;
 }
