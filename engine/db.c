@@ -545,6 +545,7 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     out->ring_shared = (uint64_t)db->ring_shared;
     out->ring_replayed_records = db->ring_replayed;
     out->ring_replay_gaps = db->ring_replay_gaps;
+    out->compaction_paced_ns = atomic_load_explicit(&db->compactor.paced_ns, memory_order_relaxed);
     out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
     out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
     out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);

@@ -397,6 +397,8 @@ struct sluice_stats {
                                     * publication; 0: private memory */
     uint64_t ring_replayed_records;/* records the open put back from a crashed writer's
                                     * shared ring */
+    uint64_t compaction_paced_ns;  /* time the compactor waited between its transactions to
+                                    * keep its writes smooth (docs/design.md, pacing) */
     uint64_t ring_replay_gaps;     /* records it found claimed but never published (their
                                     * producers died mid-put: never acknowledged); the
                                     * LSNs after each such gap moved down to close it */
