@@ -34,6 +34,7 @@ struct cold {
     /* called between the transactions of one cold_apply (cold_set_pacer) */
     void (*pace)(void *arg, uint64_t bytes);
     void *pace_arg;
+    uint64_t share_bytes; /* records per transaction (0: COLD_TXN_BYTES) */
 };
 
 /*
@@ -1220,12 +1221,13 @@ static int apply_share(struct apply *ap, const struct cold_rec *const *idx, size
     return r;
 }
 
-/* Where the share that starts at `from` ends: whole groups, about COLD_TXN_BYTES of
+/* Where the share that starts at `from` ends: whole groups, about `limit` bytes of
  * records (at least one group). */
-static size_t share_end(const struct cold_rec *const *idx, size_t n, size_t from)
+static size_t share_end(const struct cold_rec *const *idx, size_t n, size_t from, uint64_t limit)
 {
-    size_t bytes = 0, i = from;
-    while (i < n && (i == from || bytes < COLD_TXN_BYTES)) {
+    uint64_t bytes = 0;
+    size_t i = from;
+    while (i < n && (i == from || bytes < limit)) {
         size_t j = group_end(idx, n, i);
         for (size_t k = i; k < j; k++)
             bytes += REC_HDR_BYTES + idx[k]->klen + idx[k]->vlen;
@@ -1239,6 +1241,8 @@ void cold_set_pacer(struct cold *c, void (*pace)(void *arg, uint64_t bytes), voi
     c->pace = pace;
     c->pace_arg = arg;
 }
+
+void cold_set_share(struct cold *c, uint64_t bytes) { c->share_bytes = bytes; }
 
 /* One share in one transaction; MDB_MAP_FULL (from a put or from the commit) aborts it,
  * the map doubles between transactions, and the share is applied again. */
@@ -1298,7 +1302,7 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
      * device sees bounded commits spread in time, not one burst per segment. */
     size_t from = 0;
     for (int final = 0; !r && !final;) {
-        size_t to = share_end(idx, n, from);
+        size_t to = share_end(idx, n, from, c->share_bytes ? c->share_bytes : COLD_TXN_BYTES);
         final = to == n;
         r = apply_share_txn(c, &ap, idx, n, from, to, final, compacted_lsn, uuid, st);
         if (!r && !final && c->pace)

@@ -96,6 +96,8 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
 /* pace(arg, bytes so far) is called between the transactions of a cold_apply, on its
  * thread: the compactor's rate limiter sleeps there. */
 void cold_set_pacer(struct cold *c, void (*pace)(void *arg, uint64_t bytes), void *arg);
+/* The records per transaction of the next cold_apply calls (0: COLD_TXN_BYTES). */
+void cold_set_share(struct cold *c, uint64_t bytes);
 
 /* A read view. */
 struct cold_view {
