@@ -44,7 +44,9 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
     /* One MEMORY put in 16 is timed, chosen by the LSN it will most likely get (a read
      * of the claim word the reservation touches anyway): two clock reads would add half
      * again to a 70 ns put. */
-    int timed = level != SLUICE_ACK_MEMORY || (ring_claimed_lsn(&db->ring) & 15) == 15;
+    int timed = level == SLUICE_ACK_DURABLE || (level == SLUICE_ACK_WRITTEN && !db->ring_shared) ||
+                (ring_claimed_lsn(&db->ring) & 15) == 15; /* (WRITTEN in a shared ring costs what
+                                                            * MEMORY does: sampled alike) */
     uint64_t t0 = timed ? clock_now_ns() : 0;
 
     struct ring_slot slot;

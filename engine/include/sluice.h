@@ -407,7 +407,8 @@ struct sluice_stats {
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */
 enum {
     SLUICE_HIST_PUT_MEMORY = 0,   /* ns in sluice_put at MEMORY ack (1 put in 16 is timed) */
-    SLUICE_HIST_PUT_WRITTEN = 1,  /* ns in sluice_put at WRITTEN ack */
+    SLUICE_HIST_PUT_WRITTEN = 1,  /* ns in sluice_put at WRITTEN ack (1 put in 16 is timed
+                                   * when the ring is shared: it costs what MEMORY does) */
     SLUICE_HIST_PUT_DURABLE = 2,  /* ns in sluice_put at DURABLE ack: put -> durable */
     SLUICE_HIST_RING_BLOCKED = 3, /* ns a put slept on a full ring (only puts that slept) */
     SLUICE_HIST_BATCH_RECORDS = 4,/* records per log write (group commit) */
