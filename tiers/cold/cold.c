@@ -710,9 +710,13 @@ int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes)
 {
     MDB_envinfo info;
     MDB_stat st;
+    /* Both read the meta pages through the map, which the compactor may be remapping to
+     * grow it: hold the grow lock shared like a view does. */
+    pthread_rwlock_rdlock(&c->grow);
     int r = cold_lmdb_error(mdb_env_info(c->env, &info));
     if (!r)
         r = cold_lmdb_error(mdb_env_stat(c->env, &st));
+    pthread_rwlock_unlock(&c->grow);
     if (r)
         return r;
     *map_bytes = info.me_mapsize;
