@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cold.h"
 #include "format.h"
@@ -209,6 +210,50 @@ Test(cold_small_map, map_full_grows_the_map_and_keeps_every_record, .init = smal
         cr_assert(vlen == 200 && memcmp(v, vals[i], 200) == 0);
     }
     cold_view_end(&view);
+}
+
+/* sluice backup copies through a read-only handle opened before a writer grew the map:
+ * LMDB answers MDB_MAP_RESIZED, and the copy must adopt the size and start over (it
+ * once failed as "a resource limit was reached"). */
+Test(cold_small_map, a_copy_follows_a_map_grown_by_another_handle, .init = small_map,
+     .fini = teardown)
+{
+    apply((struct cold_rec[]){put_rec("a", 1, "first")}, 1);
+    char p[4096], dest[4200];
+    snprintf(p, sizeof p, "%s/cold", dir);
+    struct cold *ro;
+    cr_assert_eq(cold_open(p, 1, 1u << 20, &ro), 0);
+    enum { N = 20000 };
+    static struct cold_rec b[N];
+    static char keys[N][16];
+    static uint8_t vals[N][200];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], 16, "k%d", i % 500);
+        tu_fill(vals[i], 200, (uint64_t)i);
+        b[i] = (struct cold_rec){(const uint8_t *)keys[i], (uint16_t)strlen(keys[i]), REC_PUT,
+                                 (uint64_t)i, ++lsn, vals[i], 200};
+    }
+    struct cold_apply_stats st = {0};
+    cr_assert_eq(cold_apply(c, b, N, lsn, uuid, 0, &st), 0);
+    cr_assert_gt(st.map_growths, 0);
+    snprintf(dest, sizeof dest, "%s/copy", dir);
+    cr_assert_eq(mkdir(dest, 0755), 0);
+    uint64_t copied_lsn = 0;
+    int r = cold_copy(ro, dest, &copied_lsn);
+    cr_assert_eq(r, 0, "%s", sluice_errname(r));
+    cr_expect_eq(copied_lsn, lsn);
+    cold_close(ro);
+    struct cold *copy;
+    cr_assert_eq(cold_open(dest, 1, 1u << 20, &copy), 0);
+    struct cold_view v;
+    cr_assert_eq(cold_view_begin(copy, &v), 0);
+    char out[256];
+    uint64_t l;
+    size_t vlen;
+    cr_expect_eq(cold_get(&v, keys[N - 1], strlen(keys[N - 1]), N - 1, &l, out, sizeof out, &vlen), 0);
+    cr_expect(vlen == 200 && memcmp(out, vals[N - 1], 200) == 0);
+    cold_view_end(&v);
+    cold_close(copy);
 }
 
 Test(cold, random_batches_match_a_model)

@@ -1,10 +1,13 @@
 #include "cold.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "block.h"
 #include "crc32c.h"
@@ -251,9 +254,25 @@ static int view_txn(struct cold *c, MDB_txn **txn)
 
 int cold_copy(struct cold *c, const char *dest, uint64_t *compacted_lsn)
 {
-    pthread_rwlock_rdlock(&c->grow);
-    int r = cold_lmdb_error(mdb_env_copy2(c->env, dest, MDB_CP_COMPACT));
-    pthread_rwlock_unlock(&c->grow);
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        pthread_rwlock_rdlock(&c->grow);
+        rc = mdb_env_copy2(c->env, dest, MDB_CP_COMPACT);
+        pthread_rwlock_unlock(&c->grow);
+        /* A writer in another process grew the map: adopt its size and copy again, into
+         * a fresh file (LMDB creates the copy with O_EXCL, before it fails). */
+        if (rc != MDB_MAP_RESIZED || attempt == 3)
+            break;
+        char file[PATH_MAX];
+        if (snprintf(file, sizeof file, "%s/data.mdb", dest) >= (int)sizeof file)
+            return SLUICE_ELIMIT;
+        if (unlink(file) && errno != ENOENT)
+            return -errno;
+        int r = adopt_map_size(c);
+        if (r)
+            return r;
+    }
+    int r = cold_lmdb_error(rc);
     if (r)
         return r;
     struct cold *copy;
