@@ -181,21 +181,30 @@ Test(cold, offsets_keep_the_latest)
 
 static void small_map(void) { setup_map(1u << 20); }
 
+/* 4 MB of records in one batch, more than the 1 MiB map holds. */
+enum { N_BIG = 20000 };
+static char big_keys[N_BIG][16];
+static uint8_t big_vals[N_BIG][200]; /* random: lz4 cannot shrink them into the map */
+static void apply_more_than_the_map(struct cold_apply_stats *st)
+{
+    static struct cold_rec b[N_BIG];
+    for (int i = 0; i < N_BIG; i++) {
+        snprintf(big_keys[i], 16, "k%d", i % 500);
+        tu_fill(big_vals[i], 200, (uint64_t)i);
+        b[i] = (struct cold_rec){(const uint8_t *)big_keys[i], (uint16_t)strlen(big_keys[i]),
+                                 REC_PUT, (uint64_t)i, ++lsn, big_vals[i], 200};
+    }
+    cr_assert_eq(cold_apply(c, b, N_BIG, lsn, uuid, 0, st), 0);
+}
+
 Test(cold_small_map, map_full_grows_the_map_and_keeps_every_record, .init = small_map,
      .fini = teardown)
 {
-    enum { N = 20000 };
-    static struct cold_rec b[N];
-    static char keys[N][16];
-    static uint8_t vals[N][200]; /* random: lz4 cannot shrink 4 MB into the 1 MiB map */
-    for (int i = 0; i < N; i++) {
-        snprintf(keys[i], 16, "k%d", i % 500);
-        tu_fill(vals[i], 200, (uint64_t)i);
-        b[i] = (struct cold_rec){(const uint8_t *)keys[i], (uint16_t)strlen(keys[i]), REC_PUT,
-                                 (uint64_t)i, ++lsn, vals[i], 200};
-    }
+    enum { N = N_BIG };
+    char (*keys)[16] = big_keys;
+    uint8_t (*vals)[200] = big_vals;
     struct cold_apply_stats st = {0};
-    cr_assert_eq(cold_apply(c, b, N, lsn, uuid, 0, &st), 0);
+    apply_more_than_the_map(&st);
     cr_expect_gt(st.map_growths, 0);
     uint64_t map, used;
     cr_assert_eq(cold_usage(c, &map, &used), 0);
@@ -223,18 +232,11 @@ Test(cold_small_map, a_copy_follows_a_map_grown_by_another_handle, .init = small
     snprintf(p, sizeof p, "%s/cold", dir);
     struct cold *ro;
     cr_assert_eq(cold_open(p, 1, 1u << 20, &ro), 0);
-    enum { N = 20000 };
-    static struct cold_rec b[N];
-    static char keys[N][16];
-    static uint8_t vals[N][200];
-    for (int i = 0; i < N; i++) {
-        snprintf(keys[i], 16, "k%d", i % 500);
-        tu_fill(vals[i], 200, (uint64_t)i);
-        b[i] = (struct cold_rec){(const uint8_t *)keys[i], (uint16_t)strlen(keys[i]), REC_PUT,
-                                 (uint64_t)i, ++lsn, vals[i], 200};
-    }
+    enum { N = N_BIG };
+    char (*keys)[16] = big_keys;
+    uint8_t (*vals)[200] = big_vals;
     struct cold_apply_stats st = {0};
-    cr_assert_eq(cold_apply(c, b, N, lsn, uuid, 0, &st), 0);
+    apply_more_than_the_map(&st);
     cr_assert_gt(st.map_growths, 0);
     snprintf(dest, sizeof dest, "%s/copy", dir);
     cr_assert_eq(mkdir(dest, 0755), 0);
