@@ -2,6 +2,7 @@
  * must refuse the open with SLUICE_ECORRUPT naming file and offset. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,4 +405,132 @@ Test(hole, unacknowledged_write_after_a_hole_is_cut)
     cr_expect(!a && !b, "the torn batch is cut whole");
     cr_expect(r9, "the earlier, acknowledged batch stays");
     free(seg);
+}
+
+/* Recovery indexes on a helper thread, in chunks bounded by records and by bytes
+ * (recovery.c, struct index_feed). Many chunks of interleaved series, keys of every
+ * length up to the limit, rewrites of earlier (key, ts) pairs, deletes and source
+ * offsets must come out of a reopen exactly as a model of the puts says. */
+enum { FEED_RECORDS = 60000, FEED_SERIES = 3001 };
+
+struct feed_op {
+    uint32_t series, i;
+    uint64_t ts;
+    int del;
+};
+
+static size_t feed_key(char *k, uint32_t s)
+{
+    size_t n = s == FEED_SERIES - 1 ? SLUICE_KEY_MAX : 16 + (size_t)(s % 8) * 60;
+    memset(k, 'x', n);
+    memcpy(k, &s, sizeof s); /* binary bytes, NUL included */
+    return n;
+}
+
+static int feed_op_cmp(const void *a, const void *b)
+{
+    const struct feed_op *x = a, *y = b;
+    if (x->series != y->series)
+        return x->series < y->series ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static void feed_check(const char *d, const struct feed_op *sorted, const uint64_t *last_offset)
+{
+    sluice_options o;
+    opts(&o);
+    sluice_db *db;
+    cr_assert_eq(sluice_open(d, &o, &db), 0, "%s", errbuf);
+    char k[SLUICE_KEY_MAX], v[64], want[64];
+    size_t checked = 0;
+    for (size_t j = 0; j < FEED_RECORDS; j++) {
+        if (j + 1 < FEED_RECORDS && sorted[j + 1].series == sorted[j].series &&
+            sorted[j + 1].ts == sorted[j].ts)
+            continue; /* the newest op on (key, ts) decides */
+        const struct feed_op *op = &sorted[j];
+        size_t kl = feed_key(k, op->series), vlen;
+        int g = sluice_get(db, k, kl, op->ts, v, sizeof v, &vlen);
+        if (op->del) {
+            cr_assert_eq(g, SLUICE_NOTFOUND, "series %u ts %" PRIu64 " was deleted", op->series, op->ts);
+        } else {
+            cr_assert_eq(g, 0, "series %u ts %" PRIu64 ": %s", op->series, op->ts, sluice_strerror(g));
+            tu_fill(want, 40, op->i);
+            cr_assert(vlen == 40 && memcmp(v, want, 40) == 0, "series %u ts %" PRIu64 " is not put %u",
+                      op->series, op->ts, op->i);
+        }
+        checked++;
+    }
+    cr_assert_gt(checked, FEED_RECORDS / 2);
+    for (int src = 0; src < 3; src++) {
+        char name[16];
+        uint64_t off;
+        snprintf(name, sizeof name, "src-%d", src);
+        cr_assert_eq(sluice_offset_get(db, name, &off), 0);
+        cr_expect_eq(off, last_offset[src], "%s", name);
+    }
+    /* one series in ts order, rewritten and deleted pairs resolved */
+    size_t kl = feed_key(k, 7), n = 0;
+    uint64_t prev = 0;
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, k, kl, 0, UINT64_MAX, &it), 0);
+    sluice_record rec;
+    int r;
+    while ((r = sluice_iter_next(it, &rec)) == 0) {
+        cr_assert(n == 0 || rec.ts > prev, "series 7 out of order at ts %" PRIu64, rec.ts);
+        prev = rec.ts;
+        n++;
+    }
+    cr_assert_eq(r, SLUICE_END);
+    sluice_iter_close(it);
+    size_t live = 0;
+    for (size_t j = 0; j < FEED_RECORDS; j++)
+        if (sorted[j].series == 7 && !sorted[j].del &&
+            (j + 1 == FEED_RECORDS || sorted[j + 1].series != 7 || sorted[j + 1].ts != sorted[j].ts))
+            live++;
+    cr_expect_eq(n, live);
+    cr_assert_eq(sluice_close(db), 0);
+}
+
+Test(recovery, many_chunks_of_interleaved_series_come_back_as_put)
+{
+    char *d = tu_mkdtemp();
+    sluice_options o;
+    opts(&o);
+    sluice_db *db;
+    cr_assert_eq(sluice_open(d, &o, &db), 0);
+    struct feed_op *ops = calloc(FEED_RECORDS, sizeof *ops);
+    uint64_t last_offset[3] = {0};
+    char k[SLUICE_KEY_MAX], v[64];
+    for (uint32_t i = 0; i < FEED_RECORDS; i++) {
+        uint32_t s = i % FEED_SERIES;
+        uint64_t ts = (uint64_t)(i / FEED_SERIES) * 10;
+        if (i % 17 == 0 && ts >= 30)
+            ts -= 30; /* late: rewrites an earlier (key, ts) */
+        int del = i % 29 == 0 && ts >= 10;
+        if (del)
+            ts -= 10;
+        ops[i] = (struct feed_op){.series = s, .i = i, .ts = ts, .del = del};
+        size_t kl = feed_key(k, s);
+        if (del) {
+            cr_assert_eq(sluice_delete(db, k, kl, ts, SLUICE_ACK_MEMORY, NULL), 0);
+        } else {
+            tu_fill(v, 40, i);
+            cr_assert_eq(sluice_put(db, k, kl, ts, v, 40, SLUICE_ACK_MEMORY, NULL), 0);
+        }
+        if (i % 1000 == 999) {
+            char name[16];
+            snprintf(name, sizeof name, "src-%u", (i / 1000) % 3);
+            cr_assert_eq(sluice_offset_put(db, name, i, SLUICE_ACK_MEMORY), 0);
+            last_offset[(i / 1000) % 3] = i;
+        }
+    }
+    cr_assert_eq(sluice_close(db), 0);
+    cr_assert_gt(tu_count_segments(d), 8);
+    qsort(ops, FEED_RECORDS, sizeof *ops, feed_op_cmp);
+    feed_check(d, ops, last_offset);
+    feed_check(d, ops, last_offset); /* and again: recovery changed nothing it needs */
+    free(ops);
+    tu_rmdir(d);
 }

@@ -18,7 +18,9 @@
  *  2. An entry with lsn > ring_released_lsn has its bytes in the ring at ring_pos;
  *     otherwise in the segment holding its LSN, at that segment's offs[lsn - first_lsn]
  *     (set when the writer laid the batch out, before its write was submitted).
- *  3. Series, entry arrays and the segment table change only under the write lock.
+ *  3. Series, entry arrays and the segment table change only under the write lock
+ *     (recovery, before any reader exists, edits the segment table without it while its
+ *     indexer holds it for the series: recovery.c, struct index_feed).
  */
 #ifndef SLUICE_HOT_INDEX_H
 #define SLUICE_HOT_INDEX_H
@@ -90,6 +92,11 @@ static inline void hot_unlock(struct hot_index *x) { pthread_rwlock_unlock(&x->l
 
 /* Write lock held. Indexes one drained record. SLUICE_ENOMEM leaves the index unchanged. */
 int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos);
+/* Write lock held. hot_insert of n records in order, faster when many series interleave
+ * (ring_pos NULL: all 0). On an error, a prefix of the records may have been indexed. */
+#define HOT_BATCH_MAX 64
+int hot_insert_batch(struct hot_index *x, const struct rec_hdr *const *hs,
+                     const uint64_t *ring_pos, size_t n);
 /* Write lock held. Appends a segment; returns its table index or SLUICE_ENOMEM. */
 int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint64_t size,
                     int fd);

@@ -10,11 +10,15 @@
  *                                  ──▶ SLUICE_ECORRUPT naming file and offset
  *          last segment, garbage   ──▶ zero it (the torn tail) and fdatasync
  *
+ * Indexing is most of the work (a few cache misses per record), reading and checking the
+ * rest; a helper thread indexes while this one reads (struct index_feed below).
+ *
  * Every step is idempotent, so a crash during recovery is recovered by the next open.
  * An I/O error fails the open before anything is changed on disk: the tail is cut only
  * after every segment was read.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "placement.h"
 #include "sluice.h"
 #include "walker.h"
 
@@ -95,8 +100,178 @@ static void on_skip(void *arg, const struct seg_skip *s)
         lg->on_event(lg->event_arg, SLUICE_EVENT_DAMAGE_SKIPPED, s->first_lsn, s->last_lsn);
 }
 
-/* Walks one segment, indexing its records. */
-static int recover_segment(struct log *lg, int fd, const char *path, uint32_t segidx,
+/*
+ * The index feed: this thread walks and checks the segments and copies what the index
+ * keeps of each record (its header and key; an offset record's value) into chunks; a
+ * helper thread indexes full chunks in batches (hot_insert_batch) under the write lock,
+ * overlapping the walk's reads and checksums with the index's cache misses. Records
+ * reach the index in LSN order, as they would inline.
+ *
+ * Lifecycle: started by log_recover, which alone submits chunks; feed_finish waits for
+ * the last chunk and joins it on every path, so no thread outlives recovery (read-only
+ * opens included). Where it cannot start, chunks are indexed inline.
+ *
+ * Sharing: the indexer touches series and offsets only, under the write lock; the
+ * segment table (offsets of records, new segments) stays this thread's, as no reader
+ * exists yet. Chunks pass between the two under the feed's mutex.
+ */
+#define FEED_CHUNK_BYTES (512u << 10)
+#define FEED_CHUNK_RECS 4096u
+#define FEED_CHUNKS 4u
+
+struct feed_chunk {
+    uint8_t *bytes;
+    size_t used, n;
+    const struct rec_hdr **recs;
+};
+
+struct index_feed {
+    struct hot_index *index;
+    pthread_t thread;
+    int threaded;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct feed_chunk chunks[FEED_CHUNKS];
+    uint64_t filled, indexed; /* chunks handed over, chunks indexed: [indexed, filled) wait */
+    int closing;
+    int err; /* the first indexing error; later chunks are dropped */
+};
+
+static int index_chunk(struct hot_index *x, struct feed_chunk *c)
+{
+    hot_wrlock(x);
+    int r = hot_insert_batch(x, c->recs, NULL, c->n);
+    hot_unlock(x);
+    c->n = c->used = 0;
+    return r;
+}
+
+static void *indexer_main(void *arg)
+{
+    struct index_feed *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (f->indexed == f->filled && !f->closing)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (f->indexed == f->filled)
+            break;
+        struct feed_chunk *c = &f->chunks[f->indexed % FEED_CHUNKS];
+        int skip = f->err != 0;
+        pthread_mutex_unlock(&f->mu);
+        int r = skip ? 0 : index_chunk(f->index, c);
+        c->n = c->used = 0;
+        pthread_mutex_lock(&f->mu);
+        if (r && !f->err)
+            f->err = r;
+        f->indexed++;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+static void feed_free(struct index_feed *f)
+{
+    for (unsigned i = 0; i < FEED_CHUNKS; i++) {
+        free(f->chunks[i].bytes);
+        free(f->chunks[i].recs);
+    }
+}
+
+static int feed_start(struct index_feed *f, struct hot_index *x, uint64_t cpus)
+{
+    memset(f, 0, sizeof *f);
+    f->index = x;
+    for (unsigned i = 0; i < FEED_CHUNKS; i++) {
+        f->chunks[i].bytes = malloc(FEED_CHUNK_BYTES);
+        f->chunks[i].recs = malloc(FEED_CHUNK_RECS * sizeof *f->chunks[i].recs);
+        if (!f->chunks[i].bytes || !f->chunks[i].recs) {
+            feed_free(f);
+            return SLUICE_ENOMEM;
+        }
+    }
+    if (pthread_mutex_init(&f->mu, NULL)) {
+        feed_free(f);
+        return SLUICE_ENOMEM;
+    }
+    if (pthread_cond_init(&f->cv, NULL)) {
+        pthread_mutex_destroy(&f->mu);
+        feed_free(f);
+        return SLUICE_ENOMEM;
+    }
+    f->threaded = pthread_create(&f->thread, NULL, indexer_main, f) == 0;
+    if (f->threaded)
+        thread_place(f->thread, cpus);
+    return 0;
+}
+
+/* Hands the chunk being filled to the indexer and waits until the next one is free. */
+static int feed_submit(struct index_feed *f)
+{
+    struct feed_chunk *c = &f->chunks[f->filled % FEED_CHUNKS];
+    if (!c->n)
+        return f->err;
+    if (!f->threaded) {
+        int r = index_chunk(f->index, c);
+        if (r && !f->err)
+            f->err = r;
+        return f->err;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->filled++;
+    pthread_cond_broadcast(&f->cv);
+    while (f->filled - f->indexed == FEED_CHUNKS)
+        pthread_cond_wait(&f->cv, &f->mu);
+    int r = f->err;
+    pthread_mutex_unlock(&f->mu);
+    return r;
+}
+
+/* Copies what the index needs of h into the chunk being filled. */
+static int feed_add(struct index_feed *f, const struct rec_hdr *h)
+{
+    size_t vcopy = h->type == REC_OFFSET ? 8 : 0;
+    size_t need = (REC_HDR_BYTES + h->klen + vcopy + 7) & ~(size_t)7;
+    struct feed_chunk *c = &f->chunks[f->filled % FEED_CHUNKS];
+    if (c->n == FEED_CHUNK_RECS || c->used + need > FEED_CHUNK_BYTES) {
+        int r = feed_submit(f);
+        if (r)
+            return r;
+        c = &f->chunks[f->filled % FEED_CHUNKS];
+    }
+    uint8_t *p = c->bytes + c->used;
+    memcpy(p, h, REC_HDR_BYTES + h->klen);
+    if (vcopy) {
+        /* offset_set reads 8 bytes of value; a shorter one (never written) reads zeros */
+        memset(p + REC_HDR_BYTES + h->klen, 0, 8);
+        memcpy(p + REC_HDR_BYTES + h->klen, rec_val(h), h->vlen < 8 ? h->vlen : 8);
+    }
+    c->recs[c->n++] = (const struct rec_hdr *)p;
+    c->used += need;
+    return 0;
+}
+
+/* Indexes what is left, joins the indexer; the first indexing error, or 0. */
+static int feed_finish(struct index_feed *f)
+{
+    int r = feed_submit(f);
+    if (f->threaded) {
+        pthread_mutex_lock(&f->mu);
+        f->closing = 1;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(f->thread, NULL);
+        r = f->err;
+    }
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    feed_free(f);
+    return r;
+}
+
+/* Walks one segment, feeding its records to the index. */
+static int recover_segment(struct log *lg, struct index_feed *feed, int fd, const char *path,
+                           uint32_t segidx,
                            uint64_t first_lsn, uint64_t expect_seq, int first,
                            int last, struct tail_cut *cut, uint64_t *next_lsn,
                            char *errbuf, size_t errcap)
@@ -143,21 +318,19 @@ static int recover_segment(struct log *lg, int fd, const char *path, uint32_t se
     const struct rec_hdr *h;
     uint64_t off;
     struct hot_segment *seg = &lg->index->segs[segidx];
-    /* No reader exists yet; the lock is taken once per segment for form's sake. */
-    hot_wrlock(lg->index);
+    /* the segment table is this thread's during recovery (struct index_feed) */
     while ((r = seg_walker_next(&w, &h, &off)) == 1) {
         /* records the cold tier holds are read from there; offsets stay dense per LSN,
          * with no place for records of a damaged stretch stepped over (all cold) */
         size_t missing = (size_t)(h->lsn - first_lsn) - seg->noffs;
         if ((r = hot_reserve_offs(lg->index, segidx, missing + 1)) ||
-            (h->lsn > lg->compacted_lsn && (r = hot_insert(lg->index, h, 0))))
+            (h->lsn > lg->compacted_lsn && (r = feed_add(feed, h))))
             break;
         seg = &lg->index->segs[segidx];
         while (missing--)
             hot_push_off(seg, HOT_NO_OFFSET);
         hot_push_off(seg, off);
     }
-    hot_unlock(lg->index);
     if (r > 0)
         r = 0;
     if (r < 0) {
@@ -241,6 +414,8 @@ static int cut_tail(struct log *lg, const struct tail_cut *cut)
 int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap)
 {
     lg->read_only = read_only;
+    struct index_feed feed;
+    int feeding = 0;
     uint64_t *lsns = NULL;
     size_t n = 0;
     int r = list_segments(lg, read_only, &lsns, &n, errbuf, errcap);
@@ -261,6 +436,9 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
     uint64_t next_lsn = n > stale ? lsns[stale] : lg->compacted_lsn + 1;
     struct tail_cut cut = {.fd = -1};
     lg->next_seq = 0; /* the first live segment's sequence is taken as it is */
+    if ((r = feed_start(&feed, lg->index, lg->cpus)))
+        goto out;
+    feeding = 1;
     for (size_t i = stale; i < n; i++) {
         char name[32], path[4096];
         seg_filename(name, lsns[i]);
@@ -279,11 +457,16 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
             r = idx;
             goto out;
         }
-        r = recover_segment(lg, fd, path, (uint32_t)idx, lsns[i], lg->next_seq, i == stale,
+        r = recover_segment(lg, &feed, fd, path, (uint32_t)idx, lsns[i], lg->next_seq, i == stale,
                             i + 1 == n, &cut, &next_lsn, errbuf, errcap);
         lg->index->segs[idx].seq = lg->next_seq - 1;
         if (r)
             goto out;
+    }
+    feeding = 0;
+    if ((r = feed_finish(&feed))) {
+        reason(errbuf, errcap, "%s: indexing the log failed: %s", lg->logdir, sluice_strerror(r));
+        goto out;
     }
     /* Judged before anything is cut: a log that ends short of the cold tier lost
      * acknowledged records, and cutting its tail could only lose more. */
@@ -342,6 +525,8 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
         r = 0;
     }
 out:
+    if (feeding)
+        (void)feed_finish(&feed);
     free(lsns);
     return r;
 }

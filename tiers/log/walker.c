@@ -1,5 +1,6 @@
 #include "walker.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,11 @@ static ssize_t window_at(struct seg_walker *w, uint64_t pos, size_t want)
     ssize_t n = io_pread_full(w->io, w->fd, w->buf, len, pos);
     if (n < 0)
         return n;
+    /* The kernel's own read-ahead (128 KiB) leaves a cold walk waiting on the disk for
+     * each window; asking for the next two ahead keeps the device busy while this one
+     * is checked. */
+    if (pos + len < w->file_size)
+        (void)posix_fadvise(w->fd, (off_t)(pos + len), 2 * (off_t)w->cap, POSIX_FADV_WILLNEED);
     w->buf_off = pos;
     w->buf_len = (size_t)n;
     return n;

@@ -117,28 +117,34 @@ static int gather(struct log *lg)
         uint64_t probe = lg->gather_pos, rec_pos;
         if (!ring_next(lg->ring, &probe, lg->gather_lsn, &rec_pos))
             break;
+        const struct rec_hdr *hs[GATHER_CHUNK];
+        uint64_t at[GATHER_CHUNK], cursor = lg->gather_pos;
         int n = 0;
         hot_wrlock(lg->index);
         while (n < GATHER_CHUNK) {
-            uint64_t cursor = lg->gather_pos;
-            const struct rec_hdr *h = ring_next(lg->ring, &cursor, lg->gather_lsn, &rec_pos);
+            const struct rec_hdr *h = ring_next(lg->ring, &cursor, lg->gather_lsn + (uint64_t)n,
+                                                &rec_pos);
             if (!h)
                 break;
-            int r = hot_insert(lg->index, h, rec_pos);
-            if (r) {
-                hot_unlock(lg->index);
-                poison(lg, r);
-                return total;
-            }
+            hs[n] = h;
+            at[n++] = rec_pos;
+        }
+        int r = hot_insert_batch(lg->index, hs, at, (size_t)n);
+        if (r) {
+            hot_unlock(lg->index);
+            poison(lg, r);
+            return total;
+        }
+        for (int i = 0; i < n; i++) {
+            const struct rec_hdr *h = hs[i];
             atomic_fetch_add_explicit(&lg->st.puts, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&lg->st.put_bytes, h->klen + h->vlen, memory_order_relaxed);
             if (h->type != REC_OFFSET)
                 newest = h->ts > newest ? h->ts : newest;
             bytes += rec_size(h->klen, h->vlen);
-            lg->gather_pos = cursor;
-            lg->gather_lsn++;
-            n++;
         }
+        lg->gather_pos = cursor;
+        lg->gather_lsn += (uint64_t)n;
         hot_unlock(lg->index);
         atomic_max(&lg->st.newest_ts_indexed, newest); /* before the records become visible */
         pos_advance(&lg->indexed, lg->gather_lsn - 1);
