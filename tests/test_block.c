@@ -25,7 +25,7 @@ static size_t make(int compressible, size_t n, uint8_t *blk, size_t cap, struct 
     }
     recs[n / 2].vlen = 0; /* an empty value too */
     size_t len;
-    cr_assert_eq(block_encode(9, recs, n, scratch, blk, cap, &len), 0);
+    cr_assert_eq(block_encode(9, recs, n, 1, scratch, blk, cap, &len), 0);
     return len;
 }
 
@@ -58,7 +58,7 @@ Test(block, incompressible_body_is_stored_raw)
     tu_fill(val, sizeof val, 3);
     struct block_rec rec = {.ts = 1, .lsn = 1, .val = val, .vlen = sizeof val};
     size_t len;
-    cr_assert_eq(block_encode(2, &rec, 1, scratch, blk, sizeof blk, &len), 0);
+    cr_assert_eq(block_encode(2, &rec, 1, 1, scratch, blk, sizeof blk, &len), 0);
     struct block_hdr h;
     cr_assert_eq(block_decode(blk, len, raw, out, 4096, &h), 0);
     cr_expect_eq(h.codec, BLOCK_CODEC_NONE);
@@ -127,10 +127,10 @@ Test(block, encode_refuses_unsorted_or_duplicate_timestamps)
     static uint8_t blk[4096];
     struct block_rec recs[2] = {{.ts = 5, .lsn = 1}, {.ts = 5, .lsn = 2}};
     size_t len;
-    cr_expect_eq(block_encode(1, recs, 2, scratch, blk, sizeof blk, &len), SLUICE_EINVAL);
+    cr_expect_eq(block_encode(1, recs, 2, 1, scratch, blk, sizeof blk, &len), SLUICE_EINVAL);
     recs[1].ts = 4;
-    cr_expect_eq(block_encode(1, recs, 2, scratch, blk, sizeof blk, &len), SLUICE_EINVAL);
-    cr_expect_eq(block_encode(1, recs, 0, scratch, blk, sizeof blk, &len), SLUICE_EINVAL);
+    cr_expect_eq(block_encode(1, recs, 2, 1, scratch, blk, sizeof blk, &len), SLUICE_EINVAL);
+    cr_expect_eq(block_encode(1, recs, 0, 1, scratch, blk, sizeof blk, &len), SLUICE_EINVAL);
 }
 
 /* The point-read path against a full decode: every ts below, between, on and after the

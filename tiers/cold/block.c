@@ -35,8 +35,8 @@ static uint32_t block_crc(const struct block_hdr *h, const void *raw)
     return crc32c_mask(crc32c_extend(c, raw, h->raw_bytes));
 }
 
-int block_encode(uint32_t series, const struct block_rec *recs, size_t n, void *scratch,
-                 void *out, size_t cap, size_t *len)
+int block_encode(uint32_t series, const struct block_rec *recs, size_t n, int try_lz4,
+                 void *scratch, void *out, size_t cap, size_t *len)
 {
     if (n == 0)
         return SLUICE_EINVAL;
@@ -60,14 +60,15 @@ int block_encode(uint32_t series, const struct block_rec *recs, size_t n, void *
                           .count = (uint32_t)n, .raw_bytes = (uint32_t)raw,
                           .ts_min = recs[0].ts, .ts_max = recs[n - 1].ts, .series = series};
     uint8_t *dst = (uint8_t *)out + BLOCK_HDR_BYTES;
-    int z = LZ4_compress_default((const char *)body, (char *)dst, (int)raw,
-                                 (int)(cap - BLOCK_HDR_BYTES));
+    int z = try_lz4 ? LZ4_compress_default((const char *)body, (char *)dst, (int)raw,
+                                           (int)(cap - BLOCK_HDR_BYTES))
+                    : 0;
     /* Compress only when it saves at least an eighth: otherwise every read would pay for
      * decompression to save a few bytes. */
     if (z > 0 && (size_t)z < raw - raw / 8) {
         h.codec = BLOCK_CODEC_LZ4;
         h.stored_bytes = (uint32_t)z;
-    } else { /* incompressible: store it as it is */
+    } else { /* incompressible, or not tried: store it as it is */
         h.codec = BLOCK_CODEC_NONE;
         h.stored_bytes = (uint32_t)raw;
         memcpy(dst, body, raw);

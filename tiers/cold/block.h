@@ -61,10 +61,11 @@ size_t block_raw_size(const struct block_rec *recs, size_t n);
 /*
  * Encodes n records (sorted by ts, distinct ts) of series into out (capacity cap, at
  * least BLOCK_HDR_BYTES + LZ4_compressBound(raw)); *len receives the block's size.
- * scratch must hold block_raw_size() bytes. 0 or SLUICE_EINVAL / SLUICE_ERANGE.
+ * With try_lz4 the body is compressed where that saves an eighth; without, it is stored
+ * as it is. scratch must hold block_raw_size() bytes. 0 or SLUICE_EINVAL / SLUICE_ERANGE.
  */
-int block_encode(uint32_t series, const struct block_rec *recs, size_t n, void *scratch,
-                 void *out, size_t cap, size_t *len);
+int block_encode(uint32_t series, const struct block_rec *recs, size_t n, int try_lz4,
+                 void *scratch, void *out, size_t cap, size_t *len);
 
 /* Worst-case encoded size for a raw body of raw bytes. */
 size_t block_encode_bound(size_t raw);

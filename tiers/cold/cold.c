@@ -34,6 +34,9 @@ struct cold {
      * under a hypervisor) — it showed as 10-40 µs put stalls while compaction ran */
     uint8_t *raw, *enc, *scratch;
     struct apply_keep *keep;
+    /* compactor-only: per series id, whether to try lz4 on its next block (lz4_gate) */
+    uint8_t *lz4_gate;
+    size_t lz4_gate_cap;
     /* called between the transactions of one cold_apply (cold_set_pacer) */
     void (*pace)(void *arg, uint64_t bytes);
     void *pace_arg;
@@ -185,6 +188,7 @@ void cold_close(struct cold *c)
     free(c->raw);
     free(c->enc);
     free(c->scratch);
+    free(c->lz4_gate);
     apply_keep_free(c->keep);
     free(c);
 }
@@ -992,6 +996,46 @@ static int put(struct apply *ap, MDB_dbi dbi, const void *k, size_t kl, const vo
     return mdb_rc(mdb_put(ap->txn, dbi, &key, &val, 0));
 }
 
+/*
+ * Whether lz4 is worth trying on a series' next block. Compressing a block that will
+ * not shrink by an eighth was half of the compactor's CPU on incompressible values; a
+ * series whose blocks keep failing is tried on ever fewer of them (every 2nd, 4th, ...
+ * 16th block), and one success makes it tried on every block again. The gate lives in
+ * memory only (it starts open after every open); a block stored raw because it was not
+ * tried costs bytes, never correctness, and is tried again when it is next rewritten.
+ * Low nibble: blocks still to skip; high nibble: consecutive failures.
+ */
+static int lz4_gate_open(struct cold *c, uint32_t sid)
+{
+    if (sid >= c->lz4_gate_cap) {
+        size_t cap = c->lz4_gate_cap ? c->lz4_gate_cap : 1024;
+        while (cap <= sid)
+            cap *= 2;
+        uint8_t *g = realloc(c->lz4_gate, cap);
+        if (!g)
+            return 1; /* no memory for the gate: always try */
+        memset(g + c->lz4_gate_cap, 0, cap - c->lz4_gate_cap);
+        c->lz4_gate = g;
+        c->lz4_gate_cap = cap;
+    }
+    uint8_t *g = &c->lz4_gate[sid];
+    if (*g & 0x0f) {
+        (*g)--;
+        return 0;
+    }
+    return 1;
+}
+
+static void lz4_gate_learn(struct cold *c, uint32_t sid, int compressed)
+{
+    if (sid >= c->lz4_gate_cap)
+        return;
+    unsigned fails = compressed ? 0 : (c->lz4_gate[sid] >> 4) + 1u;
+    if (fails > 4)
+        fails = 4;
+    c->lz4_gate[sid] = (uint8_t)(fails << 4 | ((1u << fails) - 1u));
+}
+
 static int write_blocks(struct apply *ap, uint32_t sid, const struct merged *m, size_t n)
 {
     struct cold *c = ap->c;
@@ -1005,9 +1049,15 @@ static int write_blocks(struct apply *ap, uint32_t sid, const struct merged *m, 
             k++;
         }
         size_t len;
-        int r = block_encode(sid, recs, k, c->scratch, c->enc, block_encode_bound(BLOCK_RAW_MAX), &len);
+        int try_lz4 = lz4_gate_open(c, sid);
+        int r = block_encode(sid, recs, k, try_lz4, c->scratch, c->enc,
+                             block_encode_bound(BLOCK_RAW_MAX), &len);
         if (r)
             return r;
+        if (try_lz4) {
+            const struct block_hdr *bh = (const struct block_hdr *)c->enc;
+            lz4_gate_learn(c, sid, bh->codec == BLOCK_CODEC_LZ4);
+        }
         uint8_t key[BLOCK_KEY_BYTES];
         block_key(key, sid, recs[0].ts);
         if ((r = put(ap, c->blocks, key, sizeof key, c->enc, len)))

@@ -36,7 +36,7 @@ void hot_destroy(struct hot_index *x)
         struct hot_series *s = x->slots[i];
         if (s) {
             free(s->key);
-            free(s->e);
+            free(s->base);
             free(s);
         }
     }
@@ -163,6 +163,27 @@ static int offset_set(struct hot_index *x, const struct rec_hdr *h)
     return 0;
 }
 
+/* Room for one more entry at e[n]: slides the live entries down over pruned ones when
+ * they take at least half the allocation, else doubles it. */
+static int make_room(struct hot_series *s)
+{
+    size_t head = (size_t)(s->e - s->base), total = head + s->cap;
+    if (head && head >= s->n) {
+        memmove(s->base, s->e, s->n * sizeof *s->e);
+        s->e = s->base;
+        s->cap = total;
+        return 0;
+    }
+    size_t cap = total ? total * 2 : 8;
+    struct hot_entry *b = realloc(s->base, cap * sizeof *b);
+    if (!b)
+        return SLUICE_ENOMEM;
+    s->base = b;
+    s->e = b + head;
+    s->cap = cap - head;
+    return 0;
+}
+
 static int insert_hashed(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos,
                          uint64_t hash)
 {
@@ -171,14 +192,8 @@ static int insert_hashed(struct hot_index *x, const struct rec_hdr *h, uint64_t 
     struct hot_series *s = find_or_add(x, rec_key(h), h->klen, hash);
     if (!s)
         return SLUICE_ENOMEM;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        struct hot_entry *e = realloc(s->e, cap * sizeof *e);
-        if (!e)
-            return SLUICE_ENOMEM;
-        s->e = e;
-        s->cap = cap;
-    }
+    if (s->n == s->cap && make_room(s))
+        return SLUICE_ENOMEM;
     struct hot_entry ne = {.ts = h->ts, .lsn = h->lsn, .ring_pos = ring_pos, .vlen = h->vlen,
                            .type = h->type};
     size_t i = s->n;
@@ -194,6 +209,7 @@ static int insert_hashed(struct hot_index *x, const struct rec_hdr *h, uint64_t 
         }
         i = lo;
         memmove(&s->e[i + 1], &s->e[i], (s->n - i) * sizeof *s->e);
+        s->lsn_unordered = 1; /* a higher LSN now precedes lower ones */
     }
     s->e[i] = ne;
     s->n++;
@@ -272,14 +288,35 @@ void hot_prune(struct hot_index *x, uint64_t upto)
         x->pruned_upto = upto;
     for (size_t i = 0; i < x->nslots; i++) {
         struct hot_series *s = x->slots[i];
-        if (!s)
+        if (!s || !s->n)
             continue;
+        if (!s->lsn_unordered) {
+            /* the compacted entries are a prefix: step over it (O(log n), where a pass
+             * over every entry made each round cost as much as the whole backlog) */
+            size_t lo = 0, hi = s->n;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (s->e[mid].lsn <= upto)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            s->e += lo;
+            s->cap -= lo;
+            s->n -= lo;
+            x->records -= lo;
+            continue;
+        }
         size_t keep = 0;
+        int unordered = 0;
         for (size_t j = 0; j < s->n; j++)
-            if (s->e[j].lsn > upto)
+            if (s->e[j].lsn > upto) {
+                unordered |= keep && s->e[j].lsn < s->e[keep - 1].lsn;
                 s->e[keep++] = s->e[j];
+            }
         x->records -= s->n - keep;
         s->n = keep;
+        s->lsn_unordered = (uint8_t)unordered;
     }
 }
 

@@ -43,8 +43,12 @@ struct hot_series {
     uint64_t hash;
     uint8_t *key;
     uint32_t klen;
-    struct hot_entry *e;
+    /* 0 while the entries are in LSN order as well (no late record was inserted before
+     * others): pruning then cuts a prefix in O(log n) instead of visiting every entry */
+    uint8_t lsn_unordered;
+    struct hot_entry *e; /* the live entries: e[0 .. n), room up to e[cap) */
     size_t n, cap;
+    struct hot_entry *base; /* the allocation; e - base entries were pruned from the front */
 };
 
 struct hot_segment {
