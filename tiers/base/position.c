@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "clock.h"
 #include "sluice.h"
 
@@ -54,6 +55,8 @@ void pos_wake_all(struct position *p)
 
 void pos_advance(struct position *p, uint64_t v)
 {
+    /* invariant 1; the advancing thread is the only writer, so a relaxed load suffices */
+    SLUICE_ASSERT(v >= atomic_load_explicit(&p->value, memory_order_relaxed));
     atomic_store_explicit(&p->value, v, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&p->sleepers, memory_order_relaxed))

@@ -31,7 +31,7 @@ struct cold {
     /* compactor-only scratch, kept from one cold_apply to the next: freeing and
      * reallocating megabytes per round made the allocator return pages to the kernel,
      * and every such unmap interrupts the producers' cores (TLB shootdown IPIs, costly
-     * under a hypervisor) — it showed as 10-40 µs put stalls while compaction ran */
+     * under a hypervisor): 10-40 µs put stalls while compaction runs */
     uint8_t *raw, *enc, *scratch;
     struct apply_keep *keep;
     /* compactor-only: per series id, whether to try lz4 on its next block (lz4_gate) */

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "clock.h"
 #include "sluice.h"
 #include "walker.h"
@@ -128,13 +129,17 @@ static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto,
     return r;
 }
 
+/* Segments retired per cleanup; the rest wait for the next round's (each has a buffered
+ * and at most one O_DIRECT descriptor to close). */
+#define RETIRE_MAX 32
+
 /* Prunes the hot index and retires segments wholly at or below the horizon. */
 static void cleanup(struct compactor *c, uint64_t done)
 {
     struct log *lg = c->lg;
     struct hot_index *x = lg->index;
-    int fds[64], nfds = 0;
-    uint64_t firsts[32];
+    int fds[2 * RETIRE_MAX], nfds = 0;
+    uint64_t firsts[RETIRE_MAX];
     int nfirst = 0;
     hot_wrlock(x);
     /* Under the write lock: an iterator registers its view while it holds the read
@@ -143,10 +148,11 @@ static void cleanup(struct compactor *c, uint64_t done)
     if (h > done)
         h = done;
     hot_prune(x, h);
-    for (size_t i = 0; i + 1 < x->nsegs && nfirst < 32; i++) {
+    for (size_t i = 0; i + 1 < x->nsegs && nfirst < RETIRE_MAX; i++) {
         struct hot_segment *s = &x->segs[i];
         if (s->retired || x->segs[i + 1].first_lsn - 1 > h)
             continue;
+        SLUICE_ASSERT(s->fd >= 0); /* live until retired, exactly once */
         s->retired = 1;
         fds[nfds++] = s->fd;
         if (s->dfd >= 0)
@@ -291,6 +297,8 @@ static int round_once(struct compactor *c)
     atomic_store(&c->error, r);
     if (r)
         return r;
+    /* compacted <= durable: a round takes only durable records (pick_target) */
+    SLUICE_ASSERT(upto <= pos_load(&c->lg->durable));
     pos_advance(&c->compacted, upto);
     cleanup(c, upto);
     log_kick(c->lg); /* a writer held back by the backlog budget may go on */

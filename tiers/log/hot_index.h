@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "format.h"
 
 struct hot_entry {
@@ -111,6 +112,8 @@ int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n);
 #define HOT_NO_OFFSET UINT32_MAX
 static inline void hot_push_off(struct hot_segment *s, uint64_t off)
 {
+    /* room reserved by hot_reserve_offs; an offset, or HOT_NO_OFFSET (segments < 4 GiB) */
+    SLUICE_ALWAYS(s->noffs < s->offs_cap && off <= UINT32_MAX);
     s->offs[s->noffs++] = (uint32_t)off;
 }
 /* Write lock held. Drops every entry with lsn <= upto (they are in the cold tier). */

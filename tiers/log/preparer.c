@@ -11,8 +11,8 @@ static void *prep_main(void *arg)
     struct seg_preparer *p = arg;
     pthread_mutex_lock(&p->mu);
     /* Every wait is under the loop's stop check: prep_stop may signal while the spare is
-     * being zeroed, with nobody waiting (a wait after an error that did not look at stop
-     * hung sluice_close; test_faults found it). */
+     * being zeroed, with nobody waiting, and a wait that did not look at stop afterwards
+     * would sleep through the close. */
     while (!p->stop) {
         if (p->ready || p->taken || p->failed) {
             pthread_cond_wait(&p->cv, &p->mu);

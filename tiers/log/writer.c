@@ -60,6 +60,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "placement.h"
 #include "clock.h"
 #include "log.h"
@@ -67,6 +68,24 @@
 
 /* Records indexed per hold of the index write lock: bounds how long a reader waits. */
 #define GATHER_CHUNK 256
+/* An I/O tag is a counter shifted past the index of its write slot. */
+#define WRITE_TAG_BITS 3
+#define WRITE_TAG_MASK ((1u << WRITE_TAG_BITS) - 1)
+_Static_assert(LOG_MAX_WRITES <= 1u << WRITE_TAG_BITS, "a write slot's index fits its tag bits");
+/* How long the writer spins for a producer mid-copy before it sleeps. */
+#define WRITER_SPIN_NS 5000
+
+/* The position lattice (sluice.h): durable <= written <= indexed <= claimed. The writer
+ * advances the first three; producers only raise claimed, so the order holds whenever
+ * the writer reads them. */
+static void check_lattice(struct log *lg)
+{
+    SLUICE_ASSERT(pos_load(&lg->durable) <= pos_load(&lg->written) &&
+                  pos_load(&lg->written) <= pos_load(&lg->indexed) &&
+                  pos_load(&lg->indexed) <= atomic_load_explicit(&lg->ring->claim[1],
+                                                                 memory_order_acquire));
+    (void)lg;
+}
 
 static void emit(struct log *lg, int type, uint64_t a, uint64_t b)
 {
@@ -290,7 +309,7 @@ static struct log_write *write_at(struct log *lg, unsigned i)
 /* Tags carry the write's slot in their low bits, so a completion finds its write. */
 static uint64_t next_tag(struct log *lg, const struct log_write *w)
 {
-    return (++lg->tag << 3) | (uint64_t)(w - lg->writes);
+    return (++lg->tag << WRITE_TAG_BITS) | (uint64_t)(w - lg->writes);
 }
 
 /* Lays out the next batch into w->iov (ring memory); returns its record bytes (0:
@@ -346,7 +365,13 @@ static int submit_batch(struct log *lg, struct log_write *w, struct hot_segment 
         zeros = lg->direct ? seg->size - (seg->end + total) : 0;
     }
     uint64_t stamp = pos_load(&lg->durable);
+    /* the layout (invariant 2): the batch starts where the last one ended and ends on a
+     * block boundary within the segment, as O_DIRECT and the walker need */
+    SLUICE_ASSERT(seg->end + total + fill + zeros <= seg->size);
+    SLUICE_ASSERT(!lg->direct || (seg->end % LOG_BLOCK == 0 &&
+                                  (seg->end + total + fill + zeros) % LOG_BLOCK == 0));
     if (lg->direct) {
+        SLUICE_ALWAYS(total + fill + zeros <= lg->stage_bytes);
         size_t at = 0;
         for (int i = 0; i < w->iovcnt; i++) {
             memcpy(w->stage + at, w->iov[i].iov_base, w->iov[i].iov_len);
@@ -498,7 +523,7 @@ static int submit_fsync(struct log *lg)
     uint64_t target = w;
     if (j + 1 < x->nsegs && x->segs[j + 1].first_lsn - 1 < target)
         target = x->segs[j + 1].first_lsn - 1;
-    int r = lg->io->ops->submit_fdatasync(lg->io, x->segs[j].fd, ++lg->tag << 3);
+    int r = lg->io->ops->submit_fdatasync(lg->io, x->segs[j].fd, ++lg->tag << WRITE_TAG_BITS);
     if (r) {
         poison(lg, r);
         return 0;
@@ -557,6 +582,7 @@ static void retire_writes(struct log *lg)
         atomic_max(&lg->st.newest_ts_durable, lg->written_max_ts);
         pos_advance(&lg->durable, last);
     }
+    check_lattice(lg);
     release_ring(lg);
 }
 
@@ -566,7 +592,7 @@ static void write_done(struct log *lg, struct log_write *w, int res)
     for (int i = 0; i < w->iovcnt; i++)
         want += w->iov[i].iov_len;
     if (res == 0 && want)
-        res = -EIO; /* no progress: resubmitting would loop forever (found by test_faults) */
+        res = -EIO; /* a write that wrote nothing would be resubmitted forever */
     if (res == -EAGAIN || (res >= 0 && (size_t)res < want)) {
         if (res == -EAGAIN)
             atomic_fetch_add_explicit(&lg->st.eagain_retries, 1, memory_order_relaxed);
@@ -631,6 +657,7 @@ static void fsync_done(struct log *lg, int res)
     pthread_mutex_unlock(&lg->obs.mu);
     atomic_max(&lg->st.newest_ts_durable, lg->fsync_max_ts);
     pos_advance(&lg->durable, lg->fsync_target);
+    check_lattice(lg);
 }
 
 static int reap(struct log *lg)
@@ -638,10 +665,12 @@ static int reap(struct log *lg)
     struct io_completion c[2 * IO_MAX_INFLIGHT];
     int n = lg->io->ops->reap(lg->io, c, 2 * IO_MAX_INFLIGHT);
     for (int i = 0; i < n; i++) {
-        if (c[i].op == IO_OP_WRITE)
-            write_done(lg, &lg->writes[c[i].tag & 7], c[i].res);
-        else
+        if (c[i].op == IO_OP_WRITE) {
+            SLUICE_ALWAYS((c[i].tag & WRITE_TAG_MASK) < LOG_MAX_WRITES);
+            write_done(lg, &lg->writes[c[i].tag & WRITE_TAG_MASK], c[i].res);
+        } else {
             fsync_done(lg, c[i].res);
+        }
     }
     return n;
 }
@@ -714,7 +743,7 @@ static void sleep_until_work(struct log *lg)
         return;
     }
     /* A short spin catches a producer that is mid-copy without two syscalls. */
-    uint64_t until = clock_now_ns() + 5000;
+    uint64_t until = clock_now_ns() + WRITER_SPIN_NS;
     while (clock_now_ns() < until)
         if (ring_has_record(lg))
             return;
@@ -760,8 +789,10 @@ int log_start(struct log *lg)
     lg->w_max = 1;
     int dfd = lg->prefer_buffered ? -EINVAL : open_direct(lg, lg->wseg);
     if (dfd >= 0) {
-        /* the largest batch: batch_max_bytes, or one record larger than that */
-        lg->stage_bytes = lg->batch_max_bytes + SLUICE_VALUE_MAX + 1024 + REC_FILL_MAX;
+        /* the largest batch (lay_out_batch): batch_max_bytes, or one record larger than
+         * that; then its fill, or the zeros of a segment's last bytes (fewer) */
+        lg->stage_bytes = lg->batch_max_bytes + rec_size(SLUICE_KEY_MAX, SLUICE_VALUE_MAX) +
+                          REC_FILL_MAX;
         lg->stage_bytes = (lg->stage_bytes + LOG_BLOCK - 1) & ~(size_t)(LOG_BLOCK - 1);
         for (int i = 0; i < LOG_MAX_WRITES; i++) {
             void *p;

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "clock.h"
 #include "format.h"
 #include "sluice.h"
@@ -64,6 +65,8 @@ void ring_destroy(struct ring *r)
 int ring_reserve(struct ring *r, size_t rec_bytes, int block, uint32_t timeout_ms,
                  const _Atomic int *abort_code, struct ring_slot *slot, uint64_t *waited_ns)
 {
+    /* the contract in ring.h: a record too large would overrun a wrap-around pad */
+    SLUICE_ALWAYS(rec_bytes % 8 == 0 && rec_bytes <= r->size / 4);
     *waited_ns = 0;
     uint64_t deadline_ns = 0;
     u128 old = claim_pack(atomic_load_explicit(&r->claim[0], memory_order_relaxed),
@@ -159,6 +162,8 @@ const struct rec_hdr *ring_next(struct ring *r, uint64_t *cursor, uint64_t expec
 void ring_release(struct ring *r, uint64_t upto)
 {
     uint64_t from = pos_load(&r->released);
+    /* only bytes already claimed are released, and never twice */
+    SLUICE_ASSERT(upto >= from && upto <= atomic_load_explicit(&r->claim[0], memory_order_relaxed));
     while (from < upto) {
         size_t off = from & r->mask;
         size_t n = r->size - off;
