@@ -158,8 +158,11 @@ static void *indexer_main(void *arg)
         struct feed_chunk *c = &f->chunks[f->indexed % FEED_CHUNKS];
         int skip = f->err != 0;
         pthread_mutex_unlock(&f->mu);
-        int r = skip ? 0 : index_chunk(f->index, c);
-        c->n = c->used = 0;
+        int r = 0;
+        if (skip)
+            c->n = c->used = 0;
+        else
+            r = index_chunk(f->index, c);
         pthread_mutex_lock(&f->mu);
         if (r && !f->err)
             f->err = r;
@@ -209,8 +212,14 @@ static int feed_start(struct index_feed *f, struct hot_index *x, uint64_t cpus)
 static int feed_submit(struct index_feed *f)
 {
     struct feed_chunk *c = &f->chunks[f->filled % FEED_CHUNKS];
-    if (!c->n)
+    if (!c->n && !f->threaded)
         return f->err;
+    if (!c->n) {
+        pthread_mutex_lock(&f->mu);
+        int r = f->err;
+        pthread_mutex_unlock(&f->mu);
+        return r;
+    }
     if (!f->threaded) {
         int r = index_chunk(f->index, c);
         if (r && !f->err)
