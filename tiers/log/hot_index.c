@@ -224,7 +224,8 @@ int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos)
 
 /* One insert is a chain of dependent loads (slot, series, key, the tail of the series'
  * entries), each a likely cache miss when records of thousands of series interleave:
- * 70 % of recovery's time went to the last of them. A batch walks the chain one link
+ * half of recovery's time was spent in single inserts, most of it waiting on the last
+ * link. A batch walks the chain one link
  * at a time for all its records, prefetching the next link, so the misses of a batch
  * overlap instead of adding up; the inserts then find their lines in cache. */
 int hot_insert_batch(struct hot_index *x, const struct rec_hdr *const *hs,
