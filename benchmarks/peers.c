@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #endif
 
+#include "db.h"
 #include "sluice.h"
 
 static void fail(const char *peer, const char *what, const char *why)
@@ -486,16 +487,7 @@ const struct peer *const bench_peers[] = {
 
 int bench_sluice_manual_compaction;
 
-void bench_wait_spare(sluice_db *db)
-{
-    for (int i = 0; i < 1000; i++) {
-        struct sluice_stats st;
-        if (sluice_stats(db, &st) == 0 && st.spare_ready)
-            return;
-        struct timespec nap = {0, 10000000};
-        nanosleep(&nap, NULL);
-    }
-}
+void bench_wait_spare(sluice_db *db) { (void)db_wait_spare(db, 10000); }
 
 struct sl_thread {
     sluice_db *db;

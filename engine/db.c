@@ -229,6 +229,11 @@ void db_view_release(sluice_db *db, uint64_t compacted_lsn)
     pthread_mutex_unlock(&db->views_mu);
 }
 
+int db_wait_spare(sluice_db *db, uint32_t timeout_ms)
+{
+    return db->read_only ? SLUICE_EREADONLY : prep_wait_ready(&db->log.prep, timeout_ms);
+}
+
 uint64_t db_compacted_lsn(sluice_db *db)
 {
     return db->compactor.started ? pos_load(&db->compactor.compacted) : db->log.compacted_lsn;

@@ -105,6 +105,9 @@ int db_resolve_ack(const sluice_db *db, int ack);
 int db_view_hold(sluice_db *db, uint64_t compacted_lsn);
 void db_view_release(sluice_db *db, uint64_t compacted_lsn);
 uint64_t db_compacted_lsn(sluice_db *db);
+/* Waits until the log's spare segment is ready (prep_wait_ready): tests and benchmarks
+ * that measure a directory in its steady state. */
+int db_wait_spare(sluice_db *db, uint32_t timeout_ms);
 
 /*
  * Starts a read over both tiers: opens a cold view (if there is a cold tier), then takes

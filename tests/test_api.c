@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli_run.h"
+#include "db.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -592,9 +593,8 @@ Test(api, a_small_directory_costs_at_most_8_mib)
     sluice_db *x;
     cr_assert_eq(sluice_open(d, &o, &x), 0);
     cr_assert_eq(sluice_put(x, "one", 3, 1, "record", 6, SLUICE_ACK_DURABLE, NULL), 0);
-    struct sluice_stats st;
-    for (int i = 0; i < 1000 && (sluice_stats(x, &st) || !st.spare_ready); i++)
-        usleep(1000);
+    /* the footprint with the spare made: the most an idle directory holds */
+    cr_assert_eq(db_wait_spare(x, 10000), 0);
     long long open_bytes = disk_bytes(d);
     cr_assert_eq(sluice_close(x), 0);
     long long closed_bytes = disk_bytes(d);
@@ -696,4 +696,38 @@ Test(api, background_threads_run_where_background_cpus_says)
     closedir(d);
     cr_expect_geq(placed, 4, "writer, preparer, compactor and stats publisher: %d placed, %d not",
                   placed, others);
+}
+
+/* Values are limited to a quarter of the ring, so the largest record — that value, the
+ * longest key and a header — is a little more than a quarter: it must be taken, at the
+ * smallest ring and at one where the 1 MiB value limit is exactly a quarter. */
+Test(api, the_largest_record_fits_the_ring_it_was_sized_for)
+{
+    static const size_t rings[] = {64u << 10, 4u << 20};
+    static char key[SLUICE_KEY_MAX];
+    memset(key, 'k', sizeof key);
+    for (size_t i = 0; i < sizeof rings / sizeof *rings; i++) {
+        char *d = tu_mkdtemp();
+        sluice_options o;
+        sluice_options_init(&o);
+        o.ring_bytes = rings[i];
+        sluice_db *x;
+        cr_assert_eq(sluice_open(d, &o, &x), 0);
+        size_t vmax = rings[i] / 4 < (1u << 20) ? rings[i] / 4 : (1u << 20);
+        char *v = malloc(vmax), *back = malloc(vmax);
+        tu_fill(v, vmax, i);
+        cr_assert_eq(sluice_put(x, key, sizeof key, 1, v, vmax, SLUICE_ACK_DURABLE, NULL), 0,
+                     "ring %zu", rings[i]);
+        cr_expect_eq(sluice_put(x, key, sizeof key, 2, v, vmax + 1, SLUICE_ACK_DURABLE, NULL),
+                     SLUICE_EINVAL, "one byte more is over the limit");
+        cr_assert_eq(sluice_close(x), 0);
+        cr_assert_eq(sluice_open(d, &o, &x), 0);
+        size_t vlen;
+        cr_assert_eq(sluice_get(x, key, sizeof key, 1, back, vmax, &vlen), 0);
+        cr_expect(vlen == vmax && memcmp(v, back, vmax) == 0);
+        cr_assert_eq(sluice_close(x), 0);
+        free(v);
+        free(back);
+        tu_rmdir(d);
+    }
 }

@@ -1,8 +1,11 @@
 #include "preparer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "sluice.h"
 
@@ -27,6 +30,7 @@ static void *prep_main(void *arg)
          * failing disk in a loop would only add load, so wait for the next request. */
         p->ready = r == 0;
         p->failed = r != 0;
+        pthread_cond_broadcast(&p->cv); /* prep_wait_ready */
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -78,6 +82,21 @@ void prep_request(struct seg_preparer *p, uint64_t bytes, uint64_t pace_ns)
     p->failed = 0;
     pthread_cond_signal(&p->cv); /* make the next one (or retry after an error) */
     pthread_mutex_unlock(&p->mu);
+}
+
+int prep_wait_ready(struct seg_preparer *p, uint32_t timeout_ms)
+{
+    if (!p->started)
+        return SLUICE_EINVAL;
+    uint64_t until = clock_realtime_ns() + (uint64_t)timeout_ms * 1000000u;
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u)};
+    int r = 0;
+    pthread_mutex_lock(&p->mu);
+    while (!p->ready && !p->failed && !p->stop && r != ETIMEDOUT)
+        r = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    r = p->ready ? 0 : p->failed ? (p->last_error ? p->last_error : -EIO) : SLUICE_ETIMEDOUT;
+    pthread_mutex_unlock(&p->mu);
+    return r;
 }
 
 void prep_stop(struct seg_preparer *p)

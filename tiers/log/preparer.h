@@ -47,4 +47,8 @@ const char *prep_take(struct seg_preparer *p, uint64_t min_bytes, uint64_t *byte
  * still ready: a ready spare is kept, whatever its size). */
 void prep_request(struct seg_preparer *p, uint64_t bytes, uint64_t pace_ns);
 void prep_stop(struct seg_preparer *p);
+/* Waits until a spare is ready: 0, the error of the attempt that failed, SLUICE_ETIMEDOUT
+ * after timeout_ms, or SLUICE_EINVAL when the preparer is not running. For tests and
+ * benchmarks that measure a directory in its steady state. */
+int prep_wait_ready(struct seg_preparer *p, uint32_t timeout_ms);
 #endif

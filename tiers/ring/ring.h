@@ -60,7 +60,8 @@ int ring_init_file(struct ring *r, size_t size, uint64_t first_lsn, int doorbell
 void ring_destroy(struct ring *r);
 
 /*
- * Reserves rec_bytes (a multiple of 8, <= size / 4) and the next LSN.
+ * Reserves rec_bytes (a multiple of 8, <= size / 2: puts keep values to a quarter of the
+ * ring, plus a header and a key) and the next LSN.
  * block: 0 fails at once with SLUICE_EBUSY when full; 1 sleeps until space frees or
  * timeout_ms passes (SLUICE_ETIMEDOUT); the clock is read only when it has to wait.
  * *abort_code (may be NULL) non-zero ends a wait with that code. *waited_ns receives
