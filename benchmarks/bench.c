@@ -47,126 +47,14 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "common.h"
+#include "report.h"
 #include "clock.h"
 #include "machine.h"
 #include "openloop.h"
 #include "peers.h"
 #include "sluice.h"
 #include "svg.h"
-
-static uint8_t *random_values; /* a pool the values are cut from: incompressible */
-#define POOL (1u << 20)
-
-const uint8_t *value_of(uint64_t i) { return random_values + (i * 131) % (POOL - VALUE_BYTES); }
-
-int key_of(char *k, uint64_t i) { return sprintf(k, "sensor-%05u", (unsigned)(i % SERIES)); }
-
-size_t engine_key(uint8_t *k, uint64_t i, uint64_t ts)
-{
-    char s[32];
-    int n = key_of(s, i);
-    memcpy(k, s, (size_t)n);
-    for (int b = 7; b >= 0; b--, ts >>= 8)
-        k[n + b] = (uint8_t)ts;
-    return (size_t)n + 8;
-}
-
-int selected(const struct cfg *c, const char *name)
-{
-    if (!c->only)
-        return 1;
-    size_t n = strlen(name);
-    for (const char *p = c->only; (p = strstr(p, name)); p += n)
-        if ((p == c->only || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
-            return 1;
-    return 0;
-}
-
-void die(const char *what, int r)
-{
-    fprintf(stderr, "sluice-bench: %s: %s\n", what, sluice_strerror(r));
-    exit(2);
-}
-
-char *fresh_dir(const struct cfg *c, const char *name)
-{
-    char *p = malloc(4096);
-    snprintf(p, 4096, "%s/%s", c->dir, name);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        die("rm", -EIO);
-    /* no run inherits the writeback of the one before it */
-    sync();
-    return p;
-}
-
-uint64_t proc_cpu_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-uint64_t proc_device_written(void)
-{
-    FILE *f = fopen("/proc/self/io", "r");
-    if (!f)
-        return 0;
-    char line[128];
-    unsigned long long v = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "write_bytes: %llu", &v) == 1)
-            break;
-    fclose(f);
-    return v;
-}
-
-void meter_start(struct meter *m)
-{
-    m->dev0 = proc_device_written();
-    m->cpu0 = proc_cpu_ns();
-    m->t0 = clock_now_ns();
-}
-
-void meter_stop(const struct meter *m, struct result *r)
-{
-    r->secs = (clock_now_ns() - m->t0) / 1e9;
-    r->cpu_secs = (proc_cpu_ns() - m->cpu0) / 1e9;
-    r->device_bytes = (double)(proc_device_written() - m->dev0);
-}
-
-void result_init(struct result *r, const char *name)
-{
-    memset(r, 0, sizeof *r);
-    snprintf(r->name, sizeof r->name, "%s", name);
-    hist_init(&r->lat);
-    r->stall_seconds = -1;
-}
-
-static sluice_db *open_db_opts(const char *dir, uint32_t stats_interval_ms, int manual)
-{
-    sluice_options o;
-    sluice_options_init(&o);
-    o.stats_interval_ms = stats_interval_ms;
-    o.manual_compaction = manual;
-    sluice_db *db;
-    int r = sluice_open(dir, &o, &db);
-    if (r)
-        die("open", r);
-    return db;
-}
-
-static sluice_db *open_db(const char *dir) { return open_db_opts(dir, 100, 0); }
-
-static void put_or_die(sluice_db *db, uint64_t i, uint64_t ts, int ack, uint64_t *lsn)
-{
-    char k[32];
-    int kl = key_of(k, i);
-    int r = sluice_put(db, k, (size_t)kl, ts, value_of(i), VALUE_BYTES, ack, lsn);
-    if (r)
-        die("put", r);
-}
 
 /* Reopen after a crash with a log backlog: a child writes G GiB with manual compaction
  * (so that all of it waits in the log), makes it durable and is killed with SIGKILL; the
@@ -183,10 +71,10 @@ static void bench_recovery(const struct cfg *c)
     if (pid < 0)
         die("fork", -errno);
     if (pid == 0) {
-        sluice_db *db = open_db_opts(dir, 0, 1);
+        sluice_db *db = bench_open_opts(dir, 0, 1);
         uint64_t ts = clock_realtime_ns();
         for (uint64_t i = 0; i < n; i++)
-            put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
+            bench_put(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
         struct sluice_stats st;
         int r = sluice_flush(db);
         if (r || (r = sluice_stats(db, &st)))
@@ -206,7 +94,7 @@ static void bench_recovery(const struct cfg *c)
     result_init(&res, "recovery");
     struct meter m;
     meter_start(&m);
-    sluice_db *db = open_db_opts(dir, 0, 1);
+    sluice_db *db = bench_open_opts(dir, 0, 1);
     meter_stop(&m, &res);
     struct sluice_stats st;
     if (sluice_stats(db, &st) == 0 && st.claimed_lsn != n)
@@ -227,7 +115,7 @@ static void bench_recovery(const struct cfg *c)
 static void put_memory_untimed(const struct cfg *c, uint64_t n)
 {
     char *dir = fresh_dir(c, "put-memory-untimed");
-    sluice_db *db = open_db(dir);
+    sluice_db *db = bench_open(dir);
     bench_wait_spare(db);
     struct result res;
     result_init(&res, "put-memory untimed");
@@ -235,7 +123,7 @@ static void put_memory_untimed(const struct cfg *c, uint64_t n)
     struct meter m;
     meter_start(&m);
     for (uint64_t i = 0; i < n; i++)
-        put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
+        bench_put(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
     meter_stop(&m, &res);
     res.records = n;
     res.user_bytes = (double)n * USER_BYTES;
@@ -252,7 +140,7 @@ static void bench_single(const struct cfg *c, const char *name, int ack, uint64_
 {
     char *dir = fresh_dir(c, name);
     /* put-memory-nostats: the same run without the live stats publisher (its cost) */
-    sluice_db *db = open_db_opts(dir, strstr(name, "nostats") ? 0 : 100, 0);
+    sluice_db *db = bench_open_opts(dir, strstr(name, "nostats") ? 0 : 100, 0);
     if (ack == SLUICE_ACK_MEMORY || strstr(name, "cold"))
         bench_wait_spare(db);
     else
@@ -320,7 +208,7 @@ static void *multi_producer(void *arg)
     for (uint64_t j = 0; j < m->n; j++) {
         uint64_t i = j * (uint64_t)m->producers + (uint64_t)m->id;
         uint64_t a = clock_now_ns();
-        put_or_die(m->db, i, m->base + i, SLUICE_ACK_DURABLE, NULL);
+        bench_put(m->db, i, m->base + i, SLUICE_ACK_DURABLE, NULL);
         hist_record(&m->lat, clock_now_ns() - a);
     }
     return NULL;
@@ -331,7 +219,7 @@ static void bench_durable_n(const struct cfg *c, int producers)
     char name[32];
     snprintf(name, sizeof name, "put-durable-%d", producers);
     char *dir = fresh_dir(c, name);
-    sluice_db *db = open_db(dir);
+    sluice_db *db = bench_open(dir);
     bench_warm_log(db);
     uint64_t per = c->quick ? 500 : 4000;
     struct multi *m = calloc((size_t)producers, sizeof *m);
@@ -368,7 +256,7 @@ static void bench_durable_n(const struct cfg *c, int producers)
 static void bench_window(const struct cfg *c, uint64_t w)
 {
     char *dir = fresh_dir(c, "window-durable");
-    sluice_db *db = open_db(dir);
+    sluice_db *db = bench_open(dir);
     bench_warm_log(db);
     uint64_t n = c->quick ? 200000 : 2000000, ts = clock_realtime_ns(), lsn = 0;
     struct result res;
@@ -377,7 +265,7 @@ static void bench_window(const struct cfg *c, uint64_t w)
     meter_start(&m);
     uint64_t wstart = clock_now_ns();
     for (uint64_t i = 0; i < n; i++) {
-        put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, &lsn);
+        bench_put(db, i, ts + i, SLUICE_ACK_MEMORY, &lsn);
         if ((i + 1) % w == 0) {
             int r = sluice_wait(db, lsn, SLUICE_ACK_DURABLE, 60000);
             if (r)
@@ -504,60 +392,6 @@ static void peers_for(const struct cfg *c, const char *workload)
     svg_plot_finish(&pl, c->plots);
 }
 
-/* The rate the log sustains closed loop: many times what the ring holds, until all is
- * durable, not the speed of filling an empty ring. */
-double bench_sustained_rate(const struct cfg *c)
-{
-    const struct result *r = report_find("put-memory through the log");
-    if (r)
-        return r->records / r->secs;
-    char *dir = fresh_dir(c, "sustained");
-    sluice_db *db = open_db(dir);
-    bench_wait_spare(db);
-    uint64_t n = c->quick ? 1500000 : 4000000, ts = clock_realtime_ns(), t0 = clock_now_ns();
-    for (uint64_t i = 0; i < n; i++)
-        put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
-    int fr = sluice_flush(db);
-    if (fr)
-        die("flush", fr);
-    double rate = n / ((clock_now_ns() - t0) / 1e9);
-    sluice_close(db);
-    free(dir);
-    return rate;
-}
-
-/* The rate one MEMORY producer sustains with compaction keeping up: closed-loop puts
- * with automatic compaction, timed until sluice_compact has the last of them in the cold
- * tier. A workload that runs for seconds at a fraction of the log's burst rate alone
- * would outrun the compactor and measure the backlog limit instead. */
-double bench_end_to_end_rate(const struct cfg *c)
-{
-    const struct result *r = report_find("put-memory with compaction");
-    if (r)
-        return r->records / r->secs;
-    char *dir = fresh_dir(c, "end-to-end");
-    sluice_db *db = open_db(dir);
-    bench_wait_spare(db);
-    uint64_t n = c->quick ? 1500000 : 6000000, ts = clock_realtime_ns();
-    struct result res;
-    result_init(&res, "put-memory with compaction");
-    struct meter m;
-    meter_start(&m);
-    for (uint64_t i = 0; i < n; i++)
-        put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
-    int rc = sluice_compact(db);
-    if (rc)
-        die("compact", rc);
-    meter_stop(&m, &res);
-    res.records = n;
-    res.user_bytes = (double)n * USER_BYTES;
-    snprintf(res.note, sizeof res.note, "closed loop, automatic compaction, until all was in the cold tier");
-    report_row(c, &res);
-    sluice_close(db);
-    free(dir);
-    return n / res.secs;
-}
-
 /* Open loop: one producer at MEMORY acks, requests due at a fixed rate — a fraction of
  * the maximum measured in the same run — latency from each request's due time. */
 static void bench_openloop(const struct cfg *c)
@@ -574,7 +408,7 @@ static void bench_openloop(const struct cfg *c)
         char name[64];
         snprintf(name, sizeof name, "open-loop %d%%", pct[f]);
         char *dir = fresh_dir(c, "open-loop");
-        sluice_db *db = open_db(dir);
+        sluice_db *db = bench_open(dir);
         bench_wait_spare(db);
         struct result res;
         result_init(&res, name);
@@ -585,7 +419,7 @@ static void bench_openloop(const struct cfg *c)
         for (uint64_t i = 0; i < m; i++) {
             uint64_t due = openloop_due(start, i, rate);
             openloop_wait(due);
-            put_or_die(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
+            bench_put(db, i, ts + i, SLUICE_ACK_MEMORY, NULL);
             hist_record(&res.lat, openloop_latency(due, clock_now_ns()));
         }
         meter_stop(&mt, &res);
@@ -647,12 +481,7 @@ int main(int argc, char **argv)
         return 2;
     }
     mkdir(c.dir, 0755);
-    random_values = malloc(POOL);
-    uint64_t s = 0x243f6a8885a308d3ull;
-    for (size_t i = 0; i < POOL; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        random_values[i] = (uint8_t)s;
-    }
+    records_init();
     char m[1024];
     bench_machine(c.dir, m, sizeof m);
     report_begin(&c, m);
@@ -701,6 +530,6 @@ int main(int argc, char **argv)
              c.dir, c.dir, c.dir, c.dir, c.dir, c.dir, c.dir);
     if (system(cmd) != 0)
         return 2;
-    free(random_values);
+    records_free();
     return 0;
 }

@@ -39,6 +39,7 @@
 #endif
 
 #include "clock.h"
+#include "common.h"
 #include "hist.h"
 #include "machine.h"
 #include "sluice.h"
@@ -48,7 +49,7 @@
 #define TICK_NS 1000000000ull
 #define TS0 1700000000000000000ull
 
-struct cfg {
+struct cold_cfg {
     uint64_t records, series, rate, gets, scans;
     uint64_t scan_ticks;
     const char *dir;
@@ -144,7 +145,7 @@ static uint64_t rng(uint64_t *s)
 
 /* ---- reporting ---- */
 
-static const struct cfg *g_cfg;
+static const struct cold_cfg *g_cfg;
 static volatile uint64_t sink; /* keeps the scans' value reads from being optimised away */
 
 /* figure: a rate per second, or (bytes per record) a size */
@@ -165,11 +166,6 @@ static void row(const char *engine, const char *payload, const char *what, uint6
     fflush(stdout);
 }
 
-static void die(const char *what, int r)
-{
-    fprintf(stderr, "sluice-cold-bench: %s: %s\n", what, r <= -30000 ? sluice_strerror(r) : strerror(-r));
-    exit(2);
-}
 
 static void rm_rf(const char *p)
 {
@@ -267,7 +263,7 @@ static uint64_t sl_scan(void *ctx, const char *key, uint64_t t0, uint64_t t1)
 static void run_reads(const char *engine, const char *payload, const struct gen *g,
                       const struct read_api *api, uint64_t ticks)
 {
-    const struct cfg *c = g_cfg;
+    const struct cold_cfg *c = g_cfg;
     struct hist h;
     hist_init(&h);
     uint8_t out[VALUE_BYTES], want[VALUE_BYTES];
@@ -324,7 +320,7 @@ static void run_reads(const char *engine, const char *payload, const struct gen 
 
 static void bench_sluice(const struct gen *g, const char *payload)
 {
-    const struct cfg *c = g_cfg;
+    const struct cold_cfg *c = g_cfg;
     char dir[4096];
     uint64_t n = c->records, ticks = n / g->series;
     struct hist h;
@@ -452,7 +448,7 @@ static uint64_t lm_scan(void *ctx, const char *key, uint64_t t0, uint64_t t1)
 
 static void bench_lmdb(const struct gen *g, const char *payload)
 {
-    const struct cfg *c = g_cfg;
+    const struct cold_cfg *c = g_cfg;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/lmdb-%s", c->dir, payload);
     rm_rf(dir);
@@ -554,7 +550,7 @@ static uint64_t rk_scan(void *ctx, const char *key, uint64_t t0, uint64_t t1)
 
 static void bench_rocksdb(const struct gen *g, const char *payload)
 {
-    const struct cfg *c = g_cfg;
+    const struct cold_cfg *c = g_cfg;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/rocksdb-%s", c->dir, payload);
     rm_rf(dir);
@@ -604,7 +600,7 @@ static void bench_rocksdb(const struct gen *g, const char *payload)
 }
 #endif
 
-static void machine(const struct cfg *c)
+static void machine(const struct cold_cfg *c)
 {
     char m[1024];
     bench_machine(c->dir, m, sizeof m);
@@ -625,7 +621,7 @@ static uint64_t num(const char *s)
 
 int main(int argc, char **argv)
 {
-    struct cfg c = {.records = 10000000, .series = 10000, .rate = 1000000, .gets = 1000000,
+    struct cold_cfg c = {.records = 10000000, .series = 10000, .rate = 1000000, .gets = 1000000,
                     .scans = 2000, .scan_ticks = 100, .peers = 1};
     const char *payloads = "both";
     for (int i = 1; i < argc; i++) {

@@ -18,6 +18,7 @@
 #include <liburing.h>
 
 #include "bench.h"
+#include "report.h"
 #include "clock.h"
 
 #define FILE_BYTES (64u << 20)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "report.h"
 #include "peers.h"
 
 #define MAX_ROWS 256

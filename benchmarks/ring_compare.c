@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "format.h"
+#include "record.h"
 #include "hist.h"
 #include "ring.h"
 

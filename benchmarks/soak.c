@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "report.h"
 #include "clock.h"
 #include "openloop.h"
 #include "peers.h"

@@ -1,15 +1,23 @@
 /*
  * Open and close: the one place that starts and stops threads.
  *
- * sluice_open, in order:
- *   1. validate options          4. create the I/O backend (io_uring probed, POSIX else)
- *   2. create DIR and DIR/log    5. recover the log into the hot index
- *   3. flock DIR/LOCK            6. allocate the ring, start the writer thread
- * sluice_close, in order:
- *   1. refuse while iterators are open (SLUICE_EBUSY)
- *   2. stop the writer: it drains the ring, writes and syncs everything, exits; join it
- *   3. close segments, free index and ring, destroy the I/O backend, drop the lock
- * A read_only open does 1, 4, 5 only: no lock, no thread, no write to the directory.
+ * sluice_open validates the options, then runs the steps of enum open_step in order:
+ *    1. the handle: options, statistics, names, the hot index
+ *    2. DIR and DIR/log created, DIR/LOCK flocked (a reader: checks that log/ exists)
+ *    3. the I/O backend (io_uring probed, POSIX else; a reader: POSIX)
+ *    4. DIR/cold opened: the checkpoint (compacted LSN) and the database's identity
+ *    5. the log recovered into the hot index, a torn tail cut    <- a reader stops here
+ *    6. the compactor thread started
+ *    7. the doorbell and the ring (shared-memory file, or private memory)
+ *    8. the writer thread (and its spare-segment preparer) started
+ *    9. a crashed writer's shared ring replayed into the log
+ *   10. the stats publisher thread started
+ * unwind() undoes them in exact reverse, from the last one reached: a failed open runs
+ * it from the step that failed (each undo copes with its step stopped half-way), and
+ * sluice_close from the last, after one step of its own: it refuses while iterators are
+ * open (SLUICE_EBUSY), then stops the writer first — it drains the ring, writes, syncs
+ * and seals everything — so the publisher's last snapshot shows the final figures.
+ * docs/design.md, "Open and close", has the same table.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -269,42 +277,264 @@ static int open_cold(sluice_db *db, const sluice_options *o)
     return 0;
 }
 
-static void db_free(sluice_db *db)
-{
-    if (!db)
-        return;
-    /* an open that failed after the writer started (the ring's replay) stops it here;
-     * after sluice_close's log_stop this does nothing */
-    (void)log_stop(&db->log);
-    obs_publisher_stop(db);
-    compactor_stop(&db->compactor); /* it reads segment files: before they close */
-    log_destroy(&db->log);
-    hot_destroy(&db->index);
-    ring_destroy(&db->ring);
-    /* a poisoned log may lack what the shared ring holds: the next open replays it */
-    ring_file_close(db, atomic_load(&db->log.poison_cause) != 0);
-    cold_close(db->cold);
-    free(db->views);
-    free(db->view_since);
-    pthread_mutex_destroy(&db->views_mu);
-    if (db->obs_ready)
-        obs_destroy(db);
-    io_destroy(db->io);
-    if (db->doorbell_fd >= 0)
-        close(db->doorbell_fd);
-    if (db->lock_fd >= 0)
-        close(db->lock_fd); /* releases the flock */
-    free(db->log.logdir);
-    free(db->dir);
-    free(db);
-}
-
 __thread pid_t db_cached_pid;
 
 pid_t db_pid_slow(void) { return db_cached_pid = getpid(); }
 
 static void forget_pid_in_child(void) { db_cached_pid = 0; }
 static void install_atfork(void) { (void)pthread_atfork(NULL, NULL, forget_pid_in_child); }
+
+/*
+ * Each step of open, and the undo that close and a failed open run for it. db->opened is
+ * the last step completed; unwind undoes from it down to the first, in exact reverse.
+ */
+static int step_handle(sluice_db *db, const char *dir)
+{
+    pthread_mutex_init(&db->views_mu, NULL);
+    int r = obs_init(db);
+    if (r)
+        return r;
+    db->dir = strdup(dir);
+    size_t n = strlen(dir) + 5;
+    db->log.logdir = malloc(n);
+    if (!db->dir || !db->log.logdir)
+        return SLUICE_ENOMEM;
+    snprintf(db->log.logdir, n, "%s/log", dir);
+    return hot_init(&db->index);
+}
+
+static void undo_handle(sluice_db *db)
+{
+    hot_destroy(&db->index);
+    free(db->log.logdir);
+    free(db->dir);
+    free(db->views);
+    free(db->view_since);
+    obs_destroy(db);
+    pthread_mutex_destroy(&db->views_mu);
+}
+
+/* A writer creates DIR and DIR/log and takes DIR/LOCK; a reader only checks for log/. */
+static int step_directory(sluice_db *db)
+{
+    const sluice_options *o = &db->opts;
+    int r;
+    if (db->read_only) {
+        struct stat st;
+        if (stat(db->log.logdir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        r = errno == ENOENT || !errno ? SLUICE_NOTFOUND : -errno;
+        say(o, "%s: not a sluice directory (no log/)", db->log.logdir);
+        return r;
+    }
+    if ((r = make_dirs(db))) {
+        say(o, "%s: cannot create: %s", db->dir, strerror(-r));
+        return r;
+    }
+    if ((r = take_lock(db)))
+        say(o, "%s/LOCK: %s", db->dir,
+            r == SLUICE_ELOCKED ? "another process writes this directory" : strerror(-r));
+    return r;
+}
+
+static void undo_directory(sluice_db *db)
+{
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* releases the flock */
+    db->lock_fd = -1;
+}
+
+/* Read-only opens use plain syscalls: they must not start io_uring or worker threads.
+ * An io handed in by db_open_with_io (tests' fault injection) is taken as it is. */
+static int step_io(sluice_db *db, struct io *given)
+{
+    const sluice_options *o = &db->opts;
+    int backend = o->io_backend == SLUICE_IO_POSIX_BUFFERED ? SLUICE_IO_POSIX : o->io_backend;
+    if (given) {
+        db->io = given;
+        return 0;
+    }
+    return io_create(db->read_only ? SLUICE_IO_POSIX : backend, &db->io);
+}
+
+static void undo_io(sluice_db *db)
+{
+    io_destroy(db->io);
+    db->io = NULL;
+}
+
+static void undo_cold(sluice_db *db)
+{
+    cold_close(db->cold);
+    db->cold = NULL;
+}
+
+/* Wires the log to the ring, index and I/O, then recovers it: scans the segments into the
+ * hot index and cuts a torn tail (tiers/log/recovery.c). */
+static int step_log(sluice_db *db)
+{
+    const sluice_options *o = &db->opts;
+    struct log *lg = &db->log;
+    lg->io = db->io;
+    lg->ring = &db->ring;
+    lg->index = &db->index;
+    lg->segment_bytes = o->segment_bytes;
+    lg->seg_start_bytes = o->segment_bytes < SEG_START_BYTES ? o->segment_bytes : SEG_START_BYTES;
+    lg->batch_max_bytes = o->batch_max_bytes;
+    lg->linger_us = o->linger_us;
+    lg->memory_delay_us = o->memory_delay_us;
+    lg->prefer_buffered = o->io_backend == SLUICE_IO_POSIX_BUFFERED;
+    lg->cpus = db->io->cpus = o->background_cpus;
+    lg->backlog_max_bytes = o->log_backlog_max_bytes;
+    lg->on_event = on_tier_event;
+    lg->event_arg = db;
+    if (!lg->uuid_known && getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid)
+        return -EIO; /* a new database's identity (the cold tier's, once it has one) */
+    int had_log;
+    return log_recover(lg, db->read_only, &had_log, o->errbuf, o->errbuf_bytes);
+}
+
+static int step_compactor(sluice_db *db)
+{
+    const sluice_options *o = &db->opts;
+    struct compactor *cp = &db->compactor;
+    cp->lg = &db->log;
+    cp->cold = db->cold;
+    cp->retention_ns = o->retention_ns;
+    cp->cpus = o->background_cpus;
+    cp->manual = o->manual_compaction != 0;
+    cp->horizon = views_horizon;
+    cp->horizon_arg = db;
+    cp->on_event = on_tier_event;
+    cp->event_arg = db;
+    int r = compactor_start(cp, db->log.compacted_lsn);
+    db->log.on_seal = o->manual_compaction ? NULL : on_seal;
+    db->log.on_seal_arg = cp;
+    return r;
+}
+
+/* The doorbell every producer and completion rings, and the ring: in a shared-memory file
+ * when it can be (engine/ring_file.c), so a crashed writer's records survive it, else in
+ * private memory. */
+static int step_ring(sluice_db *db)
+{
+    const sluice_options *o = &db->opts;
+    db->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (db->doorbell_fd < 0)
+        return -errno;
+    db->log.doorbell_fd = db->doorbell_fd;
+    uint64_t first = db->log.gather_lsn;
+    int fd = -1;
+    if (!o->ring_private && ring_file_create(db, &fd) == 0 &&
+        ring_init_file(&db->ring, o->ring_bytes, first, db->doorbell_fd, fd, 4096) == 0) {
+        db->ring_shared = 1;
+        db->ring_fd = fd;
+        return 0;
+    }
+    if (fd >= 0) {
+        db->ring_fd = fd;
+        ring_file_close(db, 0);
+    }
+    return ring_init(&db->ring, o->ring_bytes, first, db->doorbell_fd);
+}
+
+static void undo_ring(sluice_db *db)
+{
+    ring_destroy(&db->ring);
+    /* a poisoned log may lack what the shared ring holds: the next open replays it */
+    ring_file_close(db, atomic_load(&db->log.poison_cause) != 0);
+    if (db->doorbell_fd >= 0)
+        close(db->doorbell_fd);
+    db->doorbell_fd = -1;
+}
+
+/* What a crashed writer's shared ring held beyond the log: put back, made durable. */
+static int step_replay(sluice_db *db)
+{
+    int r = ring_file_replay(db);
+    if (r)
+        say(&db->opts, "%s: replaying a crashed writer's shared ring: %s", db->dir, sluice_strerror(r));
+    return r;
+}
+
+static int step_publisher(sluice_db *db)
+{
+    int r = obs_publisher_start(db);
+    if (r)
+        say(&db->opts, "%s/stats.live: %s", db->dir, sluice_strerror(r));
+    return r;
+}
+
+enum open_step {
+    OPENED_NOTHING,
+    OPENED_HANDLE,    /* 1. the handle: options, statistics, names, the hot index */
+    OPENED_DIRECTORY, /* 2. DIR and DIR/log created, DIR/LOCK held (a reader: log/ exists) */
+    OPENED_IO,        /* 3. the I/O backend (io_uring probed, POSIX else) */
+    OPENED_COLD,      /* 4. DIR/cold: the checkpoint and identity recovery starts from */
+    OPENED_LOG,       /* 5. the log recovered into the hot index — a reader stops here */
+    OPENED_COMPACTOR, /* 6. the compactor thread */
+    OPENED_RING,      /* 7. the doorbell and the ring */
+    OPENED_WRITER,    /* 8. the writer thread (and its preparer) */
+    OPENED_REPLAY,    /* 9. a crashed writer's shared ring replayed */
+    OPENED_PUBLISHER, /* 10. the stats publisher thread */
+};
+
+static int run_step(sluice_db *db, enum open_step step, const char *dir, struct io **io)
+{
+    struct io *given = *io;
+    switch (step) {
+    case OPENED_HANDLE: return step_handle(db, dir);
+    case OPENED_DIRECTORY: return step_directory(db);
+    case OPENED_IO: *io = NULL; return step_io(db, given);
+    case OPENED_COLD: return open_cold(db, &db->opts);
+    case OPENED_LOG: return step_log(db);
+    case OPENED_COMPACTOR: return step_compactor(db);
+    case OPENED_RING: return step_ring(db);
+    case OPENED_WRITER: return log_start(&db->log);
+    case OPENED_REPLAY: return step_replay(db);
+    case OPENED_PUBLISHER: return step_publisher(db);
+    case OPENED_NOTHING: break;
+    }
+    return SLUICE_EINTERNAL;
+}
+
+/* Undoes steps db->opened .. 1, in reverse, and frees the handle. */
+static void unwind(sluice_db *db)
+{
+    switch (db->opened) {
+    case OPENED_PUBLISHER:
+        obs_publisher_stop(db); /* with one last snapshot */
+        /* fallthrough */
+    case OPENED_REPLAY: /* nothing to undo: the replayed records are in the log */
+    case OPENED_WRITER:
+        (void)log_stop(&db->log); /* drains, syncs, seals, joins; frees the writer's buffers */
+        /* fallthrough */
+    case OPENED_RING:
+        undo_ring(db);
+        /* fallthrough */
+    case OPENED_COMPACTOR:
+        compactor_stop(&db->compactor); /* it reads segment files: before they close */
+        /* fallthrough */
+    case OPENED_LOG:
+        log_destroy(&db->log); /* the segment files */
+        /* fallthrough */
+    case OPENED_COLD:
+        undo_cold(db);
+        /* fallthrough */
+    case OPENED_IO:
+        undo_io(db);
+        /* fallthrough */
+    case OPENED_DIRECTORY:
+        undo_directory(db);
+        /* fallthrough */
+    case OPENED_HANDLE:
+        undo_handle(db);
+        /* fallthrough */
+    case OPENED_NOTHING:
+        break;
+    }
+    free(db);
+}
 
 int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
 {
@@ -313,6 +543,7 @@ int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
 
 int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, sluice_db **out)
 {
+    /* io (tests' fault injection; NULL: make one) is consumed on every path */
     if (!dir || !*dir || !out) {
         io_destroy(io);
         return SLUICE_EINVAL;
@@ -322,144 +553,37 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
     int r = options_adopt(opts, &o);
     if (!r)
         r = check_options(&o);
-    if (!r && o.batch_max_bytes > o.ring_bytes / 2)
-        o.batch_max_bytes = o.ring_bytes / 2; /* a batch larger than that could never fill */
+    sluice_db *db = r ? NULL : calloc(1, sizeof *db);
+    if (!r && !db)
+        r = SLUICE_ENOMEM;
     if (r) {
         io_destroy(io);
         return r;
     }
-    sluice_db *db = calloc(1, sizeof *db);
-    if (!db) {
-        io_destroy(io);
-        return SLUICE_ENOMEM;
-    }
+    if (o.batch_max_bytes > o.ring_bytes / 2)
+        o.batch_max_bytes = o.ring_bytes / 2; /* a batch larger than that could never fill */
     static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     (void)pthread_once(&atfork_once, install_atfork);
     db->owner_pid = getpid();
-    db->io = io;
     db->lock_fd = db->doorbell_fd = db->ring_fd = -1;
-    pthread_mutex_init(&db->views_mu, NULL);
     db->opts = o;
     db->read_only = o.read_only != 0;
     db->value_max = rec_max_value(o.segment_bytes, o.ring_bytes);
-    if ((r = obs_init(db))) {
-        obs_destroy(db);
-        free(db);
-        io_destroy(io);
-        return r;
-    }
-    db->obs_ready = 1;
-    db->dir = strdup(dir);
-    size_t n = strlen(dir) + 5;
-    db->log.logdir = malloc(n);
-    if (!db->dir || !db->log.logdir) {
-        r = SLUICE_ENOMEM;
-        goto err;
-    }
-    snprintf(db->log.logdir, n, "%s/log", dir);
-    if ((r = hot_init(&db->index)))
-        goto err;
 
-    if (!db->read_only) {
-        if ((r = make_dirs(db))) {
-            say(&o, "%s: cannot create: %s", dir, strerror(-r));
-            goto err;
-        }
-        if ((r = take_lock(db))) {
-            say(&o, "%s/LOCK: %s", dir,
-                r == SLUICE_ELOCKED ? "another process writes this directory" : strerror(-r));
-            goto err;
-        }
-    } else {
-        struct stat st;
-        if (stat(db->log.logdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            r = errno == ENOENT || !errno ? SLUICE_NOTFOUND : -errno;
-            say(&o, "%s: not a sluice directory (no log/)", db->log.logdir);
-            goto err;
+    /* The steps of enum open_step, in order; a reader stops after the log. Each undo
+     * copes with its step stopped half-way, so a failed step is undone too. */
+    enum open_step last = db->read_only ? OPENED_LOG : OPENED_PUBLISHER;
+    for (enum open_step step = OPENED_HANDLE; step <= last; step++) {
+        r = run_step(db, step, dir, &io);
+        db->opened = step;
+        if (r) {
+            io_destroy(io); /* not yet the handle's: step 3 was not reached */
+            unwind(db);
+            return r;
         }
     }
-    /* read-only opens use plain syscalls: they must not start io_uring or worker threads */
-    int backend = o.io_backend == SLUICE_IO_POSIX_BUFFERED ? SLUICE_IO_POSIX : o.io_backend;
-    if (!db->io && (r = io_create(db->read_only ? SLUICE_IO_POSIX : backend, &db->io)))
-        goto err;
-
-    struct log *lg = &db->log;
-    lg->io = db->io;
-    lg->ring = &db->ring;
-    lg->index = &db->index;
-    lg->segment_bytes = o.segment_bytes;
-    lg->seg_start_bytes = o.segment_bytes < SEG_START_BYTES ? o.segment_bytes : SEG_START_BYTES;
-    lg->batch_max_bytes = o.batch_max_bytes;
-    lg->linger_us = o.linger_us;
-    lg->memory_delay_us = o.memory_delay_us;
-    lg->prefer_buffered = o.io_backend == SLUICE_IO_POSIX_BUFFERED;
-    lg->cpus = db->io->cpus = o.background_cpus;
-    if (getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid) {
-        r = -EIO;
-        goto err;
-    }
-    lg->backlog_max_bytes = o.log_backlog_max_bytes;
-    lg->on_event = on_tier_event;
-    lg->event_arg = db;
-    if ((r = open_cold(db, &o)))
-        goto err;
-    int had_log;
-    if ((r = log_recover(lg, db->read_only, &had_log, o.errbuf, o.errbuf_bytes)))
-        goto err;
-    if (db->read_only)
-        goto done;
-    struct compactor *cp = &db->compactor;
-    cp->lg = lg;
-    cp->cold = db->cold;
-    cp->retention_ns = o.retention_ns;
-    cp->cpus = o.background_cpus;
-    cp->manual = o.manual_compaction != 0;
-    cp->horizon = views_horizon;
-    cp->horizon_arg = db;
-    cp->on_event = on_tier_event;
-    cp->event_arg = db;
-    if ((r = compactor_start(cp, lg->compacted_lsn)))
-        goto err;
-    lg->on_seal = o.manual_compaction ? NULL : on_seal;
-    lg->on_seal_arg = cp;
-
-    db->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (db->doorbell_fd < 0) {
-        r = -errno;
-        goto err;
-    }
-    lg->doorbell_fd = db->doorbell_fd;
-    /* the ring in a shared-memory file when it can be (engine/ring_file.c), else private */
-    int fd = -1;
-    if (!o.ring_private && ring_file_create(db, &fd) == 0 &&
-        ring_init_file(&db->ring, o.ring_bytes, lg->gather_lsn, db->doorbell_fd, fd, 4096) == 0) {
-        db->ring_shared = 1;
-        db->ring_fd = fd;
-    } else {
-        if (fd >= 0) {
-            db->ring_fd = fd;
-            ring_file_close(db, 0);
-        }
-        if ((r = ring_init(&db->ring, o.ring_bytes, lg->gather_lsn, db->doorbell_fd)))
-            goto err;
-    }
-    if ((r = log_start(lg)))
-        goto err;
-    /* what a crashed writer's shared ring held beyond the log: put back, made durable */
-    if ((r = ring_file_replay(db))) {
-        say(&o, "%s: replaying a crashed writer's shared ring: %s", dir, sluice_strerror(r));
-        goto err;
-    }
-    if ((r = obs_publisher_start(db))) {
-        say(&o, "%s/" STATS_FILE_NAME ": %s", dir, sluice_strerror(r));
-        goto err;
-    }
-done:
     *out = db;
     return 0;
-err:
-    db_free(db);
-    return r;
 }
 
 int sluice_close(sluice_db *db)
@@ -469,103 +593,13 @@ int sluice_close(sluice_db *db)
         return r; /* a child of fork() must leave the parent's handle alone */
     if (atomic_load(&db->open_iters) > 0)
         return SLUICE_EBUSY;
+    /* Close is open's steps undone in reverse, with one step first: the writer drains
+     * the ring, writes, syncs and seals everything and exits, so that the publisher's
+     * last snapshot (step 10's undo) shows the final figures. Step 8's undo then finds
+     * the writer gone. */
     r = log_stop(&db->log); /* the error that poisoned the log, itself: -EIO, -ENOSPC... */
-    obs_publisher_stop(db); /* after the writer drained: its last snapshot says so */
-    db_free(db);
+    unwind(db);
     return r;
-}
-
-int sluice_stats(sluice_db *db, struct sluice_stats *out)
-{
-    int r = db_check(db);
-    if (r || !out)
-        return r ? r : SLUICE_EINVAL;
-    memset(out, 0, sizeof *out);
-    out->size = sizeof *out;
-    out->io_backend = (uint32_t)db->io->backend;
-    /* Read from the bottom of the lattice up, so the copy keeps compacted <= durable
-     * <= written <= indexed <= claimed even while they move. */
-    out->compacted_lsn = db_compacted_lsn(db);
-    out->durable_lsn = pos_load(&db->log.durable);
-    out->written_lsn = pos_load(&db->log.written);
-    out->indexed_lsn = pos_load(&db->log.indexed);
-    out->claimed_lsn = db->read_only ? out->indexed_lsn : ring_claimed_lsn(&db->ring);
-    struct log_stats *s = &db->log.st;
-    out->puts = atomic_load_explicit(&s->puts, memory_order_relaxed);
-    out->put_bytes = atomic_load_explicit(&s->put_bytes, memory_order_relaxed);
-    out->log_bytes = atomic_load_explicit(&s->log_bytes, memory_order_relaxed);
-    out->batches = atomic_load_explicit(&s->batches, memory_order_relaxed);
-    out->fsyncs = atomic_load_explicit(&s->fsyncs, memory_order_relaxed);
-    out->short_writes = atomic_load_explicit(&s->short_writes, memory_order_relaxed);
-    out->segments_created = atomic_load_explicit(&s->segments_created, memory_order_relaxed);
-    out->ring_full_waits = atomic_load_explicit(&db->ring_full_waits, memory_order_relaxed);
-    out->ring_full_rejections =
-        atomic_load_explicit(&db->ring_full_rejections, memory_order_relaxed);
-    out->ring_full_wait_ns = atomic_load_explicit(&db->ring_full_wait_ns, memory_order_relaxed);
-    uint64_t oldest = 0;
-    hot_rdlock(&db->index);
-    for (size_t i = 0; i < db->index.nsegs; i++) {
-        const struct hot_segment *g = &db->index.segs[i];
-        if (g->retired)
-            continue;
-        out->segments++;
-        out->log_backlog_bytes += g->size; /* as the backlog budget counts: files, not fill
-                                            * (g->end is the writer's, read unlocked) */
-        if (!oldest || g->created_ns < oldest)
-            oldest = g->created_ns;
-    }
-    if (db->index.nsegs)
-        out->active_segment_bytes = db->index.segs[db->index.nsegs - 1].size;
-    hot_unlock(&db->index);
-    out->log_backlog_age_ns = oldest ? clock_now_ns() - oldest : 0;
-    if (!db->read_only) {
-        out->ring_bytes = db->ring.size;
-        uint64_t released = pos_load(&db->ring.released); /* first: it trails the claim */
-        out->ring_used_bytes = ring_claimed_pos(&db->ring) - released;
-    }
-    out->poison_error = atomic_load(&db->log.poison_cause);
-    out->direct_io = (uint32_t)db->log.direct;
-    struct compactor *c = &db->compactor;
-    out->compaction_rounds = atomic_load(&c->rounds);
-    out->compacted_records = atomic_load(&c->records);
-    out->cold_blocks_written = atomic_load(&c->blocks);
-    out->cold_bytes_written = atomic_load(&c->bytes);
-    out->segments_deleted = atomic_load(&c->segments_deleted);
-    out->retention_dropped_records = atomic_load(&c->dropped_records);
-    out->retention_dropped_bytes = atomic_load(&c->dropped_bytes);
-    out->compaction_error = atomic_load(&c->error);
-    if (db->cold && cold_usage(db->cold, &out->cold_map_bytes, &out->cold_used_bytes))
-        out->cold_map_bytes = out->cold_used_bytes = 0;
-    if (db->cold && cold_free_bytes(db->cold, &out->cold_free_bytes))
-        out->cold_free_bytes = 0;
-    out->map_growths = atomic_load(&c->map_growths);
-    if (db->log.prep.started) {
-        pthread_mutex_lock(&db->log.prep.mu);
-        out->spare_ready = (uint64_t)db->log.prep.ready;
-        pthread_mutex_unlock(&db->log.prep.mu);
-    }
-    out->rejected_full = atomic_load_explicit(&db->rejected_full, memory_order_relaxed);
-    out->put_samples_dropped = atomic_load_explicit(&db->put_samples_dropped, memory_order_relaxed);
-    out->recovery_skipped_records = db->log.recovery_skipped_lsns;
-    out->ring_shared = (uint64_t)db->ring_shared;
-    out->ring_replayed_records = db->ring_replayed;
-    out->ring_replay_gaps = db->ring_replay_gaps;
-    out->compaction_paced_ns = atomic_load_explicit(&db->compactor.paced_ns, memory_order_relaxed);
-    out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
-    out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
-    out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);
-    out->eagain_retries = atomic_load_explicit(&s->eagain_retries, memory_order_relaxed);
-    out->segments_sealed = atomic_load_explicit(&s->segments_sealed, memory_order_relaxed);
-    out->newest_ts_indexed = atomic_load_explicit(&s->newest_ts_indexed, memory_order_relaxed);
-    out->newest_ts_durable = atomic_load_explicit(&s->newest_ts_durable, memory_order_relaxed);
-    out->newest_ts_cold = atomic_load(&c->newest_ts_cold);
-    uint64_t now = clock_now_ns();
-    pthread_mutex_lock(&db->views_mu);
-    for (size_t i = 0; i < db->nviews; i++)
-        if (now - db->view_since[i] > out->oldest_view_age_ns)
-            out->oldest_view_age_ns = now - db->view_since[i];
-    pthread_mutex_unlock(&db->views_mu);
-    return 0;
 }
 
 int db_resolve_ack(const sluice_db *db, int ack)

@@ -66,7 +66,7 @@ struct sluice_db {
     _Atomic int pressure_waiters;  /* producers asleep on a full ring */
     _Atomic uint64_t pressure_since;
     struct stats_publisher *publisher; /* DIR/stats.live, NULL when off */
-    int obs_ready;
+    int opened; /* the last step of open completed (enum open_step, engine/db.c) */
     /* the ring's shared-memory file (engine/ring_file.c); ring_shared 0: private memory */
     int ring_shared, ring_fd;
     char ring_path[300];

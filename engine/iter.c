@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "format.h"
+#include "record.h"
 
 struct iter_cursor {
     const struct hot_series *hot; /* series live as long as the handle; may be NULL */

@@ -1,6 +1,7 @@
 /*
  * Observability: the latency and size histograms of every stage, the text formats
- * (Prometheus exposition, JSON), engine events, and the live stats file.
+ * (Prometheus exposition, JSON), engine events and sluice_stats; the live stats file that
+ * other processes read is engine/stats_live.c.
  *
  * Who records what, so that nothing on the put path writes a cache line that every
  * producer writes:
@@ -12,12 +13,6 @@
  *   batch size, write, fsync   the log writer, once per write (tiers/log/writer.c)
  *   compaction, put-to-cold    the compactor, once per round (tiers/compact/compactor.c)
  * Counters of records and bytes are counted by the writer as it drains the ring.
- *
- * The live stats file DIR/stats.live: a 4 KiB header and two text areas (JSON and
- * Prometheus), rewritten every stats_interval_ms by a publisher thread under a sequence
- * lock — the sequence is odd while a snapshot is written, and readers (`sluice top`,
- * `sluice stats DIR`, another process) copy, then check that it was even and unchanged
- * and that the CRC of what they copied matches, else read again. It is never torn.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +29,6 @@
 #include "clock.h"
 #include "crc32c.h"
 #include "db.h"
-#include "stats_file.h"
 
 int obs_init(sluice_db *db)
 {
@@ -205,6 +199,50 @@ static uint64_t count_le(const struct hist *h, uint64_t v)
 }
 
 #define MAX_METRICS 64
+
+int sluice_stats(sluice_db *db, struct sluice_stats *out)
+{
+    int r = db_check(db);
+    if (r || !out)
+        return r ? r : SLUICE_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
+    out->io_backend = (uint32_t)db->io->backend;
+    /* Bottom of the lattice first, so the copy keeps compacted <= durable <= written <=
+     * indexed <= claimed even while they move. */
+    out->compacted_lsn = db_compacted_lsn(db);
+    log_fill_stats(&db->log, out);
+    compactor_fill_stats(&db->compactor, out);
+    out->claimed_lsn = db->read_only ? out->indexed_lsn : ring_claimed_lsn(&db->ring);
+    if (!db->read_only) {
+        out->ring_bytes = db->ring.size;
+        uint64_t released = pos_load(&db->ring.released); /* first: it trails the claim */
+        out->ring_used_bytes = ring_claimed_pos(&db->ring) - released;
+    }
+    out->ring_full_waits = atomic_load_explicit(&db->ring_full_waits, memory_order_relaxed);
+    out->ring_full_rejections =
+        atomic_load_explicit(&db->ring_full_rejections, memory_order_relaxed);
+    out->ring_full_wait_ns = atomic_load_explicit(&db->ring_full_wait_ns, memory_order_relaxed);
+    out->ring_shared = (uint64_t)db->ring_shared;
+    out->ring_replayed_records = db->ring_replayed;
+    out->ring_replay_gaps = db->ring_replay_gaps;
+    if (db->cold && cold_usage(db->cold, &out->cold_map_bytes, &out->cold_used_bytes))
+        out->cold_map_bytes = out->cold_used_bytes = 0;
+    if (db->cold && cold_free_bytes(db->cold, &out->cold_free_bytes))
+        out->cold_free_bytes = 0;
+    out->rejected_full = atomic_load_explicit(&db->rejected_full, memory_order_relaxed);
+    out->rejected_timeout = atomic_load_explicit(&db->rejected_timeout, memory_order_relaxed);
+    out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
+    out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);
+    out->put_samples_dropped = atomic_load_explicit(&db->put_samples_dropped, memory_order_relaxed);
+    uint64_t now = clock_now_ns();
+    pthread_mutex_lock(&db->views_mu);
+    for (size_t i = 0; i < db->nviews; i++)
+        if (now - db->view_since[i] > out->oldest_view_age_ns)
+            out->oldest_view_age_ns = now - db->view_since[i];
+    pthread_mutex_unlock(&db->views_mu);
+    return 0;
+}
 
 static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, size_t *n)
 {
@@ -396,119 +434,4 @@ int sluice_stats_format(sluice_db *db, int format, char *buf, size_t cap, size_t
         json(db, &t, m, n);
     *len = t.len;
     return t.len < cap ? 0 : SLUICE_ERANGE;
-}
-
-/* ---- the live stats file ---- */
-
-struct stats_publisher {
-    sluice_db *db;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
-    struct stats_file *map;
-    char *scratch;
-};
-
-/* One snapshot, under the sequence lock. */
-static void publish(struct stats_publisher *p)
-{
-    struct stats_file *f = p->map;
-    size_t jl = 0, pl = 0;
-    if (sluice_stats_format(p->db, SLUICE_FMT_JSON, p->scratch, STATS_AREA, &jl) ||
-        sluice_stats_format(p->db, SLUICE_FMT_PROMETHEUS, p->scratch + STATS_AREA, STATS_AREA, &pl))
-        return; /* too big for the file: skipped, the last good snapshot stays */
-    uint64_t seq = atomic_load_explicit(&f->seq, memory_order_relaxed);
-    atomic_store_explicit(&f->seq, seq + 1, memory_order_relaxed); /* odd: being written */
-    atomic_thread_fence(memory_order_release);
-    memcpy(f->json, p->scratch, jl);
-    memcpy(f->prometheus, p->scratch + STATS_AREA, pl);
-    f->json_len = (uint32_t)jl;
-    f->prometheus_len = (uint32_t)pl;
-    f->crc = crc32c_extend(crc32c(f->json, jl), f->prometheus, pl);
-    f->time_ns = clock_realtime_ns();
-    f->pid = (uint32_t)getpid();
-    atomic_store_explicit(&f->seq, seq + 2, memory_order_release);
-}
-
-static void *publisher_main(void *arg)
-{
-    struct stats_publisher *p = arg;
-    pthread_mutex_lock(&p->mu);
-    while (!p->stop) {
-        pthread_mutex_unlock(&p->mu);
-        publish(p);
-        pthread_mutex_lock(&p->mu);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)p->db->opts.stats_interval_ms * 1000000u;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
-        if (!p->stop)
-            pthread_cond_timedwait(&p->cv, &p->mu, &until);
-    }
-    pthread_mutex_unlock(&p->mu);
-    publish(p); /* the last figures, as the writer leaves */
-    return NULL;
-}
-
-int obs_publisher_start(sluice_db *db)
-{
-    if (db->read_only || !db->opts.stats_interval_ms)
-        return 0;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/" STATS_FILE_NAME, db->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    struct stats_publisher *p = calloc(1, sizeof *p);
-    int r = p && (p->scratch = malloc(2 * STATS_AREA)) ? 0 : SLUICE_ENOMEM;
-    if (!r && ftruncate(fd, sizeof(struct stats_file)) < 0)
-        r = -errno;
-    void *m = r ? MAP_FAILED : mmap(NULL, sizeof(struct stats_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (!r && m == MAP_FAILED)
-        r = -errno;
-    if (r) {
-        if (p)
-            free(p->scratch);
-        free(p);
-        return r;
-    }
-    p->db = db;
-    p->map = m;
-    struct stats_file *f = m;
-    memcpy(f->magic, STATS_MAGIC, sizeof f->magic);
-    f->version = STATS_VERSION;
-    f->interval_ms = db->opts.stats_interval_ms;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    if (!(r = -pthread_create(&p->thread, NULL, publisher_main, p)))
-        thread_place(p->thread, db->opts.background_cpus);
-    if (r) {
-        munmap(m, sizeof(struct stats_file));
-        free(p->scratch);
-        free(p);
-        return r;
-    }
-    db->publisher = p;
-    return 0;
-}
-
-void obs_publisher_stop(sluice_db *db)
-{
-    struct stats_publisher *p = db->publisher;
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    munmap(p->map, sizeof(struct stats_file));
-    free(p->scratch);
-    free(p);
-    db->publisher = NULL;
 }

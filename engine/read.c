@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "format.h"
+#include "record.h"
 
 /* Indexing a published record takes well under a microsecond; a spin of this length
  * covers it without a futex round trip. */

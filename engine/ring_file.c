@@ -43,7 +43,7 @@
 
 #include "crc32c.h"
 #include "db.h"
-#include "format.h"
+#include "record.h"
 
 #define RING_FILE_DIR "/dev/shm"
 #define RING_FILE_MAGIC "SLUICRNG"

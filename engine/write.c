@@ -7,7 +7,7 @@
 
 #include "clock.h"
 #include "db.h"
-#include "format.h"
+#include "record.h"
 
 /* Durable waits last ~100 µs (an fdatasync): a spin would only steal the writer's core. */
 #define ACK_SPIN_NS 0

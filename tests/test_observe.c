@@ -340,8 +340,8 @@ Test(observe, another_process_never_reads_a_torn_snapshot)
         uint64_t last_seq = 0;
         int read = 0;
         for (int i = 0; i < 1000000 && read < 2000; i++) {
-            struct cli_live l;
-            int r = cli_read_live(dir, &l);
+            sluice_live_stats l;
+            int r = sluice_stats_read_live(dir, &l);
             if (r == SLUICE_NOTFOUND)
                 continue; /* the publisher has not written its first snapshot yet */
             if (r)
@@ -351,7 +351,7 @@ Test(observe, another_process_never_reads_a_torn_snapshot)
                 _exit(3);
             last_seq = l.seq;
             json_decref(j);
-            cli_live_free(&l);
+            sluice_live_stats_free(&l);
             read++;
         }
         _exit(read >= 100 ? 0 : 4);
@@ -370,6 +370,45 @@ Test(observe, another_process_never_reads_a_torn_snapshot)
     cr_assert_eq(sluice_close(db), 0);
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the reader saw a torn or bad snapshot (%d)",
               WEXITSTATUS(status));
+}
+
+Test(observe, live_stats_reader_names_each_failure_and_reads_the_final_snapshot)
+{
+    sluice_live_stats l;
+    cr_expect_eq(sluice_stats_read_live(NULL, &l), SLUICE_EINVAL);
+    cr_expect_eq(sluice_stats_read_live(dir, NULL), SLUICE_EINVAL);
+    cr_expect_eq(sluice_stats_read_live(dir, &l), -ENOENT, "no writer ever published here");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stats.live", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    for (int i = 0; i < 200000; i++) /* the size of a stats file, not its magic */
+        fputc('x', f);
+    fclose(f);
+    cr_expect_eq(sluice_stats_read_live(dir, &l), SLUICE_ECORRUPT);
+    cr_expect_null(l.json, "nothing to free after a failure");
+    cr_assert_eq(unlink(path), 0);
+
+    sluice_options o;
+    sluice_options_init(&o);
+    sluice_db *db = open_with(&o);
+    for (int i = 0; i < 1234; i++)
+        cr_assert_eq(sluice_put(db, "k", 1, (uint64_t)i, "v", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    /* close stopped the writer before the publisher: its last snapshot has every put */
+    cr_assert_eq(sluice_stats_read_live(dir, &l), 0);
+    cr_expect_eq(l.pid, (uint32_t)getpid());
+    cr_expect_eq(l.interval_ms, o.stats_interval_ms);
+    cr_expect(l.seq >= 2 && l.seq % 2 == 0);
+    json_t *j = json_loads(l.json, 0, NULL);
+    cr_assert(j, "the JSON parses");
+    cr_expect_eq(json_integer_value(json_object_get(j, "records_total")), 1234, "%s", l.json);
+    cr_expect_eq(json_integer_value(json_object_get(j, "durable_lsn")),
+                 json_integer_value(json_object_get(j, "claimed_lsn")));
+    json_decref(j);
+    cr_expect(strstr(l.prometheus, "sluice_records_total 1234"), "%s", l.prometheus);
+    sluice_live_stats_free(&l);
+    cr_expect_null(l.json);
 }
 
 Test(observe, sluice_top_draws_live_figures_in_a_tmux_pane)

@@ -25,17 +25,6 @@ int cli_backup(int argc, char **argv);
 int cli_ingest(int argc, char **argv); /* cli_ingest.c */
 int cli_top(int argc, char **argv);    /* cli_top.c */
 
-/* The latest snapshot in DIR/stats.live (cli_top.c), NUL-terminated texts the caller
- * frees with cli_live_free. 0, -ENOENT, SLUICE_NOTFOUND (never published),
- * SLUICE_ECORRUPT, SLUICE_ENOMEM. */
-struct cli_live {
-    char *json, *prometheus;
-    uint64_t time_ns, seq;
-    uint32_t pid, interval_ms;
-};
-int cli_read_live(const char *dir, struct cli_live *out);
-void cli_live_free(struct cli_live *l);
-
 /* ---- shared by the commands (cli.c) ---- */
 enum { CLI_OK = 0, CLI_ABSENT = 1, CLI_USAGE = 2 };
 

@@ -253,8 +253,8 @@ int cli_stats(int argc, char **argv)
         return cli_fail("stats", CLI_USAGE, "usage: sluice stats DIR [--json|--prometheus]");
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/LOCK", dir);
-    struct cli_live live;
-    if (cli_lock_held(lock) && cli_read_live(dir, &live) == 0) {
+    sluice_live_stats live;
+    if (cli_lock_held(lock) && sluice_stats_read_live(dir, &live) == 0) {
         /* a process writes DIR: its own figures, published to DIR/stats.live */
         int code = CLI_OK;
         if (fmt == SLUICE_FMT_JSON)
@@ -267,7 +267,7 @@ int cli_stats(int argc, char **argv)
             snprintf(src, sizeof src, "live: process %u, snapshot of %s", live.pid, when);
             code = print_table(live.json, src);
         }
-        cli_live_free(&live);
+        sluice_live_stats_free(&live);
         return code;
     }
     sluice_db *db;

@@ -382,15 +382,15 @@ static int copy_prefix(const char *src, const char *dst, uint64_t bytes, uint64_
 /* The durable LSN a writer published (DIR/stats.live), or 0. */
 static uint64_t live_durable(const char *dir)
 {
-    struct cli_live live;
-    if (cli_read_live(dir, &live))
+    sluice_live_stats live;
+    if (sluice_stats_read_live(dir, &live))
         return 0;
     uint64_t d = 0;
     json_t *j = json_loads(live.json, 0, NULL);
     if (j)
         d = (uint64_t)json_integer_value(json_object_get(j, "durable_lsn"));
     json_decref(j);
-    cli_live_free(&live);
+    sluice_live_stats_free(&live);
     return d;
 }
 

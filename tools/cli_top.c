@@ -1,6 +1,6 @@
 /*
  * sluice top, and the live half of sluice stats: both read DIR/stats.live, the snapshot
- * a writing process publishes every stats_interval_ms (engine/stats_file.h), under its
+ * a writing process publishes every stats_interval_ms (sluice_stats_read_live), under its
  * sequence lock: a copy counts only if the sequence was even and unchanged around it and
  * the CRC of what was copied matches.
  */
@@ -17,78 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "stats_file.h"
-
-int cli_read_live(const char *dir, struct cli_live *out)
-{
-    memset(out, 0, sizeof *out);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" STATS_FILE_NAME, dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(struct stats_file)) {
-        close(fd);
-        return SLUICE_ECORRUPT;
-    }
-    const struct stats_file *f = mmap(NULL, sizeof *f, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (f == MAP_FAILED)
-        return -errno;
-    int r = SLUICE_ECORRUPT;
-    if (memcmp(f->magic, STATS_MAGIC, sizeof f->magic) || f->version != STATS_VERSION)
-        goto out;
-    out->json = malloc(STATS_AREA + 1);
-    out->prometheus = malloc(STATS_AREA + 1);
-    if (!out->json || !out->prometheus) {
-        r = SLUICE_ENOMEM;
-        goto out;
-    }
-    for (int tries = 0; tries < 2000; tries++) {
-        uint64_t s1 = atomic_load_explicit(&((struct stats_file *)f)->seq, memory_order_acquire);
-        if (s1 == 0) { /* never published yet */
-            r = SLUICE_NOTFOUND;
-            break;
-        }
-        if (!(s1 & 1)) {
-            uint32_t jl = f->json_len, pl = f->prometheus_len, crc = f->crc;
-            uint64_t t = f->time_ns;
-            uint32_t pid = f->pid;
-            if (jl <= STATS_AREA && pl <= STATS_AREA) {
-                memcpy(out->json, f->json, jl);
-                memcpy(out->prometheus, f->prometheus, pl);
-                atomic_thread_fence(memory_order_acquire);
-                uint64_t s2 = atomic_load_explicit(&((struct stats_file *)f)->seq, memory_order_relaxed);
-                if (s1 == s2 && crc32c_extend(crc32c(out->json, jl), out->prometheus, pl) == crc) {
-                    out->json[jl] = 0;
-                    out->prometheus[pl] = 0;
-                    out->time_ns = t;
-                    out->pid = pid;
-                    out->seq = s1;
-                    out->interval_ms = f->interval_ms;
-                    r = 0;
-                    break;
-                }
-            }
-        }
-        struct timespec nap = {0, 100000};
-        nanosleep(&nap, NULL);
-    }
-out:
-    munmap((void *)f, sizeof *f);
-    if (r)
-        cli_live_free(out);
-    return r;
-}
-
-void cli_live_free(struct cli_live *l)
-{
-    free(l->json);
-    free(l->prometheus);
-    l->json = l->prometheus = NULL;
-}
 
 static uint64_t num(json_t *o, const char *k)
 {
@@ -102,7 +30,7 @@ static uint64_t hnum(json_t *o, const char *h, const char *k)
 }
 
 /* One frame of top; prev may be NULL (no rates yet). */
-static void frame(const char *dir, const struct cli_live *live, json_t *cur, json_t *prev, int held)
+static void frame(const char *dir, const sluice_live_stats *live, json_t *cur, json_t *prev, int held)
 {
     double dt = prev ? (num(cur, "time_ns") - num(prev, "time_ns")) / 1e9 : 0;
 #define RATE(k) (prev && dt > 0 ? (num(cur, k) - num(prev, k)) / dt : 0.0)
@@ -173,22 +101,22 @@ int cli_top(int argc, char **argv)
             struct timespec nap = {(time_t)(interval / 1000), (long)(interval % 1000) * 1000000L};
             nanosleep(&nap, NULL);
         }
-        struct cli_live live;
-        int r = cli_read_live(dir, &live);
+        sluice_live_stats live;
+        int r = sluice_stats_read_live(dir, &live);
         if (r) {
             json_decref(prev);
             if (r == -ENOENT || r == SLUICE_NOTFOUND)
                 return cli_fail("top", CLI_ABSENT, "%s: no live stats (no process has written it with "
                                                    "stats_interval_ms > 0)", dir);
-            return cli_fail("top", cli_code(r), "%s/" STATS_FILE_NAME ": %s", dir,
+            return cli_fail("top", cli_code(r), "%s/stats.live: %s", dir,
                             r < 0 && r > -4096 ? strerror(-r) : sluice_strerror(r));
         }
         json_error_t je;
         json_t *cur = json_loads(live.json, 0, &je);
         if (!cur) {
-            cli_live_free(&live);
+            sluice_live_stats_free(&live);
             json_decref(prev);
-            return cli_fail("top", CLI_ABSENT, "%s/" STATS_FILE_NAME ": bad snapshot: %s", dir, je.text);
+            return cli_fail("top", CLI_ABSENT, "%s/stats.live: bad snapshot: %s", dir, je.text);
         }
         if (tty)
             fputs("\033[H\033[2J", stdout);
@@ -198,7 +126,7 @@ int cli_top(int argc, char **argv)
         snprintf(lock, sizeof lock, "%s/LOCK", dir);
         frame(dir, &live, cur, prev, cli_lock_held(lock));
         fflush(stdout);
-        cli_live_free(&live);
+        sluice_live_stats_free(&live);
         json_decref(prev);
         prev = cur;
     }

@@ -444,6 +444,25 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_stats_format(sluice_db *db, int format, 
  * (the position lattice still holds). Errors: SLUICE_EINVAL. */
 SLUICE_API SLUICE_MUST_CHECK int sluice_stats(sluice_db *db, struct sluice_stats *out);
 
+/*
+ * The latest stats a writing process published to DIR/stats.live (every
+ * stats_interval_ms), read from any process without opening the database: the texts of
+ * sluice_stats_format (JSON and Prometheus, NUL-terminated, freed by
+ * sluice_live_stats_free), when they were taken and by which process. Never a torn
+ * snapshot. Errors: SLUICE_EINVAL, -ENOENT (no file: no writer published here),
+ * SLUICE_NOTFOUND (created, nothing published yet), SLUICE_ECORRUPT (not a stats file,
+ * or no consistent snapshot within 0.2 s: the writer died mid-snapshot), SLUICE_ENOMEM.
+ */
+typedef struct sluice_live_stats {
+    char *json, *prometheus;
+    uint64_t time_ns; /* CLOCK_REALTIME of the snapshot */
+    uint64_t seq;     /* grows by 2 per snapshot */
+    uint32_t pid;     /* the publishing process */
+    uint32_t interval_ms;
+} sluice_live_stats;
+SLUICE_API SLUICE_MUST_CHECK int sluice_stats_read_live(const char *dir, sluice_live_stats *out);
+SLUICE_API void sluice_live_stats_free(sluice_live_stats *l);
+
 /* A static message for any code, including -errno values. Never NULL. */
 SLUICE_API const char *sluice_strerror(int err);
 /* The code's name ("SLUICE_EINVAL", "ENOSPC", ...), or "unknown". Never NULL. */

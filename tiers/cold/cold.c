@@ -11,7 +11,7 @@
 
 #include "block.h"
 #include "crc32c.h"
-#include "format.h"
+#include "record.h"
 #include "sluice.h"
 
 #define COLD_TXN_POOL 16

@@ -385,3 +385,18 @@ void compactor_stop(struct compactor *c)
     pthread_mutex_destroy(&c->mu);
     c->started = 0;
 }
+
+void compactor_fill_stats(struct compactor *c, struct sluice_stats *out)
+{
+    out->compaction_rounds = atomic_load(&c->rounds);
+    out->compacted_records = atomic_load(&c->records);
+    out->cold_blocks_written = atomic_load(&c->blocks);
+    out->cold_bytes_written = atomic_load(&c->bytes);
+    out->segments_deleted = atomic_load(&c->segments_deleted);
+    out->retention_dropped_records = atomic_load(&c->dropped_records);
+    out->retention_dropped_bytes = atomic_load(&c->dropped_bytes);
+    out->compaction_error = atomic_load(&c->error);
+    out->map_growths = atomic_load(&c->map_growths);
+    out->compaction_paced_ns = atomic_load_explicit(&c->paced_ns, memory_order_relaxed);
+    out->newest_ts_cold = atomic_load(&c->newest_ts_cold);
+}

@@ -83,6 +83,9 @@ void compactor_obs_init(struct compactor *c);
 void compactor_obs_destroy(struct compactor *c);
 int compactor_start(struct compactor *c, uint64_t compacted_lsn);
 void compactor_stop(struct compactor *c);
+/* Fills the compactor's counters in *out (any thread). */
+struct sluice_stats;
+void compactor_fill_stats(struct compactor *c, struct sluice_stats *out);
 /* Wakes the compactor: a segment was sealed, or target > 0 was asked for. */
 void compactor_kick(struct compactor *c, uint64_t target);
 #endif

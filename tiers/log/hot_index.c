@@ -1,4 +1,5 @@
 #include "hot_index.h"
+#include "format.h"
 
 #include "clock.h"
 
@@ -389,4 +390,25 @@ int hot_offset_get(const struct hot_index *x, const char *source, uint64_t *offs
             return 0;
         }
     return SLUICE_NOTFOUND;
+}
+
+void hot_segment_usage(struct hot_index *x, uint64_t *live, uint64_t *bytes,
+                       uint64_t *active_bytes, uint64_t *oldest_created_ns)
+{
+    uint64_t n = 0, sum = 0, oldest = 0;
+    hot_rdlock(x);
+    for (size_t i = 0; i < x->nsegs; i++) {
+        const struct hot_segment *g = &x->segs[i];
+        if (g->retired)
+            continue;
+        n++;
+        sum += g->size; /* files, not fill: g->end is the writer's, unlocked */
+        if (!oldest || g->created_ns < oldest)
+            oldest = g->created_ns;
+    }
+    *active_bytes = x->nsegs ? x->segs[x->nsegs - 1].size : 0;
+    hot_unlock(x);
+    *live = n;
+    *bytes = sum;
+    *oldest_created_ns = oldest;
 }

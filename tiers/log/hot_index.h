@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "format.h"
+#include "record.h"
 
 struct hot_entry {
     uint64_t ts;
@@ -116,6 +116,11 @@ static inline void hot_push_off(struct hot_segment *s, uint64_t off)
     SLUICE_ALWAYS(s->noffs < s->offs_cap && off <= UINT32_MAX);
     s->offs[s->noffs++] = (uint32_t)off;
 }
+/* Takes the read lock. The live (not retired) segments: how many, their file bytes (what
+ * the backlog budget counts), the active segment's size and the oldest one's creation
+ * time (0 if none). */
+void hot_segment_usage(struct hot_index *x, uint64_t *live, uint64_t *bytes,
+                       uint64_t *active_bytes, uint64_t *oldest_created_ns);
 /* Write lock held. Drops every entry with lsn <= upto (they are in the cold tier). */
 void hot_prune(struct hot_index *x, uint64_t upto);
 

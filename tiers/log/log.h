@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format.h"
 #include "hot_index.h"
 #include "io.h"
 #include "hist.h"
@@ -148,13 +149,19 @@ struct log {
  * *had_log is set to 1 when segments existed. */
 int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap);
 
-/* Starts the writer thread. */
+/* Starts the writer thread and its preparer (after log_recover, with the ring ready).
+ * On an error nothing is left started or allocated. */
 int log_start(struct log *lg);
-/* Drains everything into the log and makes it durable (unless poisoned), then joins the
- * writer. Returns 0 or the poison cause. */
+/* Undoes log_start: the writer drains everything into the log and makes it durable
+ * (unless poisoned), seals it, and is joined; the preparer stops; the writer's buffers
+ * are freed. Idempotent. Returns 0 or the poison cause. */
 int log_stop(struct log *lg);
-/* Frees writer state and closes segment files. */
+/* Undoes log_recover: closes the segment files. */
 void log_destroy(struct log *lg);
+
+/* Fills the log's part of *out (positions, counters, segments, poison; any thread). */
+struct sluice_stats;
+void log_fill_stats(struct log *lg, struct sluice_stats *out);
 
 /* Wakes the writer if it sleeps (used by flush and close). */
 void log_kick(struct log *lg);

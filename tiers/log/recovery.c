@@ -1,14 +1,22 @@
 /*
- * Recovery, run by sluice_open before any thread starts.
+ * Recovery, run by sluice_open before any thread starts. recover() takes these steps:
  *
- *   list log/ ──▶ delete *.tmp ──▶ for each *.seg in LSN order:
- *        check header (magic, version, CRC, UUID, seq, first LSN == name == expected)
- *        walk records (CRC, LSN continuity), indexing each; step over damage the
- *          cold tier covers (LSNs <= compacted_lsn: walker.h), reporting it
- *        scan what follows the last valid record:
- *          valid later record, or not the last segment and LSNs do not continue
- *                                  ──▶ SLUICE_ECORRUPT naming file and offset
- *          last segment, garbage   ──▶ zero it (the torn tail) and fdatasync
+ *   list_segments   list log/, delete *.tmp leftovers
+ *   find_live       skip segments the cold tier holds wholly (deleted at the end)
+ *   recover_segment for each live *.seg in LSN order:
+ *     check_header    magic, version, CRC, UUID, seq, first LSN == name == expected
+ *     index_records   walk records (CRC, LSN continuity), indexing each; step over damage
+ *                     the cold tier covers (LSNs <= compacted_lsn: walker.h), reporting it
+ *     judge_tail      what follows the last valid record:
+ *                       valid later record, or not the last segment and LSNs do not
+ *                       continue                      ──▶ SLUICE_ECORRUPT naming file
+ *                                                         and offset
+ *                       last segment, garbage         ──▶ noted as the torn tail
+ *   (the log must reach the cold tier's checkpoint)
+ *   repair          (a writer only) zero the torn tail and fdatasync, end the last
+ *                   segment on a block boundary, delete the compacted segments
+ *   positions       indexed = written = durable = the last valid LSN
+ *   create_first_segment   when no live segment is left (a writer only)
  *
  * Indexing is most of the work (a few cache misses per record), reading and checking the
  * rest; a helper thread indexes while this one reads (struct index_feed below).
@@ -279,111 +287,172 @@ static int feed_finish(struct index_feed *f)
 }
 
 /* Walks one segment, feeding its records to the index. */
-static int recover_segment(struct log *lg, struct index_feed *feed, int fd, const char *path,
-                           uint32_t segidx,
-                           uint64_t first_lsn, uint64_t expect_seq, int first,
-                           int last, struct tail_cut *cut, uint64_t *next_lsn,
-                           char *errbuf, size_t errcap)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    /* A reader of a directory another process writes: pages it cached before the
-     * writer's O_DIRECT writes landed may be stale (a buffered read racing a direct write
-     * can re-cache old bytes); drop them so the walk reads the disk. */
-    if (lg->read_only)
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+/* One recovery: what log_recover's steps share. */
+struct recovery {
+    struct log *lg;
+    int read_only;
+    char *errbuf;
+    size_t errcap;
+    uint64_t *lsns;  /* first LSNs of the segments in log/, sorted */
+    size_t n, stale; /* lsns[0..stale) were compacted: deleted once recovery succeeds */
+    uint64_t next_lsn; /* the LSN the next record must carry */
+    struct index_feed feed;
+    int feeding;
+    struct tail_cut cut; /* the last segment's torn tail, zeroed once all was read */
+};
+
+/* One live segment being recovered. */
+struct rseg {
+    size_t i;     /* in rc->lsns */
+    uint32_t idx; /* in the segment table */
+    int fd;
+    char path[4096];
     struct seg_walker w;
-    int r = seg_walker_open(&w, lg->io, fd, (uint64_t)st.st_size);
-    if (r) {
-        if (r == SLUICE_ECORRUPT || r == SLUICE_EVERSION)
-            reason(errbuf, errcap, "%s: offset 0: %s", path,
-                   r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
-        goto out;
-    }
+};
+
+/* Step 1 of a segment: its header names this database and continues the log. */
+static int check_header(struct recovery *rc, struct rseg *g)
+{
+    struct log *lg = rc->lg;
+    const struct seg_hdr *h = &g->w.hdr;
+    int first = g->i == rc->stale;
     if (first && !lg->uuid_known) {
-        memcpy(lg->uuid, w.hdr.uuid, 16);
-    } else if (memcmp(lg->uuid, w.hdr.uuid, 16) != 0) {
-        reason(errbuf, errcap, "%s: offset 0: segment belongs to another database", path);
-        r = SLUICE_ECORRUPT;
-        goto out;
+        memcpy(lg->uuid, h->uuid, 16);
+    } else if (memcmp(lg->uuid, h->uuid, 16) != 0) {
+        reason(rc->errbuf, rc->errcap, "%s: offset 0: segment belongs to another database", g->path);
+        return SLUICE_ECORRUPT;
     }
-    if (w.hdr.first_lsn != first_lsn || (!first && (first_lsn != *next_lsn ||
-                                                    w.hdr.segment_seq != expect_seq))) {
-        /* (the first live segment's seq is whatever it is: earlier ones were compacted) */
-        reason(errbuf, errcap,
+    uint64_t want_lsn = first ? rc->lsns[g->i] : rc->next_lsn;
+    /* (the first live segment's seq is whatever it is: earlier ones were compacted) */
+    if (h->first_lsn != rc->lsns[g->i] || h->first_lsn != want_lsn ||
+        (!first && h->segment_seq != lg->next_seq)) {
+        reason(rc->errbuf, rc->errcap,
                "%s: offset 0: segment starts at LSN %" PRIu64 " (seq %" PRIu64
                "), expected LSN %" PRIu64 " (seq %" PRIu64 ")",
-               path, w.hdr.first_lsn, w.hdr.segment_seq, first ? first_lsn : *next_lsn,
-               expect_seq);
-        r = SLUICE_ECORRUPT;
-        goto out;
+               g->path, h->first_lsn, h->segment_seq, want_lsn, lg->next_seq);
+        return SLUICE_ECORRUPT;
     }
-    lg->next_seq = w.hdr.segment_seq + 1;
-    struct skip_report sr = {lg, path, errbuf, errcap};
-    w.skip_upto = lg->compacted_lsn;
-    w.on_skip = on_skip;
-    w.skip_arg = &sr;
+    lg->next_seq = h->segment_seq + 1;
+    return 0;
+}
+
+/* Step 2: every valid record's offset into the segment table, and the records above
+ * the cold tier's checkpoint to the indexer. Damage the cold tier covers is stepped over
+ * (walker.h) and reported. */
+static int index_records(struct recovery *rc, struct rseg *g)
+{
+    struct log *lg = rc->lg;
+    struct skip_report sr = {lg, g->path, rc->errbuf, rc->errcap};
+    g->w.skip_upto = lg->compacted_lsn;
+    g->w.on_skip = on_skip;
+    g->w.skip_arg = &sr;
+    uint64_t first_lsn = rc->lsns[g->i];
     const struct rec_hdr *h;
     uint64_t off;
-    struct hot_segment *seg = &lg->index->segs[segidx];
+    int r;
+    struct hot_segment *seg = &lg->index->segs[g->idx];
     /* the segment table is this thread's during recovery (struct index_feed) */
-    while ((r = seg_walker_next(&w, &h, &off)) == 1) {
+    while ((r = seg_walker_next(&g->w, &h, &off)) == 1) {
         /* records the cold tier holds are read from there; offsets stay dense per LSN,
          * with no place for records of a damaged stretch stepped over (all cold) */
         size_t missing = (size_t)(h->lsn - first_lsn) - seg->noffs;
-        if ((r = hot_reserve_offs(lg->index, segidx, missing + 1)) ||
-            (h->lsn > lg->compacted_lsn && (r = feed_add(feed, h))))
+        if ((r = hot_reserve_offs(lg->index, g->idx, missing + 1)) ||
+            (h->lsn > lg->compacted_lsn && (r = feed_add(&rc->feed, h))))
             break;
-        seg = &lg->index->segs[segidx];
+        seg = &lg->index->segs[g->idx];
         while (missing--)
             hot_push_off(seg, HOT_NO_OFFSET);
         hot_push_off(seg, off);
     }
-    if (r > 0)
-        r = 0;
-    if (r < 0) {
-        reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
-        goto out;
-    }
+    if (r < 0)
+        reason(rc->errbuf, rc->errcap, "%s: read error: %s", g->path, sluice_strerror(r));
+    return r < 0 ? r : 0;
+}
+
+/* Step 3: what follows the last valid record. An earlier segment ends only where its
+ * successor begins (segments are created once everything before them is durable). In
+ * the last one, data after the end is a torn or reordered in-flight write, to be cut,
+ * unless a later stamp proves the missing records were acknowledged (writer.c,
+ * invariant 7). */
+static int judge_tail(struct recovery *rc, struct rseg *g)
+{
+    struct log *lg = rc->lg;
+    struct seg_walker *w = &g->w;
+    int last = g->i + 1 == rc->n;
     uint64_t nonzero_end, stamp;
-    r = seg_walker_scan_tail(&w, &nonzero_end, &stamp);
+    int r = seg_walker_scan_tail(w, &nonzero_end, &stamp);
     if (r < 0) {
-        reason(errbuf, errcap, "%s: read error: %s", path, sluice_strerror(r));
-        goto out;
+        reason(rc->errbuf, rc->errcap, "%s: read error: %s", g->path, sluice_strerror(r));
+        return r;
     }
-    /* An earlier segment ends only where its successor begins (segments are created
-     * once everything before them is durable). In the last one, data after the end is
-     * a torn or reordered in-flight write unless a later stamp proves the missing
-     * records were acknowledged (writer.c, invariant 7). */
-    if (!last && nonzero_end > w.pos) {
-        reason(errbuf, errcap,
+    if (!last && nonzero_end > w->pos) {
+        reason(rc->errbuf, rc->errcap,
                "%s: offset %" PRIu64 ": invalid record before later data (LSN %" PRIu64
-               " expected)", path, w.pos, w.expect_lsn);
-        r = SLUICE_ECORRUPT;
-        goto out;
+               " expected)", g->path, w->pos, w->expect_lsn);
+        return SLUICE_ECORRUPT;
     }
     /* A read-only open cannot tell damage from a live writer's writes in flight (they
      * complete out of order: a later one may already carry a stamp past a hole that is
      * still being written). It shows the valid prefix; the writer's own recovery, and
      * `sluice verify`, judge the tail. */
-    if (stamp >= w.expect_lsn && !lg->read_only) {
-        reason(errbuf, errcap,
+    if (stamp >= w->expect_lsn && !lg->read_only) {
+        reason(rc->errbuf, rc->errcap,
                "%s: offset %" PRIu64 ": invalid record, but later data shows LSN %" PRIu64
-               " had been acknowledged as durable", path, w.pos, w.expect_lsn);
-        r = SLUICE_ECORRUPT;
-        goto out;
+               " had been acknowledged as durable", g->path, w->pos, w->expect_lsn);
+        return SLUICE_ECORRUPT;
     }
     /* otherwise later records were never acknowledged: cut with the torn tail */
-    lg->index->segs[segidx].end = w.pos;
-    lg->index->segs[segidx].size = w.hdr.segment_bytes < w.file_size ? w.hdr.segment_bytes
-                                                                       : w.file_size;
-    *next_lsn = w.expect_lsn;
-    if (last && nonzero_end > w.pos)
-        *cut = (struct tail_cut){.fd = fd, .from = w.pos, .to = nonzero_end};
-    r = 0;
-out:
-    seg_walker_close(&w);
+    struct hot_segment *seg = &lg->index->segs[g->idx];
+    seg->end = w->pos;
+    seg->size = w->hdr.segment_bytes < w->file_size ? w->hdr.segment_bytes : w->file_size;
+    rc->next_lsn = w->expect_lsn;
+    if (last && nonzero_end > w->pos)
+        rc->cut = (struct tail_cut){.fd = g->fd, .from = w->pos, .to = nonzero_end};
+    return 0;
+}
+
+/* Opens live segment i, adds it to the segment table and recovers it: its header, its
+ * records, its tail. */
+static int recover_segment(struct recovery *rc, size_t i)
+{
+    struct log *lg = rc->lg;
+    struct rseg g = {.i = i};
+    char name[32];
+    seg_filename(name, rc->lsns[i]);
+    snprintf(g.path, sizeof g.path, "%s/%s", lg->logdir, name);
+    g.fd = lg->io->ops->open(lg->io, g.path, rc->read_only ? O_RDONLY : O_RDWR, 0);
+    if (g.fd < 0) {
+        reason(rc->errbuf, rc->errcap, "%s: cannot open: %s", g.path, sluice_strerror(g.fd));
+        return g.fd;
+    }
+    hot_wrlock(lg->index);
+    int idx = hot_add_segment(lg->index, 0, rc->lsns[i], 0, g.fd);
+    hot_unlock(lg->index);
+    if (idx < 0) {
+        lg->io->ops->close(lg->io, g.fd);
+        return idx;
+    }
+    g.idx = (uint32_t)idx; /* the table owns fd now: log_destroy closes it */
+    struct stat st;
+    if (fstat(g.fd, &st) < 0)
+        return -errno;
+    /* A reader of a directory another process writes: pages it cached before the
+     * writer's O_DIRECT writes landed may be stale (a buffered read racing a direct write
+     * can re-cache old bytes); drop them so the walk reads the disk. */
+    if (rc->read_only)
+        (void)posix_fadvise(g.fd, 0, 0, POSIX_FADV_DONTNEED);
+    int r = seg_walker_open(&g.w, lg->io, g.fd, (uint64_t)st.st_size);
+    if (r) {
+        if (r == SLUICE_ECORRUPT || r == SLUICE_EVERSION)
+            reason(rc->errbuf, rc->errcap, "%s: offset 0: %s", g.path,
+                   r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
+        return r;
+    }
+    if (!(r = check_header(rc, &g)) && !(r = index_records(rc, &g)))
+        r = judge_tail(rc, &g);
+    if (!r)
+        lg->index->segs[idx].seq = g.w.hdr.segment_seq;
+    seg_walker_close(&g.w);
     return r;
 }
 
@@ -420,122 +489,127 @@ static int cut_tail(struct log *lg, const struct tail_cut *cut)
     return lg->io->ops->fdatasync(lg->io, cut->fd);
 }
 
-int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap)
+/* Segments wholly at or below compacted_lsn were compacted; their deletion may not have
+ * finished before a crash (recovery finishes it). The last one always stays. The first
+ * live one must begin at or before the record after the checkpoint. */
+static int find_live(struct recovery *rc)
 {
-    lg->read_only = read_only;
-    struct index_feed feed;
-    int feeding = 0;
-    uint64_t *lsns = NULL;
-    size_t n = 0;
-    int r = list_segments(lg, read_only, &lsns, &n, errbuf, errcap);
-    if (r)
+    struct log *lg = rc->lg;
+    while (rc->stale + 1 < rc->n && rc->lsns[rc->stale + 1] - 1 <= lg->compacted_lsn)
+        rc->stale++;
+    if (rc->n > rc->stale && rc->lsns[rc->stale] > lg->compacted_lsn + 1) {
+        reason(rc->errbuf, rc->errcap,
+               "%s: the log starts at LSN %" PRIu64 " but the cold tier ends at %" PRIu64,
+               lg->logdir, rc->lsns[rc->stale], lg->compacted_lsn);
+        return SLUICE_ECORRUPT;
+    }
+    rc->next_lsn = rc->n > rc->stale ? rc->lsns[rc->stale] : lg->compacted_lsn + 1;
+    return 0;
+}
+
+/* The writer's repairs, once every segment was read: zero the torn tail, end the last
+ * segment on a block boundary, delete the compacted segments. */
+static int repair(struct recovery *rc)
+{
+    struct log *lg = rc->lg;
+    int r;
+    if (rc->cut.fd >= 0 && (r = cut_tail(lg, &rc->cut)) < 0) {
+        reason(rc->errbuf, rc->errcap, "cutting the torn log tail failed: %s", sluice_strerror(r));
         return r;
-    *had_log = n > 0;
-    /* Segments wholly at or below compacted_lsn were compacted; their deletion may not
-     * have finished before a crash (recovery finishes it). The last one always stays. */
-    size_t stale = 0;
-    while (stale + 1 < n && lsns[stale + 1] - 1 <= lg->compacted_lsn)
-        stale++;
-    if (n > stale && lsns[stale] > lg->compacted_lsn + 1) {
-        reason(errbuf, errcap, "%s: the log starts at LSN %" PRIu64 " but the cold tier ends at %" PRIu64,
-               lg->logdir, lsns[stale], lg->compacted_lsn);
-        r = SLUICE_ECORRUPT;
-        goto out;
     }
-    uint64_t next_lsn = n > stale ? lsns[stale] : lg->compacted_lsn + 1;
-    struct tail_cut cut = {.fd = -1};
-    lg->next_seq = 0; /* the first live segment's sequence is taken as it is */
-    if ((r = feed_start(&feed, lg->index, lg->cpus)))
-        goto out;
-    feeding = 1;
-    for (size_t i = stale; i < n; i++) {
+    if (rc->n > rc->stale &&
+        (r = align_tail(lg, &lg->index->segs[lg->index->nsegs - 1], rc->next_lsn)) < 0) {
+        reason(rc->errbuf, rc->errcap, "aligning the log tail failed: %s", sluice_strerror(r));
+        return r;
+    }
+    for (size_t i = 0; i < rc->stale; i++) {
         char name[32], path[4096];
-        seg_filename(name, lsns[i]);
-        snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
-        int fd = lg->io->ops->open(lg->io, path, read_only ? O_RDONLY : O_RDWR, 0);
-        if (fd < 0) {
-            reason(errbuf, errcap, "%s: cannot open: %s", path, sluice_strerror(fd));
-            r = fd;
-            goto out;
-        }
-        hot_wrlock(lg->index);
-        int idx = hot_add_segment(lg->index, 0, lsns[i], 0, fd);
-        hot_unlock(lg->index);
-        if (idx < 0) {
-            lg->io->ops->close(lg->io, fd);
-            r = idx;
-            goto out;
-        }
-        r = recover_segment(lg, &feed, fd, path, (uint32_t)idx, lsns[i], lg->next_seq, i == stale,
-                            i + 1 == n, &cut, &next_lsn, errbuf, errcap);
-        lg->index->segs[idx].seq = lg->next_seq - 1;
-        if (r)
-            goto out;
-    }
-    feeding = 0;
-    if ((r = feed_finish(&feed))) {
-        reason(errbuf, errcap, "%s: indexing the log failed: %s", lg->logdir, sluice_strerror(r));
-        goto out;
-    }
-    /* Judged before anything is cut: a log that ends short of the cold tier lost
-     * acknowledged records, and cutting its tail could only lose more. */
-    if (next_lsn - 1 < lg->compacted_lsn) {
-        reason(errbuf, errcap, "%s: the log ends at LSN %" PRIu64 ", before the cold tier's %" PRIu64,
-               lg->logdir, next_lsn - 1, lg->compacted_lsn);
-        r = SLUICE_ECORRUPT;
-        goto out;
-    }
-    if (cut.fd >= 0 && !read_only && (r = cut_tail(lg, &cut)) < 0) {
-        reason(errbuf, errcap, "cutting the torn log tail failed: %s", sluice_strerror(r));
-        goto out;
-    }
-    if (n > stale && !read_only &&
-        (r = align_tail(lg, &lg->index->segs[lg->index->nsegs - 1], next_lsn)) < 0) {
-        reason(errbuf, errcap, "aligning the log tail failed: %s", sluice_strerror(r));
-        goto out;
-    }
-    for (size_t i = 0; i < stale && !read_only; i++) {
-        char name[32], path[4096];
-        seg_filename(name, lsns[i]);
+        seg_filename(name, rc->lsns[i]);
         snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
         lg->io->ops->unlink(lg->io, path);
     }
-    if (stale && !read_only && (r = lg->io->ops->fsync_dir(lg->io, lg->logdir)) < 0)
-        goto out;
-    lg->gather_lsn = next_lsn;
-    lg->index->ring_released_lsn = next_lsn - 1;
-    pos_init(&lg->indexed, next_lsn - 1);
-    pos_init(&lg->written, next_lsn - 1);
-    pos_init(&lg->durable, next_lsn - 1);
-    if (n == stale && !read_only) {
-        /* A new database (or one whose log was all compacted) pays for zeroing its first
-         * segment once, here. */
-        char spare[4096];
-        snprintf(spare, sizeof spare, "%s/first.seg.tmp", lg->logdir);
-        int z = seg_prepare_spare(lg->io, spare, lg->seg_start_bytes, 0, NULL);
-        if (!lg->next_seq)
-            lg->next_seq = 1;
-        int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, lg->next_seq,
-                             next_lsn, lg->seg_start_bytes);
-        if (fd < 0) {
-            reason(errbuf, errcap, "%s: cannot create the first segment: %s", lg->logdir,
-                   sluice_strerror(fd));
-            r = fd;
-            goto out;
-        }
-        hot_wrlock(lg->index);
-        r = hot_add_segment(lg->index, lg->next_seq, next_lsn, lg->seg_start_bytes, fd);
-        hot_unlock(lg->index);
-        if (r < 0) {
-            lg->io->ops->close(lg->io, fd);
-            goto out;
-        }
-        lg->next_seq++;
-        r = 0;
+    return rc->stale ? lg->io->ops->fsync_dir(lg->io, lg->logdir) : 0;
+}
+
+/* A new database (or one whose log was all compacted) pays for zeroing its first segment
+ * once, here. */
+static int create_first_segment(struct recovery *rc)
+{
+    struct log *lg = rc->lg;
+    char spare[4096];
+    snprintf(spare, sizeof spare, "%s/first.seg.tmp", lg->logdir);
+    int z = seg_prepare_spare(lg->io, spare, lg->seg_start_bytes, 0, NULL);
+    if (!lg->next_seq)
+        lg->next_seq = 1;
+    int fd = seg_install(lg->io, lg->logdir, z ? NULL : spare, lg->uuid, lg->next_seq,
+                         rc->next_lsn, lg->seg_start_bytes);
+    if (fd < 0) {
+        reason(rc->errbuf, rc->errcap, "%s: cannot create the first segment: %s", lg->logdir,
+               sluice_strerror(fd));
+        return fd;
     }
-out:
-    if (feeding)
-        (void)feed_finish(&feed);
-    free(lsns);
+    hot_wrlock(lg->index);
+    int r = hot_add_segment(lg->index, lg->next_seq, rc->next_lsn, lg->seg_start_bytes, fd);
+    hot_unlock(lg->index);
+    if (r < 0) {
+        lg->io->ops->close(lg->io, fd);
+        return r;
+    }
+    lg->next_seq++;
+    return 0;
+}
+
+/* The steps of recovery, in order (the header comment draws them). */
+static int recover(struct recovery *rc, int *had_log)
+{
+    struct log *lg = rc->lg;
+    int r = list_segments(lg, rc->read_only, &rc->lsns, &rc->n, rc->errbuf, rc->errcap);
+    if (r)
+        return r;
+    *had_log = rc->n > 0;
+    if ((r = find_live(rc)))
+        return r;
+    lg->next_seq = 0; /* the first live segment's sequence is taken as it is */
+    if ((r = feed_start(&rc->feed, lg->index, lg->cpus)))
+        return r;
+    rc->feeding = 1;
+    for (size_t i = rc->stale; i < rc->n; i++)
+        if ((r = recover_segment(rc, i)))
+            return r;
+    rc->feeding = 0;
+    if ((r = feed_finish(&rc->feed))) {
+        reason(rc->errbuf, rc->errcap, "%s: indexing the log failed: %s", lg->logdir,
+               sluice_strerror(r));
+        return r;
+    }
+    /* Judged before anything is cut: a log that ends short of the cold tier lost
+     * acknowledged records, and cutting its tail could only lose more. */
+    if (rc->next_lsn - 1 < lg->compacted_lsn) {
+        reason(rc->errbuf, rc->errcap,
+               "%s: the log ends at LSN %" PRIu64 ", before the cold tier's %" PRIu64,
+               lg->logdir, rc->next_lsn - 1, lg->compacted_lsn);
+        return SLUICE_ECORRUPT;
+    }
+    if (!rc->read_only && (r = repair(rc)) < 0)
+        return r;
+    lg->gather_lsn = rc->next_lsn;
+    lg->index->ring_released_lsn = rc->next_lsn - 1;
+    pos_init(&lg->indexed, rc->next_lsn - 1);
+    pos_init(&lg->written, rc->next_lsn - 1);
+    pos_init(&lg->durable, rc->next_lsn - 1);
+    if (rc->n == rc->stale && !rc->read_only)
+        return create_first_segment(rc);
+    return 0;
+}
+
+int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap)
+{
+    lg->read_only = read_only;
+    struct recovery rc = {.lg = lg, .read_only = read_only, .errbuf = errbuf, .errcap = errcap,
+                          .cut = {.fd = -1}};
+    int r = recover(&rc, had_log);
+    if (rc.feeding)
+        (void)feed_finish(&rc.feed); /* joins the indexer on every path */
+    free(rc.lsns);
     return r;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "crc32c.h"
 #include "format.h"
 #include "log.h"
 #include "sluice.h"
@@ -188,5 +189,43 @@ int seg_list(const char *logdir, uint64_t **out, size_t *n, void (*on_tmp)(void 
         qsort(v, cnt, sizeof *v, cmp_u64);
     *out = v;
     *n = cnt;
+    return 0;
+}
+
+void seg_hdr_fill(struct seg_hdr *h, const uint8_t uuid[16], uint64_t seq, uint64_t first_lsn,
+                  uint64_t segment_bytes)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, SEG_MAGIC, 8);
+    h->version = SEG_FORMAT_VERSION;
+    h->header_bytes = SEG_HEADER_BYTES;
+    memcpy(h->uuid, uuid, 16);
+    h->segment_seq = seq;
+    h->first_lsn = first_lsn;
+    h->segment_bytes = segment_bytes;
+}
+
+uint32_t seg_hdr_crc(const uint8_t *block)
+{
+    static const uint8_t zero4[4];
+    uint32_t c = crc32c_extend(0, block, 60);
+    c = crc32c_extend(c, zero4, 4);
+    c = crc32c_extend(c, block + 64, SEG_HEADER_BYTES - 64);
+    return crc32c_mask(c);
+}
+
+int seg_hdr_check(const uint8_t *block, struct seg_hdr *out)
+{
+    memcpy(out, block, sizeof *out);
+    if (memcmp(out->magic, SEG_MAGIC, 8) != 0)
+        return SLUICE_ECORRUPT;
+    /* Version before CRC: a later format may define its header checksum differently. */
+    if (out->version != SEG_FORMAT_VERSION)
+        return SLUICE_EVERSION;
+    if (seg_hdr_crc(block) != out->crc)
+        return SLUICE_ECORRUPT;
+    if (out->header_bytes != SEG_HEADER_BYTES || out->segment_bytes < SEG_MIN_BYTES ||
+        out->first_lsn == 0 || out->segment_seq == 0)
+        return SLUICE_ECORRUPT;
     return 0;
 }

@@ -778,43 +778,62 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int log_start(struct log *lg)
+/* What log_start allocates for the writer; log_stop frees it. */
+static void writer_free(struct log *lg)
+{
+    free(lg->fill_buf);
+    lg->fill_buf = NULL;
+    for (int i = 0; i < LOG_MAX_WRITES; i++) {
+        free(lg->writes[i].stage);
+        lg->writes[i].stage = NULL;
+    }
+}
+
+static int writer_alloc(struct log *lg)
 {
     lg->fill_buf = malloc(REC_FILL_MAX);
     if (!lg->fill_buf)
         return SLUICE_ENOMEM;
+    if (!lg->direct)
+        return 0;
+    /* the largest batch (lay_out_batch): batch_max_bytes, or one record larger than that;
+     * then its fill, or the zeros of a segment's last bytes (fewer) */
+    lg->stage_bytes = lg->batch_max_bytes + rec_size(SLUICE_KEY_MAX, SLUICE_VALUE_MAX) + REC_FILL_MAX;
+    lg->stage_bytes = (lg->stage_bytes + LOG_BLOCK - 1) & ~(size_t)(LOG_BLOCK - 1);
+    for (int i = 0; i < LOG_MAX_WRITES; i++) {
+        void *p;
+        if (posix_memalign(&p, LOG_BLOCK, lg->stage_bytes))
+            return SLUICE_ENOMEM;
+        lg->writes[i].stage = p;
+    }
+    return 0;
+}
+
+int log_start(struct log *lg)
+{
     lg->gather_pos = lg->write_pos = lg->written_pos = lg->release_pos = 0;
     lg->write_lsn = lg->release_lsn = lg->gather_lsn;
     lg->wseg = (uint32_t)(lg->index->nsegs - 1);
-    lg->w_max = 1;
     int dfd = lg->prefer_buffered ? -EINVAL : open_direct(lg, lg->wseg);
-    if (dfd >= 0) {
-        /* the largest batch (lay_out_batch): batch_max_bytes, or one record larger than
-         * that; then its fill, or the zeros of a segment's last bytes (fewer) */
-        lg->stage_bytes = lg->batch_max_bytes + rec_size(SLUICE_KEY_MAX, SLUICE_VALUE_MAX) +
-                          REC_FILL_MAX;
-        lg->stage_bytes = (lg->stage_bytes + LOG_BLOCK - 1) & ~(size_t)(LOG_BLOCK - 1);
-        for (int i = 0; i < LOG_MAX_WRITES; i++) {
-            void *p;
-            if (posix_memalign(&p, LOG_BLOCK, lg->stage_bytes)) {
-                lg->io->ops->close(lg->io, dfd);
-                return SLUICE_ENOMEM;
-            }
-            lg->writes[i].stage = p;
-        }
-        lg->direct = 1;
-        lg->w_max = LOG_MAX_WRITES;
-        lg->index->segs[lg->wseg].dfd = dfd;
-    } else if (dfd != -EINVAL) {
+    if (dfd < 0 && dfd != -EINVAL)
         return dfd;
+    /* the segment table owns the descriptor from here: log_destroy closes it */
+    if (dfd >= 0)
+        lg->index->segs[lg->wseg].dfd = dfd;
+    lg->direct = dfd >= 0;
+    lg->w_max = lg->direct ? LOG_MAX_WRITES : 1;
+    int r = writer_alloc(lg);
+    if (!r)
+        r = prep_start(&lg->prep, lg->io, lg->logdir, lg->seg_start_bytes);
+    if (!r) {
+        thread_place(lg->prep.thread, lg->cpus);
+        r = -pthread_create(&lg->thread, NULL, writer_main, lg);
     }
-    int r = prep_start(&lg->prep, lg->io, lg->logdir, lg->seg_start_bytes);
-    if (r)
+    if (r) {
+        prep_stop(&lg->prep);
+        writer_free(lg);
         return r;
-    thread_place(lg->prep.thread, lg->cpus);
-    r = pthread_create(&lg->thread, NULL, writer_main, lg);
-    if (r)
-        return -r;
+    }
     thread_place(lg->thread, lg->cpus);
     lg->thread_started = 1;
     return 0;
@@ -852,18 +871,12 @@ int log_stop(struct log *lg)
         trim_last_segment(lg);
     }
     prep_stop(&lg->prep);
+    writer_free(lg);
     return atomic_load(&lg->poison_cause);
 }
 
 void log_destroy(struct log *lg)
 {
-    prep_stop(&lg->prep);
-    free(lg->fill_buf);
-    lg->fill_buf = NULL;
-    for (int i = 0; i < LOG_MAX_WRITES; i++) {
-        free(lg->writes[i].stage);
-        lg->writes[i].stage = NULL;
-    }
     if (lg->index && lg->index->segs)
         for (size_t i = 0; i < lg->index->nsegs; i++) {
             if (lg->index->segs[i].fd >= 0)
@@ -871,4 +884,37 @@ void log_destroy(struct log *lg)
             if (lg->index->segs[i].dfd >= 0)
                 lg->io->ops->close(lg->io, lg->index->segs[i].dfd);
         }
+}
+
+void log_fill_stats(struct log *lg, struct sluice_stats *out)
+{
+    /* Read from the bottom of the lattice up, so the copy keeps durable <= written <=
+     * indexed even while they move. */
+    out->durable_lsn = pos_load(&lg->durable);
+    out->written_lsn = pos_load(&lg->written);
+    out->indexed_lsn = pos_load(&lg->indexed);
+    struct log_stats *s = &lg->st;
+    out->puts = atomic_load_explicit(&s->puts, memory_order_relaxed);
+    out->put_bytes = atomic_load_explicit(&s->put_bytes, memory_order_relaxed);
+    out->log_bytes = atomic_load_explicit(&s->log_bytes, memory_order_relaxed);
+    out->batches = atomic_load_explicit(&s->batches, memory_order_relaxed);
+    out->fsyncs = atomic_load_explicit(&s->fsyncs, memory_order_relaxed);
+    out->short_writes = atomic_load_explicit(&s->short_writes, memory_order_relaxed);
+    out->segments_created = atomic_load_explicit(&s->segments_created, memory_order_relaxed);
+    out->segments_sealed = atomic_load_explicit(&s->segments_sealed, memory_order_relaxed);
+    out->eagain_retries = atomic_load_explicit(&s->eagain_retries, memory_order_relaxed);
+    out->newest_ts_indexed = atomic_load_explicit(&s->newest_ts_indexed, memory_order_relaxed);
+    out->newest_ts_durable = atomic_load_explicit(&s->newest_ts_durable, memory_order_relaxed);
+    out->poison_error = atomic_load(&lg->poison_cause);
+    out->direct_io = (uint32_t)lg->direct;
+    out->recovery_skipped_records = lg->recovery_skipped_lsns;
+    uint64_t oldest = 0;
+    hot_segment_usage(lg->index, &out->segments, &out->log_backlog_bytes,
+                      &out->active_segment_bytes, &oldest);
+    out->log_backlog_age_ns = oldest ? clock_now_ns() - oldest : 0;
+    if (lg->prep.started) {
+        pthread_mutex_lock(&lg->prep.mu);
+        out->spare_ready = (uint64_t)lg->prep.ready;
+        pthread_mutex_unlock(&lg->prep.mu);
+    }
 }

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "clock.h"
-#include "format.h"
+#include "record.h"
 #include "sluice.h"
 
 /* The claim word is updated as one unit with cmpxchg16b (built with -mcx16). */

@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "crc32c.h"
-#include "format.h"
+#include "record.h"
 #include "sluice.h"
 
 size_t rec_fill(void *dst, int type, uint64_t lsn, uint64_t ts, const void *key, size_t klen,
@@ -65,42 +65,4 @@ enum rec_check_result rec_check(const void *buf, size_t avail, size_t *size)
         return REC_INVALID;
     *size = sz;
     return REC_VALID;
-}
-
-void seg_hdr_fill(struct seg_hdr *h, const uint8_t uuid[16], uint64_t seq, uint64_t first_lsn,
-                  uint64_t segment_bytes)
-{
-    memset(h, 0, sizeof *h);
-    memcpy(h->magic, SEG_MAGIC, 8);
-    h->version = SEG_FORMAT_VERSION;
-    h->header_bytes = SEG_HEADER_BYTES;
-    memcpy(h->uuid, uuid, 16);
-    h->segment_seq = seq;
-    h->first_lsn = first_lsn;
-    h->segment_bytes = segment_bytes;
-}
-
-uint32_t seg_hdr_crc(const uint8_t *block)
-{
-    static const uint8_t zero4[4];
-    uint32_t c = crc32c_extend(0, block, 60);
-    c = crc32c_extend(c, zero4, 4);
-    c = crc32c_extend(c, block + 64, SEG_HEADER_BYTES - 64);
-    return crc32c_mask(c);
-}
-
-int seg_hdr_check(const uint8_t *block, struct seg_hdr *out)
-{
-    memcpy(out, block, sizeof *out);
-    if (memcmp(out->magic, SEG_MAGIC, 8) != 0)
-        return SLUICE_ECORRUPT;
-    /* Version before CRC: a later format may define its header checksum differently. */
-    if (out->version != SEG_FORMAT_VERSION)
-        return SLUICE_EVERSION;
-    if (seg_hdr_crc(block) != out->crc)
-        return SLUICE_ECORRUPT;
-    if (out->header_bytes != SEG_HEADER_BYTES || out->segment_bytes < SEG_MIN_BYTES ||
-        out->first_lsn == 0 || out->segment_seq == 0)
-        return SLUICE_ECORRUPT;
-    return 0;
 }
