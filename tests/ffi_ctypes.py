@@ -1,5 +1,6 @@
 """Python's ctypes loads libsluice.so (it did not start with jemalloc), mirrors
-sluice_options by hand the way a binding would, and does a put and a get.
+sluice_options by hand the way a binding would, does a put and a get, and reads the
+closed writer's last live stats (sluice_stats_read_live) into Python's json module.
 Usage: python3 ffi_ctypes.py LIBSLUICE.so DIR"""
 import ctypes as C
 import sys
@@ -45,6 +46,23 @@ vlen = C.c_size_t()
 r = lib.sluice_get(db, b"key", C.c_size_t(3), C.c_uint64(7), buf, C.c_size_t(16), C.byref(vlen))
 assert r == 0 and buf.raw[:vlen.value] == b"caf\xc3\xa9", (r, buf.raw)
 assert lib.sluice_close(db) == 0
+
+
+class LiveStats(C.Structure):
+    _fields_ = [("json", C.c_void_p), ("prometheus", C.c_void_p), ("time_ns", C.c_uint64),
+                ("seq", C.c_uint64), ("pid", C.c_uint32), ("interval_ms", C.c_uint32)]
+
+
+import json
+import os
+live = LiveStats()
+r = lib.sluice_stats_read_live(sys.argv[2].encode(), C.byref(live))
+assert r == 0, lib.sluice_strerror(r)
+stats = json.loads(C.string_at(live.json).decode())
+assert stats["records_total"] == 1 and live.pid == os.getpid(), (stats, live.pid)
+assert b"sluice_records_total 1" in C.string_at(live.prometheus)
+lib.sluice_live_stats_free(C.byref(live))
+assert live.json is None
 # a bad option is named in errbuf
 o.ring_bytes = 100000
 r = lib.sluice_open(sys.argv[2].encode(), C.byref(o), C.byref(db))

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "block.h"
@@ -41,6 +43,13 @@ struct cold {
     void (*pace)(void *arg, uint64_t bytes);
     void *pace_arg;
     uint64_t share_bytes; /* records per transaction (0: COLD_TXN_BYTES) */
+    /* The map is never grown past what the filesystem could hold: doubling beyond it
+     * cannot make room, and an unbounded doubling ends in a failed mmap. */
+    uint64_t map_max;
+    /* A remap failed (mdb_env_set_mapsize unmaps first, then maps anew): LMDB is left
+     * without a map, and any further use would fault. Every later call returns this
+     * error; reopening the database is the way out. */
+    _Atomic int broken;
 };
 
 /*
@@ -120,15 +129,18 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
     c->read_only = read_only;
     pthread_rwlock_init(&c->grow, NULL);
     pthread_mutex_init(&c->pool_mu, NULL);
+    struct statvfs fs;
+    c->map_max = statvfs(path, &fs) == 0 ? (uint64_t)fs.f_blocks * fs.f_frsize : UINT64_MAX / 4;
     int r = cold_lmdb_error(mdb_env_create(&c->env));
     if (r)
         goto err;
-    mdb_env_set_maxdbs(c->env, 4);
     /* the reader table is LMDB's limit on read views at once (sluice.h): set, not left
-     * at LMDB's default of 126 */
-    mdb_env_set_maxreaders(c->env, SLUICE_READERS_MAX);
-    /* below a megabyte the first transaction (four databases) may not fit */
-    mdb_env_set_mapsize(c->env, map_bytes < (1u << 20) ? (1u << 20) : map_bytes);
+     * at LMDB's default of 126; below a megabyte the first transaction (four databases)
+     * may not fit */
+    if ((r = cold_lmdb_error(mdb_env_set_maxdbs(c->env, 4))) ||
+        (r = cold_lmdb_error(mdb_env_set_maxreaders(c->env, SLUICE_READERS_MAX))) ||
+        (r = cold_lmdb_error(mdb_env_set_mapsize(c->env, map_bytes < (1u << 20) ? (1u << 20) : map_bytes))))
+        goto err;
     unsigned flags = MDB_NOTLS | (read_only ? MDB_RDONLY : 0) | (read_only == COLD_READ_NOLOCK ? MDB_NOLOCK : 0);
     r = cold_lmdb_error(mdb_env_open(c->env, path, flags, 0644));
     if (r)
@@ -221,12 +233,24 @@ static void pool_drain(struct cold *c)
     pthread_mutex_unlock(&c->pool_mu);
 }
 
+/* Grow lock held exclusively. mdb_env_set_mapsize refuses (EINVAL) while a transaction
+ * of this process is open and leaves the map as it was; any other failure happens after
+ * it unmapped the old map, and breaks the environment (struct cold, broken). */
+static int remap(struct cold *c, size_t size)
+{
+    int rc = mdb_env_set_mapsize(c->env, size);
+    int r = cold_lmdb_error(rc);
+    if (rc && rc != EINVAL)
+        atomic_store(&c->broken, r);
+    return r;
+}
+
 /* Another process grew the map: adopt its size (LMDB resizes only with no transaction
  * of this process open, hence the exclusive grow lock). */
 static int adopt_map_size(struct cold *c)
 {
     pthread_rwlock_wrlock(&c->grow);
-    int r = cold_lmdb_error(mdb_env_set_mapsize(c->env, 0));
+    int r = remap(c, 0);
     pthread_rwlock_unlock(&c->grow);
     return r;
 }
@@ -258,7 +282,9 @@ static int view_txn(struct cold *c, MDB_txn **txn)
 
 int cold_copy(struct cold *c, const char *dest, uint64_t *compacted_lsn)
 {
-    int rc;
+    int rc = atomic_load(&c->broken);
+    if (rc)
+        return rc;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&c->grow);
         rc = mdb_env_copy2(c->env, dest, MDB_CP_COMPACT);
@@ -293,7 +319,9 @@ int cold_view_begin(struct cold *c, struct cold_view *v)
 {
     v->c = c;
     v->txn = NULL;
-    int r = 0;
+    int r = atomic_load(&c->broken);
+    if (r)
+        return r;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&c->grow);
         int rc = view_txn(c, &v->txn);
@@ -733,10 +761,13 @@ int cold_usage(struct cold *c, uint64_t *map_bytes, uint64_t *used_bytes)
 {
     MDB_envinfo info;
     MDB_stat st;
+    int r = atomic_load(&c->broken);
+    if (r)
+        return r;
     /* Both read the meta pages through the map, which the compactor may be remapping to
      * grow it: hold the grow lock shared like a view does. */
     pthread_rwlock_rdlock(&c->grow);
-    int r = cold_lmdb_error(mdb_env_info(c->env, &info));
+    r = cold_lmdb_error(mdb_env_info(c->env, &info));
     if (!r)
         r = cold_lmdb_error(mdb_env_stat(c->env, &st));
     pthread_rwlock_unlock(&c->grow);
@@ -1338,9 +1369,13 @@ static int apply_share_txn(struct cold *c, struct apply *ap, const struct cold_r
         /* Grow between transactions, with no view open in this process. */
         *st = before;
         MDB_envinfo info;
-        mdb_env_info(c->env, &info);
+        if ((r = cold_lmdb_error(mdb_env_info(c->env, &info))))
+            return r;
+        if (info.me_mapsize >= c->map_max)
+            return -ENOSPC; /* the map already spans the whole filesystem */
+        uint64_t size = info.me_mapsize * 2 < c->map_max ? info.me_mapsize * 2 : c->map_max;
         pthread_rwlock_wrlock(&c->grow);
-        r = cold_lmdb_error(mdb_env_set_mapsize(c->env, info.me_mapsize * 2));
+        r = remap(c, (size_t)size);
         pthread_rwlock_unlock(&c->grow);
         st->map_growths++;
         if (r)
@@ -1353,6 +1388,9 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
 {
     if (c->read_only)
         return SLUICE_EREADONLY;
+    int r = atomic_load(&c->broken);
+    if (r)
+        return r;
     if (!c->enc) {
         c->enc = malloc(block_encode_bound(BLOCK_RAW_MAX));
         c->scratch = malloc(BLOCK_RAW_MAX);
@@ -1362,7 +1400,7 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
     if (!c->keep && !(c->keep = calloc(1, sizeof *c->keep)))
         return SLUICE_ENOMEM;
     struct apply_keep *keep = c->keep;
-    int r = order_for_apply(&keep->order, recs, n);
+    r = order_for_apply(&keep->order, recs, n);
     if (r)
         return r;
     const struct cold_rec *const *idx = keep->order.idx;
