@@ -442,13 +442,11 @@ static int recover_segment(struct recovery *rc, size_t i)
     if (rc->read_only)
         (void)posix_fadvise(g.fd, 0, 0, POSIX_FADV_DONTNEED);
     int r = seg_walker_open(&g.w, lg->io, g.fd, (uint64_t)st.st_size);
-    if (r) {
-        if (r == SLUICE_ECORRUPT || r == SLUICE_EVERSION)
-            reason(rc->errbuf, rc->errcap, "%s: offset 0: %s", g.path,
-                   r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
-        return r;
-    }
-    if (!(r = check_header(rc, &g)) && !(r = index_records(rc, &g)))
+    if (r == SLUICE_ECORRUPT || r == SLUICE_EVERSION)
+        reason(rc->errbuf, rc->errcap, "%s: offset 0: %s", g.path,
+               r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
+    /* (a walker that failed to open may hold its buffer: closed below all the same) */
+    if (!r && !(r = check_header(rc, &g)) && !(r = index_records(rc, &g)))
         r = judge_tail(rc, &g);
     if (!r)
         lg->index->segs[idx].seq = g.w.hdr.segment_seq;
