@@ -7,16 +7,16 @@
  *    3. the I/O backend (io_uring probed, POSIX else; a reader: POSIX)
  *    4. DIR/cold opened: the checkpoint (compacted LSN) and the database's identity
  *    5. the log recovered into the hot index, a torn tail cut    <- a reader stops here
- *    6. the compactor thread started
- *    7. the doorbell and the ring (shared-memory file, or private memory)
+ *    6. the doorbell and the ring (shared-memory file, or private memory)
+ *    7. the compactor thread started (it rings the writer's doorbell after a round)
  *    8. the writer thread (and its spare-segment preparer) started
  *    9. a crashed writer's shared ring replayed into the log
  *   10. the stats publisher thread started
  * unwind() undoes them in exact reverse, from the last one reached: a failed open runs
  * it from the step that failed (each undo copes with its step stopped half-way), and
  * sluice_close from the last, after one step of its own: it refuses while iterators are
- * open (SLUICE_EBUSY), then stops the writer first — it drains the ring, writes, syncs
- * and seals everything — so the publisher's last snapshot shows the final figures.
+ * open (SLUICE_EBUSY), then drains the writer first — it writes, syncs and seals
+ * everything and exits — so the publisher's last snapshot shows the final figures.
  * docs/design.md, "Open and close", has the same table.
  */
 #include <errno.h>
@@ -472,8 +472,8 @@ enum open_step {
     OPENED_IO,        /* 3. the I/O backend (io_uring probed, POSIX else) */
     OPENED_COLD,      /* 4. DIR/cold: the checkpoint and identity recovery starts from */
     OPENED_LOG,       /* 5. the log recovered into the hot index — a reader stops here */
-    OPENED_COMPACTOR, /* 6. the compactor thread */
-    OPENED_RING,      /* 7. the doorbell and the ring */
+    OPENED_RING,      /* 6. the doorbell and the ring */
+    OPENED_COMPACTOR, /* 7. the compactor thread (it rings the writer's doorbell) */
     OPENED_WRITER,    /* 8. the writer thread (and its preparer) */
     OPENED_REPLAY,    /* 9. a crashed writer's shared ring replayed */
     OPENED_PUBLISHER, /* 10. the stats publisher thread */
@@ -488,8 +488,8 @@ static int run_step(sluice_db *db, enum open_step step, const char *dir, struct 
     case OPENED_IO: *io = NULL; return step_io(db, given);
     case OPENED_COLD: return open_cold(db, &db->opts);
     case OPENED_LOG: return step_log(db);
-    case OPENED_COMPACTOR: return step_compactor(db);
     case OPENED_RING: return step_ring(db);
+    case OPENED_COMPACTOR: return step_compactor(db);
     case OPENED_WRITER: return log_start(&db->log);
     case OPENED_REPLAY: return step_replay(db);
     case OPENED_PUBLISHER: return step_publisher(db);
@@ -509,11 +509,11 @@ static void unwind(sluice_db *db)
     case OPENED_WRITER:
         (void)log_stop(&db->log); /* drains, syncs, seals, joins; frees the writer's buffers */
         /* fallthrough */
+    case OPENED_COMPACTOR:
+        compactor_stop(&db->compactor); /* it reads segment files and rings the doorbell */
+        /* fallthrough */
     case OPENED_RING:
         undo_ring(db);
-        /* fallthrough */
-    case OPENED_COMPACTOR:
-        compactor_stop(&db->compactor); /* it reads segment files: before they close */
         /* fallthrough */
     case OPENED_LOG:
         log_destroy(&db->log); /* the segment files */
@@ -594,10 +594,10 @@ int sluice_close(sluice_db *db)
     if (atomic_load(&db->open_iters) > 0)
         return SLUICE_EBUSY;
     /* Close is open's steps undone in reverse, with one step first: the writer drains
-     * the ring, writes, syncs and seals everything and exits, so that the publisher's
-     * last snapshot (step 10's undo) shows the final figures. Step 8's undo then finds
-     * the writer gone. */
-    r = log_stop(&db->log); /* the error that poisoned the log, itself: -EIO, -ENOSPC... */
+     * the ring, writes, syncs and seals everything and exits (log_drain), so that the
+     * publisher's last snapshot (step 10's undo) shows the final figures. Step 8's undo
+     * then stops the preparer, which the publisher reads until it stopped. */
+    r = log_drain(&db->log); /* the error that poisoned the log, itself: -EIO, -ENOSPC... */
     unwind(db);
     return r;
 }

@@ -152,9 +152,12 @@ int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_
 /* Starts the writer thread and its preparer (after log_recover, with the ring ready).
  * On an error nothing is left started or allocated. */
 int log_start(struct log *lg);
-/* Undoes log_start: the writer drains everything into the log and makes it durable
- * (unless poisoned), seals it, and is joined; the preparer stops; the writer's buffers
- * are freed. Idempotent. Returns 0 or the poison cause. */
+/* The writer drains everything into the log and makes it durable (unless poisoned),
+ * seals it, trims the last segment and is joined; its preparer keeps running (stats
+ * read it). Idempotent. Returns 0 or the poison cause. */
+int log_drain(struct log *lg);
+/* Undoes log_start: log_drain, then the preparer stops and the writer's buffers are
+ * freed. Idempotent. Returns 0 or the poison cause. */
 int log_stop(struct log *lg);
 /* Undoes log_recover: closes the segment files. */
 void log_destroy(struct log *lg);

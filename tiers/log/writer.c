@@ -857,11 +857,14 @@ static void trim_last_segment(struct log *lg)
     uint64_t keep = seg->first_lsn == lg->write_lsn ? lg->seg_start_bytes : seg->end;
     if (poisoned(lg) || seg->fd < 0 || keep >= seg->size || keep < seg->end)
         return;
-    if (lg->io->ops->truncate(lg->io, seg->fd, keep) == 0)
+    if (lg->io->ops->truncate(lg->io, seg->fd, keep) == 0) {
+        hot_wrlock(lg->index); /* sluice_stats reads sizes under the read lock */
         seg->size = keep;
+        hot_unlock(lg->index);
+    }
 }
 
-int log_stop(struct log *lg)
+int log_drain(struct log *lg)
 {
     if (lg->thread_started) {
         atomic_store(&lg->stopping, 1);
@@ -870,9 +873,15 @@ int log_stop(struct log *lg)
         lg->thread_started = 0;
         trim_last_segment(lg);
     }
+    return atomic_load(&lg->poison_cause);
+}
+
+int log_stop(struct log *lg)
+{
+    int r = log_drain(lg);
     prep_stop(&lg->prep);
     writer_free(lg);
-    return atomic_load(&lg->poison_cause);
+    return r;
 }
 
 void log_destroy(struct log *lg)
