@@ -97,6 +97,7 @@ LMDB_CALLS(WRAP)
 
 /* ---- the workload ---- */
 
+
 #define KEYS 7
 #define PER_PHASE 400
 #define MAX_ID (2 * PER_PHASE)
@@ -152,7 +153,7 @@ static int dishonest(int r, const char *what)
     do {                                                                                           \
         int r_ = (call);                                                                           \
         if (dishonest(r_, what))                                                                   \
-            _exit(RUN_DISHONEST_CODE);                                                             \
+            tu_exit(RUN_DISHONEST_CODE);                                                           \
         if (r_ && r_ != SLUICE_END)                                                                \
             rc = r_;                                                                               \
     } while (0)
@@ -176,11 +177,11 @@ static int reads(sluice_db *db)
         int r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
         if (r == SLUICE_NOTFOUND) {
             fprintf(stderr, "get of acknowledged id %llu: NOTFOUND\n", (unsigned long long)id);
-            _exit(RUN_DATA_HIDDEN);
+            tu_exit(RUN_DATA_HIDDEN);
         }
         CHECK(r, "sluice_get");
         if (!r && (glen != wlen || memcmp(got, want, wlen)))
-            _exit(RUN_WRONG);
+            tu_exit(RUN_WRONG);
     }
     if (nacked) {
         uint64_t ts;
@@ -190,7 +191,7 @@ static int reads(sluice_db *db)
         for (uint64_t id = KEYS; id <= MAX_ID; id += KEYS)
             k0 |= acked[id];
         if (r == SLUICE_NOTFOUND && k0)
-            _exit(RUN_DATA_HIDDEN);
+            tu_exit(RUN_DATA_HIDDEN);
         CHECK(r, "sluice_get_latest");
     }
     sluice_iter *it;
@@ -206,7 +207,7 @@ static int reads(sluice_db *db)
         if (r == SLUICE_END && n < expect) {
             fprintf(stderr, "scan ended after %llu of %llu records\n", (unsigned long long)n,
                     (unsigned long long)expect);
-            _exit(RUN_DATA_HIDDEN);
+            tu_exit(RUN_DATA_HIDDEN);
         }
     }
     return rc;
@@ -323,8 +324,8 @@ static int run_case(long counts[FN_COUNT])
         int verdict = verify(dir);
         tu_rmdir(dir);
         if (write(pipefd[1], seen, sizeof seen) != (ssize_t)sizeof seen)
-            _exit(99);
-        _exit(verdict);
+            tu_exit(99);
+        tu_exit(verdict);
     }
     close(pipefd[1]);
     long seen[FN_COUNT];

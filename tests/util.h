@@ -4,6 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* _exit for a forked child whose own threads have all been joined: a coverage build
+ * writes the child's counters first (gcov writes them from an atexit handler, which a
+ * forked child must not run). Not for a child that dies with threads running (a power
+ * cut): counters copied while other threads move them are inconsistent, and gcov then
+ * reports negative branch counts. */
+_Noreturn void tu_exit(int code);
 /* A fresh directory under $TMPDIR (or /tmp); path valid until tu_rmdir. */
 char *tu_mkdtemp(void);
 /* Deletes the shared-memory ring files of directory path (engine/ring_file.c): a
