@@ -244,7 +244,7 @@ int db_wait_spare(sluice_db *db, uint32_t timeout_ms)
 
 uint64_t db_compacted_lsn(sluice_db *db)
 {
-    return db->compactor.started ? pos_load(&db->compactor.compacted) : db->log.compacted_lsn;
+    return db->compactor ? compactor_compacted_lsn(db->compactor) : db->log.compacted_lsn;
 }
 
 static void on_seal(void *arg) { compactor_kick(arg, 0); }
@@ -397,19 +397,15 @@ static int step_log(sluice_db *db)
 static int step_compactor(sluice_db *db)
 {
     const sluice_options *o = &db->opts;
-    struct compactor *cp = &db->compactor;
-    cp->lg = &db->log;
-    cp->cold = db->cold;
-    cp->retention_ns = o->retention_ns;
-    cp->cpus = o->background_cpus;
-    cp->manual = o->manual_compaction != 0;
-    cp->horizon = views_horizon;
-    cp->horizon_arg = db;
-    cp->on_event = on_tier_event;
-    cp->event_arg = db;
-    int r = compactor_start(cp, db->log.compacted_lsn);
-    db->log.on_seal = o->manual_compaction ? NULL : on_seal;
-    db->log.on_seal_arg = cp;
+    struct compactor_config cfg = {
+        .lg = &db->log, .cold = db->cold, .cpus = o->background_cpus,
+        .retention_ns = o->retention_ns, .manual = o->manual_compaction != 0,
+        .horizon = views_horizon, .horizon_arg = db, .on_event = on_tier_event, .event_arg = db};
+    int r = compactor_create(&cfg, db->log.compacted_lsn, &db->compactor);
+    if (!r && !o->manual_compaction) {
+        db->log.on_seal = on_seal;
+        db->log.on_seal_arg = db->compactor;
+    }
     return r;
 }
 
@@ -510,7 +506,8 @@ static void unwind(sluice_db *db)
         (void)log_stop(&db->log); /* drains, syncs, seals, joins; frees the writer's buffers */
         /* fallthrough */
     case OPENED_COMPACTOR:
-        compactor_stop(&db->compactor); /* it reads segment files and rings the doorbell */
+        compactor_destroy(db->compactor); /* it reads segment files and rings the doorbell */
+        db->compactor = NULL;
         /* fallthrough */
     case OPENED_RING:
         undo_ring(db);

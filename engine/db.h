@@ -49,7 +49,7 @@ struct sluice_db {
     struct hot_index index;
     struct log log;
     struct cold *cold;          /* NULL for a read-only open of a directory without one */
-    struct compactor compactor;
+    struct compactor *compactor; /* NULL for readers, and until step 7 of open */
     pthread_mutex_t views_mu;   /* cold views held by open iterators: the prune horizon */
     uint64_t *views;
     size_t nviews, views_cap;

@@ -35,7 +35,6 @@ int obs_init(sluice_db *db)
     pthread_mutex_init(&db->obs_mu, NULL);
     hist_init(&db->ring_blocked);
     log_obs_init(&db->log.obs);
-    compactor_obs_init(&db->compactor);
     if (db->read_only)
         return 0;
     db->stripes = aligned_alloc(64, PUT_STRIPES * sizeof *db->stripes);
@@ -58,7 +57,6 @@ void obs_destroy(sluice_db *db)
     }
     pthread_mutex_destroy(&db->obs_mu);
     log_obs_destroy(&db->log.obs);
-    compactor_obs_destroy(&db->compactor);
 }
 
 void obs_record_put(sluice_db *db, int level, uint64_t ns)
@@ -106,10 +104,8 @@ static void hist_copy(sluice_db *db, int which, struct hist *out)
         return;
     case SLUICE_HIST_COMPACTION:
     case SLUICE_HIST_PUT_TO_COLD:
-        pthread_mutex_lock(&db->compactor.obs_mu);
-        hist_merge(out, which == SLUICE_HIST_COMPACTION ? &db->compactor.round_ns
-                                                        : &db->compactor.to_cold_ns);
-        pthread_mutex_unlock(&db->compactor.obs_mu);
+        if (db->compactor) /* a reader has none: empty */
+            compactor_hist(db->compactor, which == SLUICE_HIST_PUT_TO_COLD, out);
         return;
     default: {
         struct log_obs *o = &db->log.obs;
@@ -212,7 +208,8 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
      * indexed <= claimed even while they move. */
     out->compacted_lsn = db_compacted_lsn(db);
     log_fill_stats(&db->log, out);
-    compactor_fill_stats(&db->compactor, out);
+    if (db->compactor)
+        compactor_fill_stats(db->compactor, out);
     out->claimed_lsn = db->read_only ? out->indexed_lsn : ring_claimed_lsn(&db->ring);
     if (!db->read_only) {
         out->ring_bytes = db->ring.size;

@@ -218,8 +218,5 @@ int sluice_compact(sluice_db *db)
         return SLUICE_EREADONLY;
     uint64_t target = ring_claimed_lsn(&db->ring);
     int r = sluice_flush(db);
-    if (r || target <= pos_load(&db->compactor.compacted))
-        return r;
-    compactor_kick(&db->compactor, target);
-    return pos_wait(&db->compactor.compacted, target, 0, 0, &db->compactor.error);
+    return r ? r : compactor_compact(db->compactor, target);
 }

@@ -18,6 +18,52 @@
 #include "sluice.h"
 #include "walker.h"
 
+/* The records of one round, copied out of the segment; kept from round to round (cold.c
+ * says why). */
+struct compactor_batch {
+    struct cold_rec *recs;
+    size_t n, cap;
+    uint8_t *arena;
+    size_t used, arena_cap;
+};
+
+struct compactor {
+    struct log *lg;
+    struct cold *cold;
+    uint64_t cpus;                 /* where the thread runs (placement.h) */
+    uint64_t retention_ns;
+    int manual;                    /* compact only what compactor_compact asks for */
+    uint64_t (*horizon)(void *arg); /* struct compactor_config */
+    void *horizon_arg;
+
+    struct position compacted;
+    _Atomic int error;             /* the last round's error (0 when it succeeded) */
+    _Atomic uint64_t rounds, records, blocks, bytes, dropped_records, dropped_bytes,
+        segments_deleted, map_growths;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, stop;
+    uint64_t requested;            /* compact at least up to this LSN */
+    uint64_t kicks;                /* compactor_kick calls (under mu) */
+    uint64_t newest_ts;            /* for retention */
+    struct compactor_batch batch;  /* the thread's own */
+    /* observability: the thread records under obs_mu; stats copy under it */
+    pthread_mutex_t obs_mu;
+    struct hist round_ns;          /* read, merge and commit of each round */
+    struct hist to_cold_ns;        /* the round's segment's first record -> committed */
+    _Atomic uint64_t newest_ts_cold;
+    void (*on_event)(void *arg, int type, uint64_t a, uint64_t b); /* may be NULL */
+    void *event_arg;
+    /* pacing (compactor.c, pace): the round's start, the rate its writes may go at (0:
+     * unpaced), and the log's write rate it follows */
+    uint64_t round_t0, pace_bytes_per_s, pace_paused_ns;
+    uint64_t log_bytes_seen, log_seen_ns;
+    double log_rate;               /* bytes per second, smoothed */
+    _Atomic uint64_t paced_ns;     /* time spent waiting between transactions */
+};
+
 static void batch_free(struct compactor_batch *b)
 {
     free(b->recs);
@@ -232,14 +278,6 @@ static void pace_plan(struct compactor *c, uint64_t sealed_waiting)
     cold_set_share(c->cold, c->pace_bytes_per_s ? COLD_TXN_BYTES : UINT64_MAX);
 }
 
-void compactor_obs_init(struct compactor *c)
-{
-    pthread_mutex_init(&c->obs_mu, NULL);
-    hist_init(&c->round_ns);
-    hist_init(&c->to_cold_ns);
-}
-
-void compactor_obs_destroy(struct compactor *c) { pthread_mutex_destroy(&c->obs_mu); }
 
 static int round_once(struct compactor *c)
 {
@@ -339,21 +377,36 @@ static void *compactor_main(void *arg)
     return NULL;
 }
 
-int compactor_start(struct compactor *c, uint64_t compacted_lsn)
+int compactor_create(const struct compactor_config *cfg, uint64_t compacted_lsn,
+                     struct compactor **out)
 {
+    struct compactor *c = calloc(1, sizeof *c);
+    if (!c)
+        return SLUICE_ENOMEM;
+    c->lg = cfg->lg;
+    c->cold = cfg->cold;
+    c->cpus = cfg->cpus;
+    c->retention_ns = cfg->retention_ns;
+    c->manual = cfg->manual;
+    c->horizon = cfg->horizon;
+    c->horizon_arg = cfg->horizon_arg;
+    c->on_event = cfg->on_event;
+    c->event_arg = cfg->event_arg;
+    pthread_mutex_init(&c->obs_mu, NULL);
+    hist_init(&c->round_ns);
+    hist_init(&c->to_cold_ns);
     pos_init(&c->compacted, compacted_lsn);
     cold_set_pacer(c->cold, pace, c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
-    int r = pthread_create(&c->thread, NULL, compactor_main, c);
-    if (!r)
-        thread_place(c->thread, c->cpus);
+    int r = -pthread_create(&c->thread, NULL, compactor_main, c);
     if (r) {
-        pthread_cond_destroy(&c->cv);
-        pthread_mutex_destroy(&c->mu);
-        return -r;
+        compactor_destroy(c);
+        return r;
     }
+    thread_place(c->thread, c->cpus);
     c->started = 1;
+    *out = c;
     return 0;
 }
 
@@ -370,20 +423,40 @@ void compactor_kick(struct compactor *c, uint64_t target)
     pthread_mutex_unlock(&c->mu);
 }
 
-void compactor_stop(struct compactor *c)
+void compactor_destroy(struct compactor *c)
 {
-    if (!c->started)
+    if (!c)
         return;
-    pthread_mutex_lock(&c->mu);
-    c->stop = 1;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-    pthread_join(c->thread, NULL);
+    if (c->started) {
+        pthread_mutex_lock(&c->mu);
+        c->stop = 1;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        pthread_join(c->thread, NULL);
+    }
+    cold_set_pacer(c->cold, NULL, NULL);
     batch_free(&c->batch);
-    c->batch = (struct compactor_batch){0};
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
-    c->started = 0;
+    pthread_mutex_destroy(&c->obs_mu);
+    free(c);
+}
+
+uint64_t compactor_compacted_lsn(struct compactor *c) { return pos_load(&c->compacted); }
+
+int compactor_compact(struct compactor *c, uint64_t target)
+{
+    if (target <= pos_load(&c->compacted))
+        return 0;
+    compactor_kick(c, target);
+    return pos_wait(&c->compacted, target, 0, 0, &c->error);
+}
+
+void compactor_hist(struct compactor *c, int put_to_cold, struct hist *out)
+{
+    pthread_mutex_lock(&c->obs_mu);
+    hist_merge(out, put_to_cold ? &c->to_cold_ns : &c->round_ns);
+    pthread_mutex_unlock(&c->obs_mu);
 }
 
 void compactor_fill_stats(struct compactor *c, struct sluice_stats *out)

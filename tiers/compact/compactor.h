@@ -14,9 +14,10 @@
  * It never touches the put path: it reads files the writer finished with, and takes the
  * index write lock only to prune and retire (memory work).
  *
- * Lifecycle: compactor_start in sluice_open after recovery; compactor_stop in
- * sluice_close after the writer stopped: the current round finishes, the thread exits
- * and is joined.
+ * Lifecycle: compactor_create in sluice_open after recovery and the ring (it kicks the
+ * writer's doorbell); compactor_destroy in sluice_close after the writer drained: the
+ * current round finishes, the thread exits and is joined. struct compactor is private
+ * to compactor.c: the engine sees the calls below.
  */
 #ifndef SLUICE_COMPACTOR_H
 #define SLUICE_COMPACTOR_H
@@ -29,63 +30,41 @@
 #include "log.h"
 #include "position.h"
 
-/* The records of one round, copied out of the segment; kept from round to round (cold.c
- * says why). */
-struct compactor_batch {
-    struct cold_rec *recs;
-    size_t n, cap;
-    uint8_t *arena;
-    size_t used, arena_cap;
-};
+struct compactor; /* private: tiers/compact/compactor.c */
 
-struct compactor {
+/* What the compactor works with, fixed at creation. */
+struct compactor_config {
     struct log *lg;
     struct cold *cold;
-    uint64_t cpus;                 /* where the thread runs (placement.h) */
+    uint64_t cpus;          /* where the thread runs (placement.h) */
     uint64_t retention_ns;
-    int manual;                    /* compact only what sluice_compact asks for (a sealed
-                                    * segment is not work by itself: manual_compaction) */
-    /* the oldest compacted_lsn of a cold view that an open iterator holds (UINT64_MAX
-     * if none): hot entries above it must stay */
+    int manual;             /* compact only what compactor_compact asks for (a sealed
+                             * segment is not work by itself: manual_compaction) */
+    /* the oldest compacted_lsn of a cold view that an open iterator holds (UINT64_MAX if
+     * none): hot entries above it must stay */
     uint64_t (*horizon)(void *arg);
     void *horizon_arg;
-
-    struct position compacted;
-    _Atomic int error;             /* the last round's error (0 when it succeeded) */
-    _Atomic uint64_t rounds, records, blocks, bytes, dropped_records, dropped_bytes,
-        segments_deleted, map_growths;
-
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int started, stop;
-    uint64_t requested;            /* compact at least up to this LSN */
-    uint64_t kicks;                /* compactor_kick calls (under mu) */
-    uint64_t newest_ts;            /* for retention */
-    struct compactor_batch batch;  /* the thread's own */
-    /* observability: the thread records under obs_mu; stats copy under it */
-    pthread_mutex_t obs_mu;
-    struct hist round_ns;          /* read, merge and commit of each round */
-    struct hist to_cold_ns;        /* the round's segment's first record -> committed */
-    _Atomic uint64_t newest_ts_cold;
     void (*on_event)(void *arg, int type, uint64_t a, uint64_t b); /* may be NULL */
     void *event_arg;
-    /* pacing (compactor.c, pace): the round's start, the rate its writes may go at (0:
-     * unpaced), and the log's write rate it follows */
-    uint64_t round_t0, pace_bytes_per_s, pace_paused_ns;
-    uint64_t log_bytes_seen, log_seen_ns;
-    double log_rate;               /* bytes per second, smoothed */
-    _Atomic uint64_t paced_ns;     /* time spent waiting between transactions */
 };
 
-/* Prepares the observability fields (also for handles that never start the thread). */
-void compactor_obs_init(struct compactor *c);
-void compactor_obs_destroy(struct compactor *c);
-int compactor_start(struct compactor *c, uint64_t compacted_lsn);
-void compactor_stop(struct compactor *c);
+/* Creates the compactor and starts its thread, from the checkpoint compacted_lsn. On an
+ * error nothing is left started or allocated. */
+int compactor_create(const struct compactor_config *cfg, uint64_t compacted_lsn,
+                     struct compactor **out);
+/* Stops the thread (its current round finishes; joined) and frees it; NULL is ignored. */
+void compactor_destroy(struct compactor *c);
+/* Wakes the compactor: a segment was sealed, or target > 0 was asked for. */
+void compactor_kick(struct compactor *c, uint64_t target);
+/* Every record <= it is committed in the cold tier. */
+uint64_t compactor_compacted_lsn(struct compactor *c);
+/* Asks for everything up to target and waits until it is in the cold tier: 0, or the
+ * error of the round that failed (the next kick tries again). */
+int compactor_compact(struct compactor *c, uint64_t target);
+/* Adds the distribution of round times (put_to_cold 0) or of put-to-cold times
+ * (put_to_cold 1) to *out. */
+void compactor_hist(struct compactor *c, int put_to_cold, struct hist *out);
 /* Fills the compactor's counters in *out (any thread). */
 struct sluice_stats;
 void compactor_fill_stats(struct compactor *c, struct sluice_stats *out);
-/* Wakes the compactor: a segment was sealed, or target > 0 was asked for. */
-void compactor_kick(struct compactor *c, uint64_t target);
 #endif
