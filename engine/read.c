@@ -24,7 +24,10 @@ uint64_t db_read_snapshot(sluice_db *db)
     uint64_t target = ring_claimed_lsn(&db->ring);
     if (pos_load(&db->log.indexed) < target)
         log_nudge(&db->log);
-    (void)pos_wait(&db->log.indexed, target, 0, INDEX_SPIN_NS, NULL);
+    /* A poisoned log indexes nothing more: reads see what it had indexed (a reader
+     * waited forever for claimed records after an allocation failed in the writer). */
+    if (pos_wait(&db->log.indexed, target, 0, INDEX_SPIN_NS, &db->log.poison))
+        return pos_load(&db->log.indexed);
     return target;
 }
 

@@ -1391,12 +1391,14 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
     int r = atomic_load(&c->broken);
     if (r)
         return r;
-    if (!c->enc) {
+    /* each buffer on its own: after one failed, the next call allocates what is missing
+     * (checking enc alone once left scratch NULL for block_encode: test_alloc_faults) */
+    if (!c->enc)
         c->enc = malloc(block_encode_bound(BLOCK_RAW_MAX));
+    if (!c->scratch)
         c->scratch = malloc(BLOCK_RAW_MAX);
-        if (!c->enc || !c->scratch)
-            return SLUICE_ENOMEM;
-    }
+    if (!c->enc || !c->scratch)
+        return SLUICE_ENOMEM;
     if (!c->keep && !(c->keep = calloc(1, sizeof *c->keep)))
         return SLUICE_ENOMEM;
     struct apply_keep *keep = c->keep;

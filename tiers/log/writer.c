@@ -129,6 +129,8 @@ static int poisoned(struct log *lg) { return atomic_load_explicit(&lg->poison, m
 
 static int gather(struct log *lg)
 {
+    if (poisoned(lg))
+        return 0; /* what was not indexed stays so: nothing more is acknowledged */
     int total = 0;
     size_t bytes = 0;
     uint64_t newest = 0;
@@ -748,7 +750,9 @@ static void sleep_until_work(struct log *lg)
         if (ring_has_record(lg))
             return;
     ring_consumer_sleeping(lg->ring, 1);
-    if (ring_has_record(lg)) {
+    /* a poisoned log gathers nothing more: records left in the ring are no work (the
+     * writer spun on them when an allocation kept failing) */
+    if (!poisoned(lg) && ring_has_record(lg)) {
         ring_consumer_sleeping(lg->ring, 0);
         return;
     }

@@ -1,0 +1,121 @@
+/*
+ * Allocation failure sweep, as SQLite tests its malloc failures: the test is linked with
+ * -Wl,--wrap for malloc, calloc, realloc, posix_memalign and aligned_alloc, so every
+ * allocation libsluice makes (LMDB's, lz4's and libc's own are in shared libraries and
+ * stay untouched) reaches the wrappers below, which count them and fail the chosen one
+ * (transient) or every one from it on (sticky). The workload of fault_workload.h runs
+ * once to count the allocations, then once per fault: the first 64 allocations each, and
+ * then 48 spread over the rest, transient and sticky; every run keeps the rules there (no
+ * crash or hang, named codes only, nothing acknowledged hidden or lost).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault_workload.h"
+#include "util.h"
+
+static struct {
+    long at;    /* the 0-based allocation that fails; -1: none */
+    int sticky; /* every allocation from `at` on fails */
+} fault = {-1, 0};
+static _Atomic long allocs;
+static _Atomic int armed; /* allocations are counted only during the workload */
+
+static int inject(void)
+{
+    if (!atomic_load_explicit(&armed, memory_order_relaxed))
+        return 0;
+    long n = atomic_fetch_add(&allocs, 1);
+    return fault.at >= 0 && (n == fault.at || (fault.sticky && n > fault.at));
+}
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t align, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+int __wrap_posix_memalign(void **p, size_t align, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
+
+void *__wrap_malloc(size_t n) { return inject() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t k, size_t n) { return inject() ? NULL : __real_calloc(k, n); }
+void *__wrap_realloc(void *p, size_t n) { return inject() ? NULL : __real_realloc(p, n); }
+void *__wrap_aligned_alloc(size_t align, size_t n)
+{
+    return inject() ? NULL : __real_aligned_alloc(align, n);
+}
+int __wrap_posix_memalign(void **p, size_t align, size_t n)
+{
+    return inject() ? ENOMEM : __real_posix_memalign(p, align, n);
+}
+
+static long counted;
+static void arm(void *arg)
+{
+    (void)arg;
+    atomic_store(&allocs, 0);
+    atomic_store(&armed, 1);
+}
+static void disarm(void *arg)
+{
+    (void)arg;
+    atomic_store(&armed, 0);
+    counted = atomic_load(&allocs);
+}
+
+/* SLUICE_ALLOC_FAULT=allocation,sticky runs that one case in this process. */
+Test(alloc_faults, one_case_from_the_environment)
+{
+    const char *spec = getenv("SLUICE_ALLOC_FAULT");
+    if (!spec)
+        return;
+    cr_assert_eq(sscanf(spec, "%ld,%d", &fault.at, &fault.sticky), 2, "%s", spec);
+    char *dir = tu_mkdtemp();
+    arm(NULL);
+    fw_workload(dir);
+    disarm(NULL);
+    cr_expect_eq(fw_verify(dir), RUN_OK);
+    tu_rmdir(dir);
+}
+
+Test(alloc_faults, every_failed_allocation_is_named_and_loses_nothing)
+{
+    struct fw_hooks h = {arm, disarm, NULL};
+    long total = 0;
+    cr_assert_eq(fw_run_case(&h, &counted, sizeof counted), RUN_OK, "the fault-free workload");
+    total = counted;
+    cr_assert_gt(total, 64, "the workload allocates (%ld)", total);
+    int quick = getenv("SLUICE_FAULTS_QUICK") != NULL;
+    long ats[64 + 48];
+    int nats = 0;
+    for (long i = 0; i < 64; i++)
+        ats[nats++] = i;
+    for (int k = 0; k < (quick ? 8 : 48); k++)
+        ats[nats++] = 64 + (total - 64) * k / (quick ? 8 : 48);
+    int runs = 0, failures = 0;
+    for (int i = 0; i < nats; i++)
+        for (int sticky = 0; sticky < 2; sticky++) {
+            if (quick && sticky && i % 4)
+                continue;
+            fault.at = ats[i];
+            fault.sticky = sticky;
+            long ignored;
+            int v = fw_run_case(&h, &ignored, sizeof ignored);
+            runs++;
+            if (v != RUN_OK) {
+                failures++;
+                cr_log_error("allocation %ld of %ld, %s: verdict %d", ats[i] + 1, total,
+                             sticky ? "sticky" : "transient", v);
+            }
+        }
+    fault.at = -1;
+    cr_log_info("%d runs over %ld allocations of the workload", runs, total);
+    cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
+}
