@@ -503,7 +503,7 @@ static void unwind(sluice_db *db)
         /* fallthrough */
     case OPENED_REPLAY: /* nothing to undo: the replayed records are in the log */
     case OPENED_WRITER:
-        (void)log_stop(&db->log); /* drains, syncs, seals, joins; frees the writer's buffers */
+        (void)log_stop(&db->log); /* drains (unless close did), joins; stops the preparer */
         /* fallthrough */
     case OPENED_COMPACTOR:
         compactor_destroy(db->compactor); /* it reads segment files and rings the doorbell */
