@@ -154,8 +154,9 @@ typedef struct sluice_options {
     int default_ack;        /* default SLUICE_ACK_DURABLE */
     int full_policy;        /* default SLUICE_FULL_BLOCK */
     uint32_t put_timeout_ms;/* bound on a put blocked by a full ring (default 10000) */
-    size_t cold_map_bytes;  /* initial LMDB map size; grows on demand (default 16 GiB of
-                             * address space; the file grows as used) */
+    size_t cold_map_bytes;  /* initial LMDB map size; doubles on demand up to the
+                             * filesystem's size (default 16 GiB of address space; the
+                             * file grows as used) */
     uint64_t retention_ns;  /* 0 = keep forever; else the cold tier drops records older
                              * than the newest ts seen minus this, whole blocks at a time */
     int read_only;          /* inspect a directory: no lock, no threads, no writes */
