@@ -18,7 +18,11 @@
 
 #define KEYS 7
 #define PER_PHASE 400
-#define MAX_ID (2 * PER_PHASE)
+#define TAIL_PUTS 50 /* the third open's: with retention, they drop the first open's */
+#define MAX_ID (2 * PER_PHASE + TAIL_PUTS)
+/* Retention (third open only): ts are ids, so records below the newest put minus this
+ * may be dropped by its compaction, whole blocks at a time. */
+#define RETAIN_NS 420
 
 /* The child's account: ids put successfully, and those a completed flush covered. */
 static uint8_t put_ok[MAX_ID + 1], acked[MAX_ID + 1];
@@ -29,6 +33,17 @@ static void ack_all_put(void)
         acked[id] |= put_ok[id];
 }
 
+/* Whether acknowledged record id must still be there: retention may have dropped older
+ * ones (it counts from the newest ts compaction saw, never newer than the newest put). */
+static int must_have(uint64_t id)
+{
+    uint64_t newest = 0;
+    for (uint64_t i = 1; i <= MAX_ID; i++)
+        if (put_ok[i])
+            newest = i;
+    return acked[id] && (newest <= 2 * PER_PHASE || id + RETAIN_NS >= newest);
+}
+
 static size_t record_of(uint64_t id, char *key, uint8_t *val, size_t *vlen)
 {
     *vlen = 600 + (id * 131) % 1200; /* 1.3 MB in all: the 1 MiB map grows */
@@ -36,7 +51,7 @@ static size_t record_of(uint64_t id, char *key, uint8_t *val, size_t *vlen)
     return (size_t)sprintf(key, "k%u", (unsigned)(id % KEYS));
 }
 
-static void options(sluice_options *o)
+static void options(sluice_options *o, uint64_t retention_ns)
 {
     sluice_options_init(o);
     o->ring_bytes = 256u << 10;
@@ -44,6 +59,7 @@ static void options(sluice_options *o)
     o->manual_compaction = 1; /* compactions where the workload asks: a fixed sequence */
     o->cold_map_bytes = 1u << 20;
     o->stats_interval_ms = 0;
+    o->retention_ns = retention_ns;
 }
 
 /* The first honesty rule: a code that says what happened. */
@@ -76,11 +92,11 @@ static int reads(sluice_db *db)
     uint8_t want[2048], got[2048];
     uint64_t nacked = 0, expect = 0;
     for (uint64_t id = 1; id <= MAX_ID; id++) {
-        nacked += acked[id];
-        expect += acked[id] && id % KEYS == 3;
+        nacked += must_have(id);
+        expect += must_have(id) && id % KEYS == 3;
     }
     for (uint64_t id = 1; id <= MAX_ID; id += 17) {
-        if (!acked[id])
+        if (!must_have(id))
             continue;
         size_t wlen, glen, klen = record_of(id, key, want, &wlen);
         int r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
@@ -98,7 +114,7 @@ static int reads(sluice_db *db)
         int r = sluice_get_latest(db, "k0", 2, &ts, got, sizeof got, &glen);
         int k0 = 0;
         for (uint64_t id = KEYS; id <= MAX_ID; id += KEYS)
-            k0 |= acked[id];
+            k0 |= must_have(id);
         if (r == SLUICE_NOTFOUND && k0)
             tu_exit(RUN_DATA_HIDDEN);
         CHECK(r, "sluice_get_latest");
@@ -125,10 +141,10 @@ static int reads(sluice_db *db)
 /* One open's phase: puts of ids (from, to], a flush half way and a compaction, a flush
  * at the end, a compaction, reads, an offset, a close. Puts stop at the first failure
  * (what follows would only repeat it). */
-static void phase(const char *dir, uint64_t from, uint64_t to)
+static void phase(const char *dir, uint64_t from, uint64_t to, uint64_t retention_ns)
 {
     sluice_options o;
-    options(&o);
+    options(&o, retention_ns);
     sluice_db *db;
     int rc = 0;
     CHECK(sluice_open(dir, &o, &db), "sluice_open");
@@ -167,7 +183,7 @@ static void phase(const char *dir, uint64_t from, uint64_t to)
 static int verify(const char *dir)
 {
     sluice_options o;
-    options(&o);
+    options(&o, 0);
     char err[256] = "";
     o.errbuf = err;
     o.errbuf_bytes = sizeof err;
@@ -183,8 +199,8 @@ static int verify(const char *dir)
     for (uint64_t id = 1; id <= MAX_ID && verdict == RUN_OK; id++) {
         size_t wlen, glen, klen = record_of(id, key, want, &wlen);
         r = sluice_get(db, key, klen, id, got, sizeof got, &glen);
-        if (r == SLUICE_NOTFOUND && !acked[id])
-            continue; /* never acknowledged: may be there or not */
+        if (r == SLUICE_NOTFOUND && !must_have(id))
+            continue; /* never acknowledged, or past retention: may be there or not */
         if (r) {
             fprintf(stderr, "fault-free get of id %llu (%s): %s\n", (unsigned long long)id,
                     acked[id] ? "acknowledged" : "put", sluice_errname(r));
@@ -210,8 +226,9 @@ static int verify(const char *dir)
 
 void fw_workload(const char *dir)
 {
-    phase(dir, 0, PER_PHASE);
-    phase(dir, PER_PHASE, MAX_ID);
+    phase(dir, 0, PER_PHASE, 0);
+    phase(dir, PER_PHASE, 2 * PER_PHASE, 0);
+    phase(dir, 2 * PER_PHASE, MAX_ID, RETAIN_NS); /* reaches retention's deletes */
 }
 
 int fw_verify(const char *dir) { return verify(dir); }

@@ -1,7 +1,8 @@
 /*
- * One fixed workload for fault sweeps: two opens of one directory, puts of 800 records
+ * One fixed workload for fault sweeps: three opens of one directory, puts of 850 records
  * (7 keys, 0.6-1.8 KB incompressible values: the cold tier's 1 MiB map must grow once),
- * flushes, manual compactions, point and latest gets, a one-key scan, an offset, closes.
+ * flushes, manual compactions, point and latest gets, a one-key scan, an offset, closes;
+ * the third open sets retention, so its compaction drops the first open's records.
  * A sweep arms its fault, runs it in a forked child (fw_run_case), and the child checks
  * the rules of every faulty run:
  *   - only named error codes, never SLUICE_ECORRUPT (nothing was damaged) nor
@@ -9,7 +10,8 @@
  *   - acknowledged data never reported absent: a get returns the value or an error,
  *     never SLUICE_NOTFOUND; a scan that ends normally returned every record;
  *   - with the fault disarmed, a fresh open reads back every record a completed flush
- *     covered, byte for byte, and nothing that was never put.
+ *     covered (but those retention may have dropped), byte for byte, and nothing that
+ *     was never put.
  * A crash or a hang (60 s alarm) ends the child by a signal.
  */
 #ifndef SLUICE_TEST_FAULT_WORKLOAD_H
