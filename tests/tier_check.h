@@ -23,11 +23,12 @@ struct tc_oracle {
     uint64_t max_id;
     const uint8_t *tried, *acked;
     tc_record_fn *record_of;
+    int lsn_gaps_allowed; /* retention ran: deleted records leave LSN gaps, no census */
 };
 
 /* Opens dir with opts and checks that every acknowledged record reads back byte for
  * byte and that every record present was tried, is intact and appears once; closes;
- * then tc_check_lsns. 0, or -1 with the first problem in why. */
+ * then tc_check_lsns (unless lsn_gaps_allowed). 0, or -1 with the first problem in why. */
 int tc_check_oracle(const char *dir, const sluice_options *opts, const struct tc_oracle *o,
                     char *why, size_t why_len);
 #endif
