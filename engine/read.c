@@ -72,23 +72,22 @@ int db_fetch_unlock(sluice_db *db, const struct hot_entry *e, const uint8_t *key
         hot_unlock(&db->index);
         return 0;
     }
-    /* Copy what the file read needs: the entry's storage may move once unlocked.
-     * Segment fds stay open as long as the handle. */
+    /* Copy what the file read needs: the entry's storage may move once unlocked. */
     struct hot_entry copy = *e;
     int fd;
     uint64_t off;
-    int r = hot_locate(&db->index, e->lsn, &fd, &off);
+    int r = seg_table_locate(&db->index.segs, e->lsn, &fd, &off);
     uint8_t keybuf[SLUICE_KEY_MAX];
     memcpy(keybuf, key, klen);
     /* the compactor closes a retired segment's fd only when no reader is between here
      * and the end of its read */
-    atomic_fetch_add(&db->index.file_readers, 1);
+    seg_reader_enter(&db->index.segs);
     hot_unlock(&db->index);
     if (!r)
         r = read_record_file(db, fd, off, &copy, keybuf, klen, dst);
     else
         r = SLUICE_EINTERNAL; /* an indexed record with no place in any segment: a bug */
-    atomic_fetch_sub(&db->index.file_readers, 1);
+    seg_reader_leave(&db->index.segs);
     return r;
 }
 

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "cold.h"
 #include "io.h"
-#include "log.h"
+#include "segment.h"
 #include "walker.h"
 
 /* ---- JSON documents (jansson), by the rules of cli.h ---- */

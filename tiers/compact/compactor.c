@@ -117,14 +117,15 @@ static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx
                             uint64_t *sealed_waiting)
 {
     struct hot_index *x = c->lg->index;
+    const struct segment_table *t = &x->segs;
     uint64_t durable = pos_load(&c->lg->durable), upto = 0;
     hot_rdlock(x);
     *sealed_waiting = 0;
-    for (size_t i = 0; i + 1 < x->nsegs; i++)
-        *sealed_waiting += !x->segs[i].retired && x->segs[i + 1].first_lsn - 1 > done;
-    for (size_t i = 0; i < x->nsegs; i++) {
-        struct hot_segment *s = &x->segs[i];
-        uint64_t last = i + 1 < x->nsegs ? x->segs[i + 1].first_lsn - 1 : UINT64_MAX;
+    for (size_t i = 0; i + 1 < t->n; i++)
+        *sealed_waiting += !seg_at(t, i)->retired && seg_last_lsn(t, i) > done;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct segment *s = seg_at(t, i);
+        uint64_t last = seg_last_lsn(t, i);
         if (s->retired || last <= done)
             continue;
         /* the segment holding done + 1: compact up to its end if sealed and durable,
@@ -194,34 +195,24 @@ static void cleanup(struct compactor *c, uint64_t done)
     if (h > done)
         h = done;
     hot_prune(x, h);
-    for (size_t i = 0; i + 1 < x->nsegs && nfirst < RETIRE_MAX; i++) {
-        struct hot_segment *s = &x->segs[i];
-        if (s->retired || x->segs[i + 1].first_lsn - 1 > h)
+    struct segment_table *t = &x->segs;
+    for (size_t i = 0; i + 1 < t->n && nfirst < RETIRE_MAX; i++) {
+        if (seg_at(t, i)->retired || seg_last_lsn(t, i) > h)
             continue;
-        SLUICE_ASSERT(s->fd >= 0); /* live until retired, exactly once */
-        s->retired = 1;
-        fds[nfds++] = s->fd;
-        if (s->dfd >= 0)
-            fds[nfds++] = s->dfd;
-        s->fd = s->dfd = -1;
-        free(s->offs);
-        s->offs = NULL;
-        s->offs_cap = s->noffs = 0;
-        firsts[nfirst++] = s->first_lsn;
+        nfds += seg_table_retire(t, i, fds + nfds);
+        firsts[nfirst++] = seg_at(t, i)->first_lsn;
     }
     hot_unlock(x);
     if (!nfirst)
         return;
     /* a reader that found a file position before the prune may still be reading it */
-    while (atomic_load(&x->file_readers))
-        sched_yield();
+    seg_table_wait_readers(t);
     for (int i = 0; i < nfds; i++)
         lg->io->ops->close(lg->io, fds[i]);
     for (int i = 0; i < nfirst; i++) {
-        char name[32], path[4096];
-        seg_filename(name, firsts[i]);
-        snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
-        if (lg->io->ops->unlink(lg->io, path) == 0)
+        char path[4096];
+        if (!seg_path(path, sizeof path, lg->logdir, firsts[i]) &&
+            lg->io->ops->unlink(lg->io, path) == 0)
             atomic_fetch_add(&c->segments_deleted, 1);
     }
     /* Not durable until the directory is: a crash before is redone by recovery. */
@@ -297,7 +288,7 @@ static int round_once(struct compactor *c)
     pthread_mutex_unlock(&c->mu);
     pace_plan(c, asked ? PACE_BACKLOG + 1 : sealed_waiting);
     hot_rdlock(c->lg->index);
-    uint64_t seg_born = c->lg->index->segs[segidx].created_ns;
+    uint64_t seg_born = seg_at(&c->lg->index->segs, segidx)->created_ns;
     hot_unlock(c->lg->index);
     struct compactor_batch *b = &c->batch;
     b->n = b->used = 0;

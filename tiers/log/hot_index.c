@@ -1,7 +1,4 @@
 #include "hot_index.h"
-#include "format.h"
-
-#include "clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +42,7 @@ void hot_destroy(struct hot_index *x)
     for (size_t i = 0; i < x->noffsets; i++)
         free(x->offsets[i].source);
     free(x->offsets);
-    for (size_t i = 0; i < x->nsegs; i++)
-        free(x->segs[i].offs);
-    free(x->segs);
+    seg_table_free(&x->segs);
     pthread_rwlock_destroy(&x->lock);
     memset(x, 0, sizeof *x);
 }
@@ -267,23 +262,6 @@ int hot_insert_batch(struct hot_index *x, const struct rec_hdr *const *hs,
     return 0;
 }
 
-int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint64_t size,
-                    int fd)
-{
-    if (x->nsegs == x->segs_cap) {
-        size_t cap = x->segs_cap ? x->segs_cap * 2 : 16;
-        struct hot_segment *v = realloc(x->segs, cap * sizeof *v);
-        if (!v)
-            return SLUICE_ENOMEM;
-        x->segs = v;
-        x->segs_cap = cap;
-    }
-    x->segs[x->nsegs] = (struct hot_segment){.seq = seq, .first_lsn = first_lsn, .fd = fd,
-                                             .dfd = -1, .end = SEG_HEADER_BYTES,
-                                             .size = size, .created_ns = clock_now_ns()};
-    return (int)x->nsegs++;
-}
-
 void hot_prune(struct hot_index *x, uint64_t upto)
 {
     if (upto > x->pruned_upto)
@@ -322,44 +300,6 @@ void hot_prune(struct hot_index *x, uint64_t upto)
     }
 }
 
-int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n)
-{
-    struct hot_segment *s = &x->segs[seg];
-    if (s->noffs + n <= s->offs_cap)
-        return 0;
-    size_t cap = s->offs_cap ? s->offs_cap : 1024;
-    while (cap < s->noffs + n)
-        cap *= 2;
-    uint32_t *v = realloc(s->offs, cap * sizeof *v);
-    if (!v)
-        return SLUICE_ENOMEM;
-    s->offs = v;
-    s->offs_cap = cap;
-    return 0;
-}
-
-int hot_locate(const struct hot_index *x, uint64_t lsn, int *fd, uint64_t *off)
-{
-    size_t lo = 0, hi = x->nsegs;
-    while (lo < hi) { /* the last segment whose first_lsn <= lsn */
-        size_t mid = (lo + hi) / 2;
-        if (x->segs[mid].first_lsn <= lsn)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return SLUICE_NOTFOUND;
-    /* noffs is not read: the writer appends offsets without the lock; callers ask only
-     * for released LSNs, whose offsets were stored before their write was submitted. */
-    const struct hot_segment *s = &x->segs[lo - 1];
-    if (s->fd < 0 || lsn - s->first_lsn >= s->offs_cap)
-        return SLUICE_NOTFOUND;
-    *fd = s->fd;
-    *off = s->offs[lsn - s->first_lsn];
-    return *off == HOT_NO_OFFSET ? SLUICE_NOTFOUND : 0;
-}
-
 size_t hot_seek(const struct hot_series *s, uint64_t ts)
 {
     size_t lo = 0, hi = s->n;
@@ -392,23 +332,3 @@ int hot_offset_get(const struct hot_index *x, const char *source, uint64_t *offs
     return SLUICE_NOTFOUND;
 }
 
-void hot_segment_usage(struct hot_index *x, uint64_t *live, uint64_t *bytes,
-                       uint64_t *active_bytes, uint64_t *oldest_created_ns)
-{
-    uint64_t n = 0, sum = 0, oldest = 0;
-    hot_rdlock(x);
-    for (size_t i = 0; i < x->nsegs; i++) {
-        const struct hot_segment *g = &x->segs[i];
-        if (g->retired)
-            continue;
-        n++;
-        sum += g->size; /* files, not fill: g->end is the writer's, unlocked */
-        if (!oldest || g->created_ns < oldest)
-            oldest = g->created_ns;
-    }
-    *active_bytes = x->nsegs ? x->segs[x->nsegs - 1].size : 0;
-    hot_unlock(x);
-    *live = n;
-    *bytes = sum;
-    *oldest_created_ns = oldest;
-}

@@ -18,7 +18,7 @@
  *  2. An entry with lsn > ring_released_lsn has its bytes in the ring at ring_pos;
  *     otherwise in the segment holding its LSN, at that segment's offs[lsn - first_lsn]
  *     (set when the writer laid the batch out, before its write was submitted).
- *  3. Series, entry arrays and the segment table change only under the write lock
+ *  3. Series, entry arrays and the segment table (segment.h) change only under the write lock
  *     (recovery, before any reader exists, edits the segment table without it while its
  *     indexer holds it for the series: recovery.c, struct index_feed).
  */
@@ -30,6 +30,7 @@
 
 #include "check.h"
 #include "record.h"
+#include "segment.h"
 
 struct hot_entry {
     uint64_t ts;
@@ -52,19 +53,6 @@ struct hot_series {
     struct hot_entry *base; /* the allocation; e - base entries were pruned from the front */
 };
 
-struct hot_segment {
-    uint64_t seq;
-    uint64_t first_lsn;
-    int fd;        /* buffered: reads, recovery, the header; -1 once retired */
-    int dfd;       /* O_DIRECT for the writer in direct mode, else -1 */
-    int retired;   /* compacted and deleted: the entry stays so indexes never shift */
-    uint64_t end;  /* bytes laid out so far (header included) */
-    uint64_t size; /* the file's size, from its header (options may change across opens) */
-    uint32_t *offs; /* offs[lsn - first_lsn]: file offset of each record (segments < 4 GiB) */
-    size_t noffs, offs_cap;
-    uint64_t created_ns; /* monotonic: when this process added it (backlog age, put-to-cold) */
-};
-
 struct hot_offset {
     char *source;
     uint64_t offset;
@@ -75,16 +63,12 @@ struct hot_index {
     pthread_rwlock_t lock;
     struct hot_series **slots;
     size_t nslots, nseries;
-    struct hot_segment *segs;
-    size_t nsegs, segs_cap;
+    struct segment_table segs; /* segment.h: guarded by lock, as the entries are */
     struct hot_offset *offsets;
     size_t noffsets;
     uint64_t ring_released_lsn;
     uint64_t pruned_upto;   /* entries <= it were pruned (they are in the cold tier) */
     uint64_t records;
-    /* readers between looking up a segment fd (under the lock) and reading it (outside):
-     * the compactor closes a retired segment's fds only once this is 0 */
-    _Atomic int file_readers;
 };
 
 int hot_init(struct hot_index *x);
@@ -102,31 +86,8 @@ int hot_insert(struct hot_index *x, const struct rec_hdr *h, uint64_t ring_pos);
 #define HOT_BATCH_MAX 64
 int hot_insert_batch(struct hot_index *x, const struct rec_hdr *const *hs,
                      const uint64_t *ring_pos, size_t n);
-/* Write lock held. Appends a segment; returns its table index or SLUICE_ENOMEM. */
-int hot_add_segment(struct hot_index *x, uint64_t seq, uint64_t first_lsn, uint64_t size,
-                    int fd);
-/* Write lock held. Makes room for n more offsets in segment seg; the writer then stores
- * them without the lock (readers look at an offset only once its LSN is released). */
-int hot_reserve_offs(struct hot_index *x, uint32_t seg, size_t n);
-/* The offset of a record recovery stepped over (damaged, and in the cold tier). */
-#define HOT_NO_OFFSET UINT32_MAX
-static inline void hot_push_off(struct hot_segment *s, uint64_t off)
-{
-    /* room reserved by hot_reserve_offs; an offset, or HOT_NO_OFFSET (segments < 4 GiB) */
-    SLUICE_ALWAYS(s->noffs < s->offs_cap && off <= UINT32_MAX);
-    s->offs[s->noffs++] = (uint32_t)off;
-}
-/* Takes the read lock. The live (not retired) segments: how many, their file bytes (what
- * the backlog budget counts), the active segment's size and the oldest one's creation
- * time (0 if none). */
-void hot_segment_usage(struct hot_index *x, uint64_t *live, uint64_t *bytes,
-                       uint64_t *active_bytes, uint64_t *oldest_created_ns);
 /* Write lock held. Drops every entry with lsn <= upto (they are in the cold tier). */
 void hot_prune(struct hot_index *x, uint64_t upto);
-
-/* Read lock held; lsn <= ring_released_lsn. Where record lsn lives in the files: 0, or
- * SLUICE_NOTFOUND. */
-int hot_locate(const struct hot_index *x, uint64_t lsn, int *fd, uint64_t *off);
 
 /* Read lock held. NULL if the key was never indexed. */
 struct hot_series *hot_find(const struct hot_index *x, const void *key, size_t klen);

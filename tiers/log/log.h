@@ -22,6 +22,7 @@
 #include "position.h"
 #include "preparer.h"
 #include "ring.h"
+#include "segment.h"
 
 /* O_DIRECT writes in flight at most: more lets producers that missed a batch go out at
  * once instead of waiting a whole device write (group commit with few producers). */
@@ -175,22 +176,4 @@ void log_want(struct log *lg, uint64_t lsn);
 /* Kicks the writer if it naps on a held batch (a put that waits, a read that outran
  * indexing): it would otherwise look again only when its nap ends. */
 void log_nudge(struct log *lg);
-
-/* Zero-fills a spare segment file of `bytes` at spare_path and syncs it, spreading the
- * writes over about pace_ns (0: as fast as it can; see preparer.h). A non-zero *stop
- * abandons it (SLUICE_EBUSY, the file removed). */
-int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes, uint64_t pace_ns,
-                      const _Atomic int *stop);
-/* Creates segment <first_lsn>.seg from the spare (or, if spare_path is NULL, a fresh
- * preallocated file): header, sync, rename into place, directory sync. Returns the
- * open (buffered) fd or -errno. */
-int seg_install(struct io *io, const char *logdir, const char *spare_path, const uint8_t uuid[16],
-                uint64_t seq, uint64_t first_lsn, uint64_t bytes);
-void seg_filename(char out[32], uint64_t first_lsn);
-/* 1 if name is a segment file name ("<16 hex digits>.seg"), with its first LSN. */
-int seg_parse_name(const char *name, uint64_t *first_lsn);
-/* The first LSNs of the segments in logdir, sorted (caller frees *out); on_tmp (may be
- * NULL) is called for each unfinished "*.seg.tmp". 0, -errno, SLUICE_ENOMEM. */
-int seg_list(const char *logdir, uint64_t **out, size_t *n, void (*on_tmp)(void *, const char *),
-             void *arg);
 #endif

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "log.h"
+#include "segment.h"
 #include "sluice.h"
 
 static void *prep_main(void *arg)

@@ -350,19 +350,19 @@ static int index_records(struct recovery *rc, struct rseg *g)
     const struct rec_hdr *h;
     uint64_t off;
     int r;
-    struct hot_segment *seg = &lg->index->segs[g->idx];
+    struct segment_table *t = &lg->index->segs;
+    struct segment *seg = seg_at(t, g->idx);
     /* the segment table is this thread's during recovery (struct index_feed) */
     while ((r = seg_walker_next(&g->w, &h, &off)) == 1) {
         /* records the cold tier holds are read from there; offsets stay dense per LSN,
          * with no place for records of a damaged stretch stepped over (all cold) */
         size_t missing = (size_t)(h->lsn - first_lsn) - seg->noffs;
-        if ((r = hot_reserve_offs(lg->index, g->idx, missing + 1)) ||
+        if ((r = seg_table_reserve_offs(t, g->idx, missing + 1)) ||
             (h->lsn > lg->compacted_lsn && (r = feed_add(&rc->feed, h))))
             break;
-        seg = &lg->index->segs[g->idx];
         while (missing--)
-            hot_push_off(seg, HOT_NO_OFFSET);
-        hot_push_off(seg, off);
+            seg_push_off(seg, SEG_NO_OFFSET);
+        seg_push_off(seg, off);
     }
     if (r < 0)
         reason(rc->errbuf, rc->errcap, "%s: read error: %s", g->path, sluice_strerror(r));
@@ -402,7 +402,7 @@ static int judge_tail(struct recovery *rc, struct rseg *g)
         return SLUICE_ECORRUPT;
     }
     /* otherwise later records were never acknowledged: cut with the torn tail */
-    struct hot_segment *seg = &lg->index->segs[g->idx];
+    struct segment *seg = seg_at(&lg->index->segs, g->idx);
     seg->end = w->pos;
     seg->size = w->hdr.segment_bytes < w->file_size ? w->hdr.segment_bytes : w->file_size;
     rc->next_lsn = w->expect_lsn;
@@ -417,16 +417,14 @@ static int recover_segment(struct recovery *rc, size_t i)
 {
     struct log *lg = rc->lg;
     struct rseg g = {.i = i};
-    char name[32];
-    seg_filename(name, rc->lsns[i]);
-    snprintf(g.path, sizeof g.path, "%s/%s", lg->logdir, name);
-    g.fd = lg->io->ops->open(lg->io, g.path, rc->read_only ? O_RDONLY : O_RDWR, 0);
+    int r = seg_path(g.path, sizeof g.path, lg->logdir, rc->lsns[i]);
+    g.fd = r ? r : lg->io->ops->open(lg->io, g.path, rc->read_only ? O_RDONLY : O_RDWR, 0);
     if (g.fd < 0) {
         reason(rc->errbuf, rc->errcap, "%s: cannot open: %s", g.path, sluice_strerror(g.fd));
         return g.fd;
     }
     hot_wrlock(lg->index);
-    int idx = hot_add_segment(lg->index, 0, rc->lsns[i], 0, g.fd);
+    int idx = seg_table_add(&lg->index->segs, 0, rc->lsns[i], 0, g.fd);
     hot_unlock(lg->index);
     if (idx < 0) {
         lg->io->ops->close(lg->io, g.fd);
@@ -441,7 +439,7 @@ static int recover_segment(struct recovery *rc, size_t i)
      * can re-cache old bytes); drop them so the walk reads the disk. */
     if (rc->read_only)
         (void)posix_fadvise(g.fd, 0, 0, POSIX_FADV_DONTNEED);
-    int r = seg_walker_open(&g.w, lg->io, g.fd, (uint64_t)st.st_size);
+    r = seg_walker_open(&g.w, lg->io, g.fd, (uint64_t)st.st_size);
     if (r == SLUICE_ECORRUPT || r == SLUICE_EVERSION)
         reason(rc->errbuf, rc->errcap, "%s: offset 0: %s", g.path,
                r == SLUICE_EVERSION ? "unsupported format version" : "invalid segment header");
@@ -449,14 +447,14 @@ static int recover_segment(struct recovery *rc, size_t i)
     if (!r && !(r = check_header(rc, &g)) && !(r = index_records(rc, &g)))
         r = judge_tail(rc, &g);
     if (!r)
-        lg->index->segs[idx].seq = g.w.hdr.segment_seq;
+        seg_at(&lg->index->segs, (size_t)idx)->seq = g.w.hdr.segment_seq;
     seg_walker_close(&g.w);
     return r;
 }
 
 /* Ends the last segment on a block boundary with a fill record, as every write does, so
  * the next (O_DIRECT) write starts aligned. Without room for it the segment is done. */
-static int align_tail(struct log *lg, struct hot_segment *s, uint64_t next_lsn)
+static int align_tail(struct log *lg, struct segment *s, uint64_t next_lsn)
 {
     size_t fill = rec_fill_size(s->end);
     if (s->end % LOG_BLOCK == 0 || s->end + fill > s->size)
@@ -516,15 +514,14 @@ static int repair(struct recovery *rc)
         return r;
     }
     if (rc->n > rc->stale &&
-        (r = align_tail(lg, &lg->index->segs[lg->index->nsegs - 1], rc->next_lsn)) < 0) {
+        (r = align_tail(lg, seg_newest(&lg->index->segs), rc->next_lsn)) < 0) {
         reason(rc->errbuf, rc->errcap, "aligning the log tail failed: %s", sluice_strerror(r));
         return r;
     }
     for (size_t i = 0; i < rc->stale; i++) {
-        char name[32], path[4096];
-        seg_filename(name, rc->lsns[i]);
-        snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
-        lg->io->ops->unlink(lg->io, path);
+        char path[4096];
+        if (!seg_path(path, sizeof path, lg->logdir, rc->lsns[i]))
+            lg->io->ops->unlink(lg->io, path);
     }
     return rc->stale ? lg->io->ops->fsync_dir(lg->io, lg->logdir) : 0;
 }
@@ -547,7 +544,7 @@ static int create_first_segment(struct recovery *rc)
         return fd;
     }
     hot_wrlock(lg->index);
-    int r = hot_add_segment(lg->index, lg->next_seq, rc->next_lsn, lg->seg_start_bytes, fd);
+    int r = seg_table_add(&lg->index->segs, lg->next_seq, rc->next_lsn, lg->seg_start_bytes, fd);
     hot_unlock(lg->index);
     if (r < 0) {
         lg->io->ops->close(lg->io, fd);

@@ -1,5 +1,5 @@
 /*
- * Segment files. A segment is born complete: its header is written and synced in a
+ * Segments: the table (segment.h) and the files. A segment file is born complete: its header is written and synced in a
  * *.seg.tmp file, which is renamed into place and the directory synced, so a *.seg file
  * always has a valid header and recovery only ever deletes *.tmp leftovers.
  *
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,149 @@
 #include "clock.h"
 #include "crc32c.h"
 #include "format.h"
-#include "log.h"
+#include "segment.h"
 #include "sluice.h"
+
+/* --- the table ------------------------------------------------------------------- */
+
+void seg_table_free(struct segment_table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i].offs);
+    free(t->v);
+    t->v = NULL;
+    t->n = t->cap = 0;
+}
+
+int seg_table_add(struct segment_table *t, uint64_t seq, uint64_t first_lsn, uint64_t size,
+                  int fd)
+{
+    /* LSN order: a roll starts where the newest entry's records end; the one exception,
+     * a segment without records renamed over, starts at the same LSN (writer.c) */
+    SLUICE_ASSERT(!t->n || seg_newest(t)->first_lsn <= first_lsn);
+    SLUICE_ASSERT(fd >= 0);
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        struct segment *v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return SLUICE_ENOMEM;
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n] = (struct segment){.seq = seq, .first_lsn = first_lsn, .fd = fd, .dfd = -1,
+                                  .end = SEG_HEADER_BYTES, .size = size,
+                                  .created_ns = clock_now_ns()};
+    return (int)t->n++;
+}
+
+size_t seg_table_holding(const struct segment_table *t, uint64_t lsn)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) { /* the first entry with first_lsn > lsn */
+        size_t mid = (lo + hi) / 2;
+        if (t->v[mid].first_lsn <= lsn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : t->n;
+}
+
+int seg_table_reserve_offs(struct segment_table *t, size_t idx, size_t n)
+{
+    struct segment *s = seg_at(t, idx);
+    SLUICE_ASSERT(!s->retired);
+    if (s->noffs + n <= s->offs_cap)
+        return 0;
+    size_t cap = s->offs_cap ? s->offs_cap : SEG_OFFS_START;
+    while (cap < s->noffs + n)
+        cap *= 2;
+    uint32_t *v = realloc(s->offs, cap * sizeof *v);
+    if (!v)
+        return SLUICE_ENOMEM;
+    s->offs = v;
+    s->offs_cap = cap;
+    return 0;
+}
+
+int seg_table_locate(const struct segment_table *t, uint64_t lsn, int *fd, uint64_t *off)
+{
+    size_t i = seg_table_holding(t, lsn);
+    if (i == t->n)
+        return SLUICE_NOTFOUND;
+    /* noffs is not read: the writer appends offsets without the lock; callers ask only
+     * for released LSNs, whose offsets were stored before their write was submitted. */
+    const struct segment *s = &t->v[i];
+    if (s->fd < 0 || lsn - s->first_lsn >= s->offs_cap)
+        return SLUICE_NOTFOUND;
+    *fd = s->fd;
+    *off = s->offs[lsn - s->first_lsn];
+    return *off == SEG_NO_OFFSET ? SLUICE_NOTFOUND : 0;
+}
+
+void seg_table_wait_readers(struct segment_table *t)
+{
+    while (atomic_load(&t->file_readers))
+        sched_yield();
+}
+
+int seg_table_retire(struct segment_table *t, size_t idx, int fds[2])
+{
+    struct segment *s = seg_at(t, idx);
+    SLUICE_ASSERT(!s->retired && s->fd >= 0); /* live until retired, exactly once */
+    int n = 0;
+    fds[n++] = s->fd;
+    if (s->dfd >= 0)
+        fds[n++] = s->dfd;
+    s->retired = 1;
+    s->fd = s->dfd = -1;
+    free(s->offs);
+    s->offs = NULL;
+    s->offs_cap = s->noffs = 0;
+    return n;
+}
+
+void seg_table_usage(const struct segment_table *t, uint64_t *live, uint64_t *bytes,
+                     uint64_t *newest_bytes, uint64_t *oldest_created_ns)
+{
+    uint64_t n = 0, sum = 0, oldest = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct segment *g = &t->v[i];
+        if (g->retired)
+            continue;
+        n++;
+        sum += g->size; /* files, not fill: g->end is the writer's, unlocked */
+        if (!oldest || g->created_ns < oldest)
+            oldest = g->created_ns;
+    }
+    *live = n;
+    *bytes = sum;
+    *newest_bytes = t->n ? t->v[t->n - 1].size : 0;
+    *oldest_created_ns = oldest;
+}
+
+void seg_table_close_all(struct segment_table *t, struct io *io)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].fd >= 0)
+            io->ops->close(io, t->v[i].fd);
+        if (t->v[i].dfd >= 0)
+            io->ops->close(io, t->v[i].dfd);
+        t->v[i].fd = t->v[i].dfd = -1;
+    }
+}
+
+/* --- the files ------------------------------------------------------------------- */
 
 void seg_filename(char out[32], uint64_t first_lsn)
 {
     snprintf(out, 32, "%016" PRIx64 ".seg", first_lsn);
+}
+
+int seg_path(char *out, size_t cap, const char *logdir, uint64_t first_lsn)
+{
+    int n = snprintf(out, cap, "%s/%016" PRIx64 ".seg", logdir, first_lsn);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 int seg_prepare_spare(struct io *io, const char *spare_path, uint64_t bytes, uint64_t pace_ns,

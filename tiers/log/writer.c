@@ -177,10 +177,9 @@ static int gather(struct log *lg)
 /* Opens the O_DIRECT descriptor of segment idx; -EINVAL where the filesystem has none. */
 static int open_direct(struct log *lg, uint32_t idx)
 {
-    char name[32], path[4096];
-    seg_filename(name, lg->index->segs[idx].first_lsn);
-    snprintf(path, sizeof path, "%s/%s", lg->logdir, name);
-    return lg->io->ops->open(lg->io, path, O_RDWR | O_DIRECT, 0);
+    char path[4096];
+    int r = seg_path(path, sizeof path, lg->logdir, seg_at(&lg->index->segs, idx)->first_lsn);
+    return r ? r : lg->io->ops->open(lg->io, path, O_RDWR | O_DIRECT, 0);
 }
 
 /* The smallest segment the next record fits in: a header block, the record, its fill
@@ -241,55 +240,49 @@ static int roll_segment(struct log *lg)
     /* The log backlog budget: past it a stalled cold tier slows puts, through the ring's
      * backpressure; the compactor rings the doorbell when it retired segments. */
     if (lg->backlog_max_bytes) {
-        uint64_t live = 0;
+        uint64_t live, bytes, newest, oldest;
         hot_rdlock(lg->index);
-        for (size_t i = 0; i < lg->index->nsegs; i++)
-            live += lg->index->segs[i].retired ? 0 : lg->index->segs[i].size;
+        seg_table_usage(&lg->index->segs, &live, &bytes, &newest, &oldest);
         hot_unlock(lg->index);
-        if (live > lg->backlog_max_bytes)
+        if (bytes > lg->backlog_max_bytes)
             return 1;
     }
+    struct segment_table *t = &lg->index->segs;
     uint64_t need = segment_need(lg), bytes = 0;
+    uint64_t sealed_size = seg_at(t, lg->wseg)->size;
     const char *spare = prep_take(&lg->prep, need, &bytes);
     if (!spare)
-        bytes = unzeroed_size(lg, need, lg->index->segs[lg->wseg].size);
-    uint64_t sealed_fill = clock_now_ns() - lg->index->segs[lg->wseg].created_ns;
+        bytes = unzeroed_size(lg, need, sealed_size);
+    uint64_t sealed_fill = clock_now_ns() - seg_at(t, lg->wseg)->created_ns;
     int fd = seg_install(lg->io, lg->logdir, spare, lg->uuid, lg->next_seq, lg->write_lsn, bytes);
     /* the next spare's zeros spread over half the time this segment took to fill (at
      * most SPARE_PACE_MAX_NS: a quiet log must not keep a half-made spare for long) */
     uint64_t pace = sealed_fill / 2 < SPARE_PACE_MAX_NS ? sealed_fill / 2 : SPARE_PACE_MAX_NS;
-    prep_request(&lg->prep, next_spare_size(lg, spare ? bytes : lg->index->segs[lg->wseg].size,
-                                            sealed_fill), pace);
+    prep_request(&lg->prep, next_spare_size(lg, spare ? bytes : sealed_size, sealed_fill), pace);
     if (fd < 0)
         return fd;
     /* A segment without records (a record too large for it came first) had the same
      * name: the rename replaced its file, and its entry must not name it any longer
      * (the compactor deletes retired segments by name). */
-    struct hot_segment *old = &lg->index->segs[lg->wseg];
-    int replaced = old->first_lsn == lg->write_lsn;
-    int old_fd = old->fd, old_dfd = old->dfd;
+    int replaced = seg_at(t, lg->wseg)->first_lsn == lg->write_lsn;
+    int old_fds[2], nold = 0;
     hot_wrlock(lg->index);
-    int idx = hot_add_segment(lg->index, lg->next_seq, lg->write_lsn, bytes, fd);
-    if (idx >= 0 && replaced) {
-        old = &lg->index->segs[lg->wseg]; /* (the table may have moved) */
-        old->retired = 1;
-        old->fd = old->dfd = -1;
-    }
+    int idx = seg_table_add(t, lg->next_seq, lg->write_lsn, bytes, fd);
+    if (idx >= 0 && replaced)
+        nold = seg_table_retire(t, lg->wseg, old_fds);
     hot_unlock(lg->index);
     if (idx < 0) {
         lg->io->ops->close(lg->io, fd);
         return idx;
     }
-    if (replaced) { /* no reader has an offset in a segment without records */
-        lg->io->ops->close(lg->io, old_fd);
-        if (old_dfd >= 0)
-            lg->io->ops->close(lg->io, old_dfd);
-    }
+    /* no reader has an offset in a segment without records: no wait for readers */
+    for (int i = 0; i < nold; i++)
+        lg->io->ops->close(lg->io, old_fds[i]);
     if (lg->direct) {
         int dfd = open_direct(lg, (uint32_t)idx);
         if (dfd < 0)
             return dfd;
-        lg->index->segs[idx].dfd = dfd;
+        seg_at(t, (size_t)idx)->dfd = dfd;
     }
     lg->next_seq++;
     lg->wseg = (uint32_t)idx;
@@ -316,7 +309,7 @@ static uint64_t next_tag(struct log *lg, const struct log_write *w)
 
 /* Lays out the next batch into w->iov (ring memory); returns its record bytes (0:
  * nothing fits in this segment). */
-static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segment *seg,
+static size_t lay_out_batch(struct log *lg, struct log_write *w, struct segment *seg,
                             uint64_t *lsn_out, uint64_t *cursor_out)
 {
     size_t total = 0;
@@ -341,7 +334,7 @@ static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segm
                 break;
             w->iov[w->iovcnt++] = (struct iovec){ring_at(lg->ring, pos), size};
         }
-        hot_push_off(seg, seg->end + total);
+        seg_push_off(seg, seg->end + total);
         if (h->type != REC_OFFSET && h->ts > w->max_ts)
             w->max_ts = h->ts;
         total += size;
@@ -355,7 +348,7 @@ static size_t lay_out_batch(struct log *lg, struct log_write *w, struct hot_segm
 
 /* Ends the batch in w with its stamped fill (or, in a segment's last bytes, zeros),
  * stages it in direct mode, and submits it. */
-static int submit_batch(struct log *lg, struct log_write *w, struct hot_segment *seg,
+static int submit_batch(struct log *lg, struct log_write *w, struct segment *seg,
                         size_t total, uint64_t lsn)
 {
     size_t fill = rec_fill_size(seg->end + total), zeros = 0;
@@ -462,13 +455,13 @@ static int submit_write(struct log *lg)
     if (hold_batch(lg))
         return 0;
     hot_wrlock(lg->index);
-    int r = hot_reserve_offs(lg->index, lg->wseg, lg->gather_lsn - lg->write_lsn);
+    int r = seg_table_reserve_offs(&lg->index->segs, lg->wseg, lg->gather_lsn - lg->write_lsn);
     hot_unlock(lg->index);
     if (r) {
         poison(lg, r);
         return 0;
     }
-    struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    struct segment *seg = seg_at(&lg->index->segs, lg->wseg);
     struct log_write *w = write_at(lg, lg->w_count);
     uint64_t lsn, cursor;
     /* O_DIRECT writes start on a block; an unaligned end (a segment recovered with no
@@ -498,7 +491,7 @@ static int submit_write(struct log *lg)
  * damage in the last batch from a torn write (invariant 7). */
 static int submit_seal(struct log *lg)
 {
-    struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    struct segment *seg = seg_at(&lg->index->segs, lg->wseg);
     if (lg->sealed || lg->w_count || lg->fsync_inflight || poisoned(lg) ||
         !lg->wrote_since_open || (lg->direct && seg->end % LOG_BLOCK) ||
         seg->end + rec_fill_size(seg->end) > seg->size)
@@ -518,14 +511,14 @@ static int submit_fsync(struct log *lg)
     uint64_t w = pos_load(&lg->written), d = pos_load(&lg->durable);
     if (w <= d)
         return 0;
-    struct hot_index *x = lg->index;
-    size_t j = x->nsegs - 1;
-    while (j > 0 && x->segs[j].first_lsn > d + 1)
-        j--;
-    uint64_t target = w;
-    if (j + 1 < x->nsegs && x->segs[j + 1].first_lsn - 1 < target)
-        target = x->segs[j + 1].first_lsn - 1;
-    int r = lg->io->ops->submit_fdatasync(lg->io, x->segs[j].fd, ++lg->tag << WRITE_TAG_BITS);
+    /* one file per sync: the segment holding the first record not yet durable, up to
+     * its end (a later segment's records wait for the next sync) */
+    const struct segment_table *t = &lg->index->segs;
+    size_t j = seg_table_holding(t, d + 1);
+    if (j == t->n)
+        j = 0;
+    uint64_t last = seg_last_lsn(t, j), target = w < last ? w : last;
+    int r = lg->io->ops->submit_fdatasync(lg->io, seg_at(t, j)->fd, ++lg->tag << WRITE_TAG_BITS);
     if (r) {
         poison(lg, r);
         return 0;
@@ -615,7 +608,7 @@ static void write_done(struct log *lg, struct log_write *w, int res)
             memmove(w->iov, w->iov + i, sizeof(struct iovec) * (size_t)(w->iovcnt - i));
             w->iovcnt -= i;
         }
-        struct hot_segment *seg = &lg->index->segs[w->seg];
+        struct segment *seg = seg_at(&lg->index->segs, w->seg);
         int r = lg->io->ops->submit_writev(lg->io, lg->direct ? seg->dfd : seg->fd, w->iov,
                                            w->iovcnt, w->off, lg->direct ? RWF_DSYNC : 0,
                                            next_tag(lg, w));
@@ -817,13 +810,13 @@ int log_start(struct log *lg)
 {
     lg->gather_pos = lg->write_pos = lg->written_pos = lg->release_pos = 0;
     lg->write_lsn = lg->release_lsn = lg->gather_lsn;
-    lg->wseg = (uint32_t)(lg->index->nsegs - 1);
+    lg->wseg = (uint32_t)(lg->index->segs.n - 1);
     int dfd = lg->prefer_buffered ? -EINVAL : open_direct(lg, lg->wseg);
     if (dfd < 0 && dfd != -EINVAL)
         return dfd;
     /* the segment table owns the descriptor from here: log_destroy closes it */
     if (dfd >= 0)
-        lg->index->segs[lg->wseg].dfd = dfd;
+        seg_at(&lg->index->segs, lg->wseg)->dfd = dfd;
     lg->direct = dfd >= 0;
     lg->w_max = lg->direct ? LOG_MAX_WRITES : 1;
     int r = writer_alloc(lg);
@@ -857,7 +850,7 @@ void log_kick(struct log *lg)
  * reads the same way: nothing depends on it. */
 static void trim_last_segment(struct log *lg)
 {
-    struct hot_segment *seg = &lg->index->segs[lg->wseg];
+    struct segment *seg = seg_at(&lg->index->segs, lg->wseg);
     uint64_t keep = seg->first_lsn == lg->write_lsn ? lg->seg_start_bytes : seg->end;
     if (poisoned(lg) || seg->fd < 0 || keep >= seg->size || keep < seg->end)
         return;
@@ -890,13 +883,8 @@ int log_stop(struct log *lg)
 
 void log_destroy(struct log *lg)
 {
-    if (lg->index && lg->index->segs)
-        for (size_t i = 0; i < lg->index->nsegs; i++) {
-            if (lg->index->segs[i].fd >= 0)
-                lg->io->ops->close(lg->io, lg->index->segs[i].fd);
-            if (lg->index->segs[i].dfd >= 0)
-                lg->io->ops->close(lg->io, lg->index->segs[i].dfd);
-        }
+    if (lg->index)
+        seg_table_close_all(&lg->index->segs, lg->io);
 }
 
 void log_fill_stats(struct log *lg, struct sluice_stats *out)
@@ -922,8 +910,10 @@ void log_fill_stats(struct log *lg, struct sluice_stats *out)
     out->direct_io = (uint32_t)lg->direct;
     out->recovery_skipped_records = lg->recovery_skipped_lsns;
     uint64_t oldest = 0;
-    hot_segment_usage(lg->index, &out->segments, &out->log_backlog_bytes,
-                      &out->active_segment_bytes, &oldest);
+    hot_rdlock(lg->index);
+    seg_table_usage(&lg->index->segs, &out->segments, &out->log_backlog_bytes,
+                    &out->active_segment_bytes, &oldest);
+    hot_unlock(lg->index);
     out->log_backlog_age_ns = oldest ? clock_now_ns() - oldest : 0;
     if (lg->prep.started) {
         pthread_mutex_lock(&lg->prep.mu);
