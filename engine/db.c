@@ -170,7 +170,7 @@ static int make_dirs(sluice_db *db)
 {
     if (mkdir(db->dir, 0755) < 0 && errno != EEXIST)
         return -errno;
-    if (mkdir(db->log.logdir, 0755) < 0 && errno != EEXIST)
+    if (mkdir(db->logdir, 0755) < 0 && errno != EEXIST)
         return -errno;
     return 0;
 }
@@ -239,12 +239,12 @@ void db_view_release(sluice_db *db, uint64_t compacted_lsn)
 
 int db_wait_spare(sluice_db *db, uint32_t timeout_ms)
 {
-    return db->read_only ? SLUICE_EREADONLY : prep_wait_ready(&db->log.prep, timeout_ms);
+    return db->read_only ? SLUICE_EREADONLY : log_wait_spare(db->log, (int)timeout_ms);
 }
 
 uint64_t db_compacted_lsn(sluice_db *db)
 {
-    return db->compactor ? compactor_compacted_lsn(db->compactor) : db->log.compacted_lsn;
+    return db->compactor ? compactor_compacted_lsn(db->compactor) : db->cold_compacted_lsn;
 }
 
 static void on_seal(void *arg) { compactor_kick(arg, 0); }
@@ -264,17 +264,9 @@ static int open_cold(sluice_db *db, const sluice_options *o)
         say(o, "%s: %s", path, sluice_strerror(r));
         return r;
     }
-    int has_uuid;
-    uint8_t uuid[16];
-    if ((r = cold_meta(db->cold, &db->log.compacted_lsn, uuid, &has_uuid))) {
+    if ((r = cold_meta(db->cold, &db->cold_compacted_lsn, db->cold_uuid, &db->cold_uuid_known)))
         say(o, "%s: %s", path, sluice_strerror(r));
-        return r;
-    }
-    if (has_uuid) {
-        memcpy(db->log.uuid, uuid, 16);
-        db->log.uuid_known = 1;
-    }
-    return 0;
+    return r;
 }
 
 __thread pid_t db_cached_pid;
@@ -296,17 +288,17 @@ static int step_handle(sluice_db *db, const char *dir)
         return r;
     db->dir = strdup(dir);
     size_t n = strlen(dir) + 5;
-    db->log.logdir = malloc(n);
-    if (!db->dir || !db->log.logdir)
+    db->logdir = malloc(n);
+    if (!db->dir || !db->logdir)
         return SLUICE_ENOMEM;
-    snprintf(db->log.logdir, n, "%s/log", dir);
+    snprintf(db->logdir, n, "%s/log", dir);
     return hot_init(&db->index);
 }
 
 static void undo_handle(sluice_db *db)
 {
     hot_destroy(&db->index);
-    free(db->log.logdir);
+    free(db->logdir);
     free(db->dir);
     free(db->views);
     free(db->view_since);
@@ -321,10 +313,10 @@ static int step_directory(sluice_db *db)
     int r;
     if (db->read_only) {
         struct stat st;
-        if (stat(db->log.logdir, &st) == 0 && S_ISDIR(st.st_mode))
+        if (stat(db->logdir, &st) == 0 && S_ISDIR(st.st_mode))
             return 0;
         r = errno == ENOENT || !errno ? SLUICE_NOTFOUND : -errno;
-        say(o, "%s: not a sluice directory (no log/)", db->log.logdir);
+        say(o, "%s: not a sluice directory (no log/)", db->logdir);
         return r;
     }
     if ((r = make_dirs(db))) {
@@ -374,39 +366,40 @@ static void undo_cold(sluice_db *db)
 static int step_log(sluice_db *db)
 {
     const sluice_options *o = &db->opts;
-    struct log *lg = &db->log;
-    lg->io = db->io;
-    lg->ring = &db->ring;
-    lg->index = &db->index;
-    lg->segment_bytes = o->segment_bytes;
-    lg->seg_start_bytes = o->segment_bytes < SEG_START_BYTES ? o->segment_bytes : SEG_START_BYTES;
-    lg->batch_max_bytes = o->batch_max_bytes;
-    lg->linger_us = o->linger_us;
-    lg->memory_delay_us = o->memory_delay_us;
-    lg->prefer_buffered = o->io_backend == SLUICE_IO_POSIX_BUFFERED;
-    lg->cpus = db->io->cpus = o->background_cpus;
-    lg->backlog_max_bytes = o->log_backlog_max_bytes;
-    lg->on_event = on_tier_event;
-    lg->event_arg = db;
-    if (!lg->uuid_known && getrandom(lg->uuid, sizeof lg->uuid, 0) != sizeof lg->uuid)
-        return -EIO; /* a new database's identity (the cold tier's, once it has one) */
-    int had_log;
-    return log_recover(lg, db->read_only, &had_log, o->errbuf, o->errbuf_bytes);
+    db->io->cpus = o->background_cpus;
+    struct log_config cfg = {
+        .io = db->io, .ring = &db->ring, .index = &db->index, .progress = &db->progress,
+        .logdir = db->logdir, .uuid_known = db->cold_uuid_known,
+        .compacted_lsn = db->cold_compacted_lsn, .read_only = db->read_only,
+        .segment_bytes = o->segment_bytes, .batch_max_bytes = o->batch_max_bytes,
+        .linger_us = o->linger_us, .memory_delay_us = o->memory_delay_us,
+        .prefer_buffered = o->io_backend == SLUICE_IO_POSIX_BUFFERED,
+        .cpus = o->background_cpus, .backlog_max_bytes = o->log_backlog_max_bytes,
+        .on_event = on_tier_event, .event_arg = db};
+    if (cfg.uuid_known)
+        memcpy(cfg.uuid, db->cold_uuid, sizeof cfg.uuid);
+    else if (getrandom(cfg.uuid, sizeof cfg.uuid, 0) != sizeof cfg.uuid)
+        return -EIO; /* a new database's identity (recovery takes the log's, if any) */
+    return log_open(&cfg, &db->log, o->errbuf, o->errbuf_bytes);
 }
 
 static int step_compactor(sluice_db *db)
 {
     const sluice_options *o = &db->opts;
     struct compactor_config cfg = {
-        .lg = &db->log, .cold = db->cold, .cpus = o->background_cpus,
+        .lg = db->log, .index = &db->index, .io = db->io, .logdir = db->logdir,
+        .cold = db->cold, .cpus = o->background_cpus,
         .retention_ns = o->retention_ns, .manual = o->manual_compaction != 0,
         .horizon = views_horizon, .horizon_arg = db, .on_event = on_tier_event, .event_arg = db};
-    int r = compactor_create(&cfg, db->log.compacted_lsn, &db->compactor);
-    if (!r && !o->manual_compaction) {
-        db->log.on_seal = on_seal;
-        db->log.on_seal_arg = db->compactor;
-    }
-    return r;
+    return compactor_create(&cfg, db->cold_compacted_lsn, &db->compactor);
+}
+
+/* The writer thread (and its preparer): it rings the compactor when a segment is
+ * sealed, unless compaction is manual. */
+static int step_writer(sluice_db *db)
+{
+    int automatic = db->compactor && !db->opts.manual_compaction;
+    return log_start(db->log, db->doorbell_fd, automatic ? on_seal : NULL, db->compactor);
 }
 
 /* The doorbell every producer and completion rings, and the ring: in a shared-memory file
@@ -418,8 +411,7 @@ static int step_ring(sluice_db *db)
     db->doorbell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (db->doorbell_fd < 0)
         return -errno;
-    db->log.doorbell_fd = db->doorbell_fd;
-    uint64_t first = db->log.gather_lsn;
+    uint64_t first = log_next_lsn(db->log);
     int fd = -1;
     if (!o->ring_private && ring_file_create(db, &fd) == 0 &&
         ring_init_file(&db->ring, o->ring_bytes, first, db->doorbell_fd, fd, 4096) == 0) {
@@ -438,7 +430,7 @@ static void undo_ring(sluice_db *db)
 {
     ring_destroy(&db->ring);
     /* a poisoned log may lack what the shared ring holds: the next open replays it */
-    ring_file_close(db, atomic_load(&db->log.poison_cause) != 0);
+    ring_file_close(db, db->log && log_poison_cause(db->log) != 0);
     if (db->doorbell_fd >= 0)
         close(db->doorbell_fd);
     db->doorbell_fd = -1;
@@ -486,7 +478,7 @@ static int run_step(sluice_db *db, enum open_step step, const char *dir, struct 
     case OPENED_LOG: return step_log(db);
     case OPENED_RING: return step_ring(db);
     case OPENED_COMPACTOR: return step_compactor(db);
-    case OPENED_WRITER: return log_start(&db->log);
+    case OPENED_WRITER: return step_writer(db);
     case OPENED_REPLAY: return step_replay(db);
     case OPENED_PUBLISHER: return step_publisher(db);
     case OPENED_NOTHING: break;
@@ -503,7 +495,7 @@ static void unwind(sluice_db *db)
         /* fallthrough */
     case OPENED_REPLAY: /* nothing to undo: the replayed records are in the log */
     case OPENED_WRITER:
-        (void)log_stop(&db->log); /* drains (unless close did), joins; stops the preparer */
+        (void)log_stop(db->log); /* drains (unless close did), joins; stops the preparer */
         /* fallthrough */
     case OPENED_COMPACTOR:
         compactor_destroy(db->compactor); /* it reads segment files and rings the doorbell */
@@ -513,7 +505,8 @@ static void unwind(sluice_db *db)
         undo_ring(db);
         /* fallthrough */
     case OPENED_LOG:
-        log_destroy(&db->log); /* the segment files */
+        log_destroy(db->log); /* the segment files */
+        db->log = NULL;
         /* fallthrough */
     case OPENED_COLD:
         undo_cold(db);
@@ -594,7 +587,7 @@ int sluice_close(sluice_db *db)
      * the ring, writes, syncs and seals everything and exits (log_drain), so that the
      * publisher's last snapshot (step 10's undo) shows the final figures. Step 8's undo
      * then stops the preparer, which the publisher reads until it stopped. */
-    r = log_drain(&db->log); /* the error that poisoned the log, itself: -EIO, -ENOSPC... */
+    r = log_drain(db->log); /* the error that poisoned the log, itself: -EIO, -ENOSPC... */
     unwind(db);
     return r;
 }

@@ -47,7 +47,13 @@ struct sluice_db {
     struct io *io;
     struct ring ring;
     struct hot_index index;
-    struct log log;
+    struct log *log;               /* NULL until step 5 of open (log.h: private) */
+    struct log_progress progress;  /* the log's positions and poison flag, read by puts */
+    char *logdir;                  /* DIR/log */
+    /* from the cold tier (step 4), for the log: its checkpoint and the identity */
+    uint64_t cold_compacted_lsn;
+    uint8_t cold_uuid[16];
+    int cold_uuid_known;
     struct cold *cold;          /* NULL for a read-only open of a directory without one */
     struct compactor *compactor; /* NULL for readers, and until step 7 of open */
     pthread_mutex_t views_mu;   /* cold views held by open iterators: the prune horizon */

@@ -34,7 +34,6 @@ int obs_init(sluice_db *db)
 {
     pthread_mutex_init(&db->obs_mu, NULL);
     hist_init(&db->ring_blocked);
-    log_obs_init(&db->log.obs);
     if (db->read_only)
         return 0;
     db->stripes = aligned_alloc(64, PUT_STRIPES * sizeof *db->stripes);
@@ -56,7 +55,6 @@ void obs_destroy(sluice_db *db)
         free(db->stripes);
     }
     pthread_mutex_destroy(&db->obs_mu);
-    log_obs_destroy(&db->log.obs);
 }
 
 void obs_record_put(sluice_db *db, int level, uint64_t ns)
@@ -108,14 +106,13 @@ static void hist_copy(sluice_db *db, int which, struct hist *out)
             compactor_hist(db->compactor, which == SLUICE_HIST_PUT_TO_COLD, out);
         return;
     default: {
-        struct log_obs *o = &db->log.obs;
-        const struct hist *h = which == SLUICE_HIST_BATCH_RECORDS ? &o->batch_records
-                             : which == SLUICE_HIST_BATCH_BYTES   ? &o->batch_bytes
-                             : which == SLUICE_HIST_WRITE         ? &o->write_ns
-                                                                  : &o->fsync_ns;
-        pthread_mutex_lock(&o->mu);
-        hist_merge(out, h);
-        pthread_mutex_unlock(&o->mu);
+        if (db->log)
+            log_hist(db->log,
+                     which == SLUICE_HIST_BATCH_RECORDS ? LOG_HIST_BATCH_RECORDS
+                     : which == SLUICE_HIST_BATCH_BYTES ? LOG_HIST_BATCH_BYTES
+                     : which == SLUICE_HIST_WRITE       ? LOG_HIST_WRITE
+                                                        : LOG_HIST_FSYNC,
+                     out);
     }
     }
 }
@@ -207,7 +204,7 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     /* Bottom of the lattice first, so the copy keeps compacted <= durable <= written <=
      * indexed <= claimed even while they move. */
     out->compacted_lsn = db_compacted_lsn(db);
-    log_fill_stats(&db->log, out);
+    log_fill_stats(db->log, out);
     if (db->compactor)
         compactor_fill_stats(db->compactor, out);
     out->claimed_lsn = db->read_only ? out->indexed_lsn : ring_claimed_lsn(&db->ring);

@@ -20,14 +20,14 @@
 uint64_t db_read_snapshot(sluice_db *db)
 {
     if (db->read_only)
-        return pos_load(&db->log.indexed);
+        return pos_load(&db->progress.indexed);
     uint64_t target = ring_claimed_lsn(&db->ring);
-    if (pos_load(&db->log.indexed) < target)
-        log_nudge(&db->log);
+    if (pos_load(&db->progress.indexed) < target)
+        log_nudge(db->log);
     /* A poisoned log indexes nothing more: reads see what it had indexed (a reader
      * waited forever for claimed records after an allocation failed in the writer). */
-    if (pos_wait(&db->log.indexed, target, 0, INDEX_SPIN_NS, &db->log.poison))
-        return pos_load(&db->log.indexed);
+    if (pos_wait(&db->progress.indexed, target, 0, INDEX_SPIN_NS, &db->progress.poison))
+        return pos_load(&db->progress.indexed);
     return target;
 }
 

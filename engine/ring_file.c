@@ -87,9 +87,10 @@ int ring_file_create(sluice_db *db, int *fd_out)
     }
     struct ring_file_hdr h = {.version = RING_FILE_VERSION, .header_bytes = RING_FILE_HEADER,
                               .dir_dev = (uint64_t)st.st_dev, .dir_ino = (uint64_t)st.st_ino,
-                              .ring_bytes = db->opts.ring_bytes, .first_lsn = db->log.gather_lsn};
+                              .ring_bytes = db->opts.ring_bytes,
+                              .first_lsn = log_next_lsn(db->log)};
     memcpy(h.magic, RING_FILE_MAGIC, 8);
-    memcpy(h.uuid, db->log.uuid, 16);
+    memcpy(h.uuid, log_uuid(db->log), 16);
     h.crc = hdr_crc(&h);
     db->ring_hdr = h;
     if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
@@ -127,7 +128,7 @@ static const uint8_t *map_old(const sluice_db *db, const char *path, const struc
     if (fstat(fd, &st) == 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
         !memcmp(h.magic, RING_FILE_MAGIC, 8) && h.version == RING_FILE_VERSION &&
         h.header_bytes == RING_FILE_HEADER && h.crc == hdr_crc(&h) && !(h.flags & RING_FILE_REPLAYING) &&
-        !memcmp(h.uuid, db->log.uuid, 16) && h.dir_dev == (uint64_t)dir->st_dev &&
+        !memcmp(h.uuid, log_uuid(db->log), 16) && h.dir_dev == (uint64_t)dir->st_dev &&
         h.dir_ino == (uint64_t)dir->st_ino && h.ring_bytes >= 65536 &&
         !(h.ring_bytes & (h.ring_bytes - 1)) && (uint64_t)st.st_size == RING_FILE_HEADER + h.ring_bytes) {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);

@@ -20,7 +20,7 @@ static int reserve_blocking(sluice_db *db, size_t size, struct ring_slot *slot, 
         atomic_store(&db->pressure_since, clock_now_ns());
         obs_event(db, SLUICE_EVENT_BACKPRESSURE_BEGIN, 0, 0);
     }
-    int r = ring_reserve(&db->ring, size, 1, db->opts.put_timeout_ms, &db->log.poison, slot, waited);
+    int r = ring_reserve(&db->ring, size, 1, db->opts.put_timeout_ms, &db->progress.poison, slot, waited);
     uint64_t since = atomic_load(&db->pressure_since);
     if (atomic_fetch_sub(&db->pressure_waiters, 1) == 1)
         obs_event(db, SLUICE_EVENT_BACKPRESSURE_END, clock_now_ns() - since, 0);
@@ -37,7 +37,7 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
         atomic_fetch_add_explicit(&db->rejected_invalid, 1, memory_order_relaxed);
         return SLUICE_EINVAL;
     }
-    if (atomic_load_explicit(&db->log.poison, memory_order_acquire)) {
+    if (atomic_load_explicit(&db->progress.poison, memory_order_acquire)) {
         atomic_fetch_add_explicit(&db->rejected_poisoned, 1, memory_order_relaxed);
         return SLUICE_EPOISONED;
     }
@@ -53,7 +53,7 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
     uint64_t waited = 0;
     size_t size = rec_size(klen, vlen);
     /* the first attempt never sleeps: a full ring is then handled on the slow path */
-    int r = ring_reserve(&db->ring, size, 0, 0, &db->log.poison, &slot, &waited);
+    int r = ring_reserve(&db->ring, size, 0, 0, &db->progress.poison, &slot, &waited);
     if (r == SLUICE_EBUSY && (block || db->opts.full_policy == SLUICE_FULL_BLOCK))
         r = reserve_blocking(db, size, &slot, &waited);
     if (waited) {
@@ -76,18 +76,18 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
     rec_fill(slot.rec, type, slot.lsn, ts, key, klen, val, vlen);
     /* WRITTEN: in a shared ring the publication itself survives a crash of the process
      * (ring_file.c); in a private one, the log write does */
-    struct position *await = level == SLUICE_ACK_DURABLE ? &db->log.durable
-                           : level == SLUICE_ACK_WRITTEN && !db->ring_shared ? &db->log.written
+    struct position *await = level == SLUICE_ACK_DURABLE ? &db->progress.durable
+                           : level == SLUICE_ACK_WRITTEN && !db->ring_shared ? &db->progress.written
                                                                             : NULL;
     if (await)
-        log_want(&db->log, slot.lsn); /* before the writer can see the record */
+        log_want(db->log, slot.lsn); /* before the writer can see the record */
     ring_publish(&db->ring, &slot);
     if (await)
-        log_nudge(&db->log);
+        log_nudge(db->log);
     if (lsn_out)
         *lsn_out = slot.lsn;
     if (await)
-        r = pos_wait(await, slot.lsn, 0, ACK_SPIN_NS, &db->log.poison);
+        r = pos_wait(await, slot.lsn, 0, ACK_SPIN_NS, &db->progress.poison);
     if (timed && !r)
         obs_record_put(db, level, clock_now_ns() - t0);
     return r;
@@ -170,7 +170,7 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
     if (bad)
         return bad;
     int level = db_resolve_ack(db, ack);
-    uint64_t claimed = db->read_only ? pos_load(&db->log.indexed) : ring_claimed_lsn(&db->ring);
+    uint64_t claimed = db->read_only ? pos_load(&db->progress.indexed) : ring_claimed_lsn(&db->ring);
     if (level < 0 || lsn == 0 || lsn > claimed)
         return SLUICE_EINVAL;
     if (level == SLUICE_ACK_MEMORY || (level == SLUICE_ACK_WRITTEN && db->ring_shared)) {
@@ -179,19 +179,19 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
         (void)db_read_snapshot(db);
         return 0;
     }
-    struct position *p = level == SLUICE_ACK_WRITTEN ? &db->log.written : &db->log.durable;
+    struct position *p = level == SLUICE_ACK_WRITTEN ? &db->progress.written : &db->progress.durable;
     if (pos_load(p) >= lsn)
         return 0;
     if (db->read_only)
         return SLUICE_ETIMEDOUT; /* nothing moves in a read-only handle */
-    if (atomic_load(&db->log.poison))
+    if (atomic_load(&db->progress.poison))
         return SLUICE_EPOISONED;
     if (timeout_ms == 0)
         return SLUICE_ETIMEDOUT;
     uint64_t deadline = clock_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    log_want(&db->log, lsn);
-    log_kick(&db->log);
-    return pos_wait(p, lsn, deadline, ACK_SPIN_NS, &db->log.poison);
+    log_want(db->log, lsn);
+    log_kick(db->log);
+    return pos_wait(p, lsn, deadline, ACK_SPIN_NS, &db->progress.poison);
 }
 
 int sluice_flush(sluice_db *db)
@@ -202,11 +202,11 @@ int sluice_flush(sluice_db *db)
     if (db->read_only)
         return SLUICE_EREADONLY;
     uint64_t target = ring_claimed_lsn(&db->ring);
-    if (pos_load(&db->log.durable) >= target)
-        return atomic_load(&db->log.poison) ? SLUICE_EPOISONED : 0;
-    log_want(&db->log, target);
-    log_kick(&db->log);
-    return pos_wait(&db->log.durable, target, 0, 0, &db->log.poison);
+    if (pos_load(&db->progress.durable) >= target)
+        return atomic_load(&db->progress.poison) ? SLUICE_EPOISONED : 0;
+    log_want(db->log, target);
+    log_kick(db->log);
+    return pos_wait(&db->progress.durable, target, 0, 0, &db->progress.poison);
 }
 
 int sluice_compact(sluice_db *db)

@@ -29,6 +29,9 @@ struct compactor_batch {
 
 struct compactor {
     struct log *lg;
+    struct hot_index *index;
+    struct io *io;
+    const char *logdir;
     struct cold *cold;
     uint64_t cpus;                 /* where the thread runs (placement.h) */
     uint64_t retention_ns;
@@ -116,9 +119,9 @@ static void batch_fix_pointers(struct compactor_batch *b)
 static uint64_t pick_target(struct compactor *c, uint64_t done, uint32_t *segidx, int *fd,
                             uint64_t *sealed_waiting)
 {
-    struct hot_index *x = c->lg->index;
+    struct hot_index *x = c->index;
     const struct segment_table *t = &x->segs;
-    uint64_t durable = pos_load(&c->lg->durable), upto = 0;
+    uint64_t durable = pos_load(&log_progress(c->lg)->durable), upto = 0;
     hot_rdlock(x);
     *sealed_waiting = 0;
     for (size_t i = 0; i + 1 < t->n; i++)
@@ -153,7 +156,7 @@ static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto,
     if (fstat(fd, &st) < 0)
         return -errno;
     struct seg_walker w;
-    int r = seg_walker_open(&w, c->lg->io, fd, (uint64_t)st.st_size);
+    int r = seg_walker_open(&w, c->io, fd, (uint64_t)st.st_size);
     w.skip_upto = from - 1; /* damage in records already cold (recovery stepped over it) */
     const struct rec_hdr *h;
     uint64_t off;
@@ -183,8 +186,7 @@ static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto,
 /* Prunes the hot index and retires segments wholly at or below the horizon. */
 static void cleanup(struct compactor *c, uint64_t done)
 {
-    struct log *lg = c->lg;
-    struct hot_index *x = lg->index;
+    struct hot_index *x = c->index;
     int fds[2 * RETIRE_MAX], nfds = 0;
     uint64_t firsts[RETIRE_MAX];
     int nfirst = 0;
@@ -208,15 +210,15 @@ static void cleanup(struct compactor *c, uint64_t done)
     /* a reader that found a file position before the prune may still be reading it */
     seg_table_wait_readers(t);
     for (int i = 0; i < nfds; i++)
-        lg->io->ops->close(lg->io, fds[i]);
+        c->io->ops->close(c->io, fds[i]);
     for (int i = 0; i < nfirst; i++) {
         char path[4096];
-        if (!seg_path(path, sizeof path, lg->logdir, firsts[i]) &&
-            lg->io->ops->unlink(lg->io, path) == 0)
+        if (!seg_path(path, sizeof path, c->logdir, firsts[i]) &&
+            c->io->ops->unlink(c->io, path) == 0)
             atomic_fetch_add(&c->segments_deleted, 1);
     }
     /* Not durable until the directory is: a crash before is redone by recovery. */
-    (void)lg->io->ops->fsync_dir(lg->io, lg->logdir);
+    (void)c->io->ops->fsync_dir(c->io, c->logdir);
 }
 
 /* Pacing. A round's writes are shares of COLD_TXN_BYTES (cold.h) while it is paced (one
@@ -254,7 +256,7 @@ static void pace(void *arg, uint64_t bytes)
 /* The round's rate: the log's write rate times PACE_FACTOR, unless the backlog grew. */
 static void pace_plan(struct compactor *c, uint64_t sealed_waiting)
 {
-    uint64_t now = clock_now_ns(), bytes = atomic_load(&c->lg->st.log_bytes);
+    uint64_t now = clock_now_ns(), bytes = log_bytes_written(c->lg);
     if (c->log_seen_ns && now > c->log_seen_ns) {
         double r = (double)(bytes - c->log_bytes_seen) * 1e9 / (double)(now - c->log_seen_ns);
         c->log_rate = c->log_rate ? 0.5 * c->log_rate + 0.5 * r : r;
@@ -287,9 +289,9 @@ static int round_once(struct compactor *c)
     int asked = c->requested > done;
     pthread_mutex_unlock(&c->mu);
     pace_plan(c, asked ? PACE_BACKLOG + 1 : sealed_waiting);
-    hot_rdlock(c->lg->index);
-    uint64_t seg_born = seg_at(&c->lg->index->segs, segidx)->created_ns;
-    hot_unlock(c->lg->index);
+    hot_rdlock(c->index);
+    uint64_t seg_born = seg_at(&c->index->segs, segidx)->created_ns;
+    hot_unlock(c->index);
     struct compactor_batch *b = &c->batch;
     b->n = b->used = 0;
     int r = read_batch(c, fd, done + 1, upto, b);
@@ -299,7 +301,7 @@ static int round_once(struct compactor *c)
         uint64_t retain_from = c->retention_ns && c->newest_ts > c->retention_ns
                                    ? c->newest_ts - c->retention_ns
                                    : 0;
-        r = cold_apply(c->cold, b->recs, b->n, upto, c->lg->uuid, retain_from, &st);
+        r = cold_apply(c->cold, b->recs, b->n, upto, log_uuid(c->lg), retain_from, &st);
         if (!r) {
             uint64_t t1 = clock_now_ns();
             pthread_mutex_lock(&c->obs_mu);
@@ -327,7 +329,7 @@ static int round_once(struct compactor *c)
     if (r)
         return r;
     /* compacted <= durable: a round takes only durable records (pick_target) */
-    SLUICE_ASSERT(upto <= pos_load(&c->lg->durable));
+    SLUICE_ASSERT(upto <= pos_load(&log_progress(c->lg)->durable));
     pos_advance(&c->compacted, upto);
     cleanup(c, upto);
     log_kick(c->lg); /* a writer held back by the backlog budget may go on */
@@ -375,6 +377,9 @@ int compactor_create(const struct compactor_config *cfg, uint64_t compacted_lsn,
     if (!c)
         return SLUICE_ENOMEM;
     c->lg = cfg->lg;
+    c->index = cfg->index;
+    c->io = cfg->io;
+    c->logdir = cfg->logdir;
     c->cold = cfg->cold;
     c->cpus = cfg->cpus;
     c->retention_ns = cfg->retention_ns;

@@ -34,7 +34,10 @@ struct compactor; /* private: tiers/compact/compactor.c */
 
 /* What the compactor works with, fixed at creation. */
 struct compactor_config {
-    struct log *lg;
+    struct log *lg;          /* its progress, identity and write rate; it is kicked */
+    struct hot_index *index; /* pruned; its segment table's entries retired */
+    struct io *io;           /* reads segments, closes and deletes retired ones */
+    const char *logdir;      /* must outlive the compactor */
     struct cold *cold;
     uint64_t cpus;          /* where the thread runs (placement.h) */
     uint64_t retention_ns;

@@ -15,144 +15,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format.h"
 #include "hot_index.h"
 #include "io.h"
-#include "hist.h"
 #include "position.h"
-#include "preparer.h"
 #include "ring.h"
 #include "segment.h"
 
-/* O_DIRECT writes in flight at most: more lets producers that missed a batch go out at
- * once instead of waiting a whole device write (group commit with few producers). */
-#define LOG_MAX_WRITES 4
-/* What records nobody waits for may be held back to fill (memory_delay_us): a 4 KiB
- * block's fill then pads at most an eighth of the write. */
-#define LOG_HOLD_BYTES (32u << 10)
+struct log; /* private (log_state.h) */
+struct hist;
+struct sluice_stats;
 
-/* Segments grow with the write rate (roll_segment in writer.c): a log starts with
- * segments of SEG_START_BYTES (or segment_bytes, if smaller), and each spare is twice the
- * segment just installed while segments fill within SEG_GROW_FILL_NS, up to
- * segment_bytes; half of it, down to the start size, once one took SEG_SHRINK_FILL_NS.
- * A tiny or idle directory so costs a few MiB, a busy one full-size pre-zeroed segments. */
-#define SEG_START_BYTES (2u << 20)
-#define SEG_GROW_FILL_NS (10ull * 1000000000u)
-#define SEG_SHRINK_FILL_NS (120ull * 1000000000u)
-
-struct log_write {
-    int done;          /* 0 in flight, 1 completed, -1 failed */
-    uint8_t *stage;    /* direct mode: 4 KiB-aligned copy of the batch */
-    struct iovec iov[IO_MAX_IOV];
-    int iovcnt;
-    uint64_t off;      /* file offset of what remains to write */
-    uint32_t seg;
-    uint64_t end_pos;  /* ring cursor after its last record */
-    uint64_t last_lsn; /* its last LSN (write_lsn - 1 for a seal) */
-    uint64_t submit_ns;/* when it was submitted (monotonic) */
-    uint64_t max_ts;   /* the newest ts among its records (0 if none) */
+/* What producers and readers wait on: the positions (advanced only by the writer
+ * thread) and the poison flag. The caller provides it (log_config) and reads it
+ * directly: a put's check costs the same load it did when the log was a field of the
+ * handle. */
+struct log_progress {
+    struct position indexed, written, durable;
+    _Atomic int poison; /* 0, or SLUICE_EPOISONED: the abort code of every waiter */
 };
 
-struct log_stats {
-    _Atomic uint64_t puts, put_bytes, log_bytes, batches, fsyncs, short_writes,
-        segments_created, segments_sealed, eagain_retries;
-    /* freshness: the newest ts visible to reads (indexed) and made durable */
-    _Atomic uint64_t newest_ts_indexed, newest_ts_durable;
-};
-
-/* The writer's distributions: it records under mu once per batch, readers copy under
- * it (engine/observe.c). Initialised by log_obs_init before anything records. */
-struct log_obs {
-    pthread_mutex_t mu;
-    struct hist batch_records, batch_bytes; /* records and bytes per write */
-    struct hist write_ns;  /* submit -> completion of each write (with RWF_DSYNC: durable) */
-    struct hist fsync_ns;  /* submit -> completion of each separate fdatasync */
-};
-void log_obs_init(struct log_obs *o);
-void log_obs_destroy(struct log_obs *o);
-
-struct log {
-    /* wiring, set before log_recover */
+/* What the log is built from. Pointers stay the caller's and must outlive the log;
+ * logdir is copied. */
+struct log_config {
     struct io *io;
     struct ring *ring;
-    struct hot_index *index;
-    char *logdir;
-    uint8_t uuid[16];
-    int uuid_known;          /* the cold tier named the database: segments must agree */
-    uint64_t compacted_lsn;  /* at open: records <= it are in the cold tier */
-    int read_only;           /* set by log_recover: another process may be writing */
-    uint64_t recovery_skips;        /* damaged stretches recovery stepped over (all cold) */
-    uint64_t recovery_skipped_lsns; /* the records they held */
-    uint64_t backlog_max_bytes; /* live segments beyond this hold the writer back */
-    void (*on_seal)(void *arg); /* a segment was sealed: the compactor has work */
-    void *on_seal_arg;
-    size_t segment_bytes, batch_max_bytes; /* segment_bytes: the largest segment */
-    uint64_t seg_start_bytes;  /* the first segments' size: min(SEG_START_BYTES, segment_bytes) */
+    struct hot_index *index; /* the segment table lives in it (segment.h) */
+    struct log_progress *progress; /* initialised by log_open */
+    const char *logdir;
+    uint8_t uuid[16];       /* the database's identity */
+    int uuid_known;         /* the cold tier named it: segments must agree */
+    uint64_t compacted_lsn; /* records <= it are in the cold tier */
+    int read_only;          /* another process may be writing: recovery only reads */
+    size_t segment_bytes;   /* the largest segment */
+    size_t batch_max_bytes;
     uint32_t linger_us;
     uint32_t memory_delay_us; /* MEMORY-only records may wait this long to fill a write */
-    int prefer_buffered;   /* never use O_DIRECT (tests of the buffered path) */
-    uint64_t cpus;         /* where the writer and the preparer run (placement.h) */
-    int doorbell_fd;
-
-    struct position indexed, written, durable;
-    _Atomic int poison;       /* 0, or SLUICE_EPOISONED: the abort code of every waiter */
-    _Atomic int poison_cause; /* the error that poisoned the log (-errno) */
-    _Atomic int stopping;
-    /* The highest LSN a producer, sluice_wait or sluice_flush waits to see written: while
-     * it is below the first unwritten record, nobody waits for the pending batch. */
-    _Atomic uint64_t want_lsn;
-    _Atomic int napping;      /* the writer naps on a held batch: kick it if you need it */
-    struct log_stats st;
-    struct log_obs obs;
+    int prefer_buffered;      /* never use O_DIRECT (tests of the buffered path) */
+    uint64_t cpus;            /* where the writer and the preparer run (placement.h) */
+    uint64_t backlog_max_bytes; /* live segments beyond this hold the writer back */
     /* events (may be NULL): segment roll and poison, from the writer thread */
     void (*on_event)(void *arg, int type, uint64_t a, uint64_t b);
     void *event_arg;
-
-    /* writer-thread state */
-    pthread_t thread;
-    int thread_started;
-    uint64_t next_seq;     /* segment_seq of the next segment to create */
-    uint64_t gather_pos;   /* ring cursor of the next record to index */
-    uint64_t gather_lsn;   /* its LSN */
-    uint64_t write_pos;    /* ring cursor of the next record to write */
-    uint64_t write_lsn;    /* its LSN */
-    uint32_t wseg;         /* segment being appended */
-    int direct;            /* 1: O_DIRECT + RWF_DSYNC writes from the staging buffer;
-                            * 0: buffered writes from ring memory + fdatasync */
-    size_t stage_bytes;
-    struct seg_preparer prep;
-    uint8_t *fill_buf;     /* REC_FILL_MAX bytes: the fill that ends each write */
-    uint64_t tag;
-    uint64_t hold_until;   /* the pending batch is held back for more records until then */
-    /* writes in flight, oldest first: up to LOG_MAX_WRITES in direct mode, one in
-     * buffered mode (its fdatasync logic covers one write at a time) */
-    struct log_write writes[LOG_MAX_WRITES];
-    unsigned w_head, w_count, w_max;
-    int write_broken;      /* buffered: the write chained to the running sync came up short */
-    int wrote_since_open;  /* a clean close then seals the log with a stamped fill */
-    int sealed;
-    /* ring release: written records stay in the ring as a read cache (O_DIRECT writes
-     * leave nothing in the page cache) until producers need the space */
-    uint64_t written_pos;  /* ring cursor after the last written record */
-    uint64_t release_pos;  /* ring cursor of the next record to release */
-    uint64_t release_lsn;  /* its LSN */
-    /* the fdatasync in flight (at most one) */
-    int fsync_inflight;
-    uint64_t fsync_target;
-    uint64_t fsync_submit_ns;
-    uint64_t written_max_ts; /* newest ts among written records */
-    uint64_t fsync_max_ts;   /* ... when the running fdatasync was submitted */
 };
 
-/* Recovery: scans log/, rebuilds the index, cuts a torn tail (unless read_only), creates
- * the first segment of an empty log (unless read_only). On SLUICE_ECORRUPT or an I/O
- * error, errbuf (may be NULL) receives a one-line reason naming the file and offset.
- * *had_log is set to 1 when segments existed. */
-int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap);
+/* Creates the log and recovers it (recovery.c): scans log/, rebuilds the hot index, cuts
+ * a torn tail and creates the first segment of an empty log (neither when read_only).
+ * On SLUICE_ECORRUPT or an I/O error, errbuf (may be NULL) receives a one-line reason
+ * naming the file and offset. On failure nothing is left: *out is NULL. */
+int log_open(const struct log_config *cfg, struct log **out, char *errbuf, size_t errcap);
 
-/* Starts the writer thread and its preparer (after log_recover, with the ring ready).
- * On an error nothing is left started or allocated. */
-int log_start(struct log *lg);
+/* Starts the writer thread and its preparer (the ring ready, its doorbell given; on_seal,
+ * may be NULL, is called from the writer thread when a segment is sealed: the
+ * compactor has work). On an error nothing is left started or allocated. */
+int log_start(struct log *lg, int doorbell_fd, void (*on_seal)(void *arg), void *on_seal_arg);
 /* The writer drains everything into the log and makes it durable (unless poisoned),
  * seals it, trims the last segment and is joined; its preparer keeps running (stats
  * read it). Idempotent. Returns 0 or the poison cause. */
@@ -160,12 +75,27 @@ int log_drain(struct log *lg);
 /* Undoes log_start: log_drain, then the preparer stops and the writer's buffers are
  * freed. Idempotent. Returns 0 or the poison cause. */
 int log_stop(struct log *lg);
-/* Undoes log_recover: closes the segment files. */
+/* Undoes log_open: closes the segment files, frees the log. NULL is a no-op. */
 void log_destroy(struct log *lg);
 
-/* Fills the log's part of *out (positions, counters, segments, poison; any thread). */
-struct sluice_stats;
+/* --- for any thread ----------------------------------------------------------------- */
+
+struct log_progress *log_progress(struct log *lg);
+const uint8_t *log_uuid(const struct log *lg);
+/* Before log_start: the LSN the first new record gets. */
+uint64_t log_next_lsn(const struct log *lg);
+/* The error that poisoned the log (-errno), or 0. */
+int log_poison_cause(struct log *lg);
+/* Bytes written to segment files so far (the compactor's pacing follows them). */
+uint64_t log_bytes_written(struct log *lg);
+/* Waits until the preparer has a spare segment ready (tests and benchmarks that want
+ * the first roll without zeroing): 0, SLUICE_ETIMEDOUT, or its error. */
+int log_wait_spare(struct log *lg, int timeout_ms);
+/* Fills the log's part of *out (positions, counters, segments, poison). */
 void log_fill_stats(struct log *lg, struct sluice_stats *out);
+enum log_hist { LOG_HIST_BATCH_RECORDS, LOG_HIST_BATCH_BYTES, LOG_HIST_WRITE, LOG_HIST_FSYNC };
+/* Merges one of the writer's distributions into *out. */
+void log_hist(struct log *lg, enum log_hist which, struct hist *out);
 
 /* Wakes the writer if it sleeps (used by flush and close). */
 void log_kick(struct log *lg);

@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "log_state.h"
 #include "placement.h"
 #include "sluice.h"
 #include "walker.h"
@@ -555,13 +555,12 @@ static int create_first_segment(struct recovery *rc)
 }
 
 /* The steps of recovery, in order (the header comment draws them). */
-static int recover(struct recovery *rc, int *had_log)
+static int recover(struct recovery *rc)
 {
     struct log *lg = rc->lg;
     int r = list_segments(lg, rc->read_only, &rc->lsns, &rc->n, rc->errbuf, rc->errcap);
     if (r)
         return r;
-    *had_log = rc->n > 0;
     if ((r = find_live(rc)))
         return r;
     lg->next_seq = 0; /* the first live segment's sequence is taken as it is */
@@ -589,20 +588,19 @@ static int recover(struct recovery *rc, int *had_log)
         return r;
     lg->gather_lsn = rc->next_lsn;
     lg->index->ring_released_lsn = rc->next_lsn - 1;
-    pos_init(&lg->indexed, rc->next_lsn - 1);
-    pos_init(&lg->written, rc->next_lsn - 1);
-    pos_init(&lg->durable, rc->next_lsn - 1);
+    pos_init(&lg->progress->indexed, rc->next_lsn - 1);
+    pos_init(&lg->progress->written, rc->next_lsn - 1);
+    pos_init(&lg->progress->durable, rc->next_lsn - 1);
     if (rc->n == rc->stale && !rc->read_only)
         return create_first_segment(rc);
     return 0;
 }
 
-int log_recover(struct log *lg, int read_only, int *had_log, char *errbuf, size_t errcap)
+int log_recover(struct log *lg, char *errbuf, size_t errcap)
 {
-    lg->read_only = read_only;
-    struct recovery rc = {.lg = lg, .read_only = read_only, .errbuf = errbuf, .errcap = errcap,
-                          .cut = {.fd = -1}};
-    int r = recover(&rc, had_log);
+    struct recovery rc = {.lg = lg, .read_only = lg->read_only, .errbuf = errbuf,
+                          .errcap = errcap, .cut = {.fd = -1}};
+    int r = recover(&rc);
     if (rc.feeding)
         (void)feed_finish(&rc.feed); /* joins the indexer on every path */
     free(rc.lsns);

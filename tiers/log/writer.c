@@ -63,7 +63,7 @@
 #include "check.h"
 #include "placement.h"
 #include "clock.h"
-#include "log.h"
+#include "log_state.h"
 #include "sluice.h"
 
 /* Records indexed per hold of the index write lock: bounds how long a reader waits. */
@@ -80,11 +80,12 @@ _Static_assert(LOG_MAX_WRITES <= 1u << WRITE_TAG_BITS, "a write slot's index fit
  * the writer reads them. */
 static void check_lattice(struct log *lg)
 {
-    SLUICE_ASSERT(pos_load(&lg->durable) <= pos_load(&lg->written) &&
-                  pos_load(&lg->written) <= pos_load(&lg->indexed) &&
-                  pos_load(&lg->indexed) <= atomic_load_explicit(&lg->ring->claim[1],
-                                                                 memory_order_acquire));
-    (void)lg;
+    const struct log_progress *p = lg->progress;
+    SLUICE_ASSERT(pos_load(&p->durable) <= pos_load(&p->written) &&
+                  pos_load(&p->written) <= pos_load(&p->indexed) &&
+                  pos_load(&p->indexed) <=
+                      atomic_load_explicit(&lg->ring->claim[1], memory_order_acquire));
+    (void)p;
 }
 
 static void emit(struct log *lg, int type, uint64_t a, uint64_t b)
@@ -101,31 +102,23 @@ static void atomic_max(_Atomic uint64_t *p, uint64_t v)
         ;
 }
 
-void log_obs_init(struct log_obs *o)
-{
-    pthread_mutex_init(&o->mu, NULL);
-    hist_init(&o->batch_records);
-    hist_init(&o->batch_bytes);
-    hist_init(&o->write_ns);
-    hist_init(&o->fsync_ns);
-}
-
-void log_obs_destroy(struct log_obs *o) { pthread_mutex_destroy(&o->mu); }
-
 static void poison(struct log *lg, int cause)
 {
     int expected = 0;
     int first = atomic_compare_exchange_strong(&lg->poison_cause, &expected, cause);
-    atomic_store_explicit(&lg->poison, SLUICE_EPOISONED, memory_order_release);
-    pos_wake_all(&lg->written);
-    pos_wake_all(&lg->durable);
-    pos_wake_all(&lg->indexed);
+    atomic_store_explicit(&lg->progress->poison, SLUICE_EPOISONED, memory_order_release);
+    pos_wake_all(&lg->progress->written);
+    pos_wake_all(&lg->progress->durable);
+    pos_wake_all(&lg->progress->indexed);
     pos_wake_all(&lg->ring->released);
     if (first)
         emit(lg, SLUICE_EVENT_POISON, (uint64_t)(int64_t)cause, 0);
 }
 
-static int poisoned(struct log *lg) { return atomic_load_explicit(&lg->poison, memory_order_acquire); }
+static int poisoned(struct log *lg)
+{
+    return atomic_load_explicit(&lg->progress->poison, memory_order_acquire);
+}
 
 static int gather(struct log *lg)
 {
@@ -168,7 +161,7 @@ static int gather(struct log *lg)
         lg->gather_lsn += (uint64_t)n;
         hot_unlock(lg->index);
         atomic_max(&lg->st.newest_ts_indexed, newest); /* before the records become visible */
-        pos_advance(&lg->indexed, lg->gather_lsn - 1);
+        pos_advance(&lg->progress->indexed, lg->gather_lsn - 1);
         total += n;
     }
     return total;
@@ -235,7 +228,7 @@ static int roll_segment(struct log *lg)
 {
     /* Invariant 3. The write path keeps an fdatasync running while anything is
      * unsynced, so this wait ends by itself. */
-    if (pos_load(&lg->durable) + 1 < lg->write_lsn || lg->fsync_inflight)
+    if (pos_load(&lg->progress->durable) + 1 < lg->write_lsn || lg->fsync_inflight)
         return 1;
     /* The log backlog budget: past it a stalled cold tier slows puts, through the ring's
      * backpressure; the compactor rings the doorbell when it retired segments. */
@@ -359,7 +352,7 @@ static int submit_batch(struct log *lg, struct log_write *w, struct segment *seg
         fill = 0;
         zeros = lg->direct ? seg->size - (seg->end + total) : 0;
     }
-    uint64_t stamp = pos_load(&lg->durable);
+    uint64_t stamp = pos_load(&lg->progress->durable);
     /* the layout (invariant 2): the batch starts where the last one ended and ends on a
      * block boundary within the segment, as O_DIRECT and the walker need */
     SLUICE_ASSERT(seg->end + total + fill + zeros <= seg->size);
@@ -508,7 +501,7 @@ static int submit_fsync(struct log *lg)
 {
     if (lg->fsync_inflight || poisoned(lg))
         return 0;
-    uint64_t w = pos_load(&lg->written), d = pos_load(&lg->durable);
+    uint64_t w = pos_load(&lg->progress->written), d = pos_load(&lg->progress->durable);
     if (w <= d)
         return 0;
     /* one file per sync: the segment holding the first record not yet durable, up to
@@ -535,7 +528,7 @@ static int submit_fsync(struct log *lg)
 static void release_ring(struct log *lg)
 {
     struct ring *rg = lg->ring;
-    uint64_t written = pos_load(&lg->written);
+    uint64_t written = pos_load(&lg->progress->written);
     uint64_t used = ring_claimed_pos(rg) - lg->release_pos;
     uint64_t keep = used > rg->size / 4 * 3 ? 0 : rg->size / 4;
     uint64_t cur = lg->release_pos, lsn = lg->release_lsn, pos;
@@ -572,10 +565,10 @@ static void retire_writes(struct log *lg)
     /* Invariant 4: nothing is acknowledged after the first error. */
     if (!last || poisoned(lg))
         return;
-    pos_advance(&lg->written, last);
+    pos_advance(&lg->progress->written, last);
     if (lg->direct) { /* RWF_DSYNC: the write's completion is its durability */
         atomic_max(&lg->st.newest_ts_durable, lg->written_max_ts);
-        pos_advance(&lg->durable, last);
+        pos_advance(&lg->progress->durable, last);
     }
     check_lattice(lg);
     release_ring(lg);
@@ -651,7 +644,7 @@ static void fsync_done(struct log *lg, int res)
     hist_record(&lg->obs.fsync_ns, clock_now_ns() - lg->fsync_submit_ns);
     pthread_mutex_unlock(&lg->obs.mu);
     atomic_max(&lg->st.newest_ts_durable, lg->fsync_max_ts);
-    pos_advance(&lg->durable, lg->fsync_target);
+    pos_advance(&lg->progress->durable, lg->fsync_target);
     check_lattice(lg);
 }
 
@@ -677,7 +670,7 @@ static int finished(struct log *lg)
     if (poisoned(lg))
         return 1;
     uint64_t claimed = ring_claimed_lsn(lg->ring);
-    if (pos_load(&lg->durable) != claimed || lg->gather_lsn != claimed + 1)
+    if (pos_load(&lg->progress->durable) != claimed || lg->gather_lsn != claimed + 1)
         return 0;
     return !submit_seal(lg);
 }
@@ -806,8 +799,11 @@ static int writer_alloc(struct log *lg)
     return 0;
 }
 
-int log_start(struct log *lg)
+int log_start(struct log *lg, int doorbell_fd, void (*on_seal)(void *arg), void *on_seal_arg)
 {
+    lg->doorbell_fd = doorbell_fd;
+    lg->on_seal = on_seal;
+    lg->on_seal_arg = on_seal_arg;
     lg->gather_pos = lg->write_pos = lg->written_pos = lg->release_pos = 0;
     lg->write_lsn = lg->release_lsn = lg->gather_lsn;
     lg->wseg = (uint32_t)(lg->index->segs.n - 1);
@@ -838,6 +834,8 @@ int log_start(struct log *lg)
 
 void log_kick(struct log *lg)
 {
+    if (lg->doorbell_fd < 0) /* not started: a reader's log has no writer to wake */
+        return;
     uint64_t one = 1;
     ssize_t w = write(lg->doorbell_fd, &one, sizeof one);
     (void)w;
@@ -879,45 +877,4 @@ int log_stop(struct log *lg)
     prep_stop(&lg->prep);
     writer_free(lg);
     return r;
-}
-
-void log_destroy(struct log *lg)
-{
-    if (lg->index)
-        seg_table_close_all(&lg->index->segs, lg->io);
-}
-
-void log_fill_stats(struct log *lg, struct sluice_stats *out)
-{
-    /* Read from the bottom of the lattice up, so the copy keeps durable <= written <=
-     * indexed even while they move. */
-    out->durable_lsn = pos_load(&lg->durable);
-    out->written_lsn = pos_load(&lg->written);
-    out->indexed_lsn = pos_load(&lg->indexed);
-    struct log_stats *s = &lg->st;
-    out->puts = atomic_load_explicit(&s->puts, memory_order_relaxed);
-    out->put_bytes = atomic_load_explicit(&s->put_bytes, memory_order_relaxed);
-    out->log_bytes = atomic_load_explicit(&s->log_bytes, memory_order_relaxed);
-    out->batches = atomic_load_explicit(&s->batches, memory_order_relaxed);
-    out->fsyncs = atomic_load_explicit(&s->fsyncs, memory_order_relaxed);
-    out->short_writes = atomic_load_explicit(&s->short_writes, memory_order_relaxed);
-    out->segments_created = atomic_load_explicit(&s->segments_created, memory_order_relaxed);
-    out->segments_sealed = atomic_load_explicit(&s->segments_sealed, memory_order_relaxed);
-    out->eagain_retries = atomic_load_explicit(&s->eagain_retries, memory_order_relaxed);
-    out->newest_ts_indexed = atomic_load_explicit(&s->newest_ts_indexed, memory_order_relaxed);
-    out->newest_ts_durable = atomic_load_explicit(&s->newest_ts_durable, memory_order_relaxed);
-    out->poison_error = atomic_load(&lg->poison_cause);
-    out->direct_io = (uint32_t)lg->direct;
-    out->recovery_skipped_records = lg->recovery_skipped_lsns;
-    uint64_t oldest = 0;
-    hot_rdlock(lg->index);
-    seg_table_usage(&lg->index->segs, &out->segments, &out->log_backlog_bytes,
-                    &out->active_segment_bytes, &oldest);
-    hot_unlock(lg->index);
-    out->log_backlog_age_ns = oldest ? clock_now_ns() - oldest : 0;
-    if (lg->prep.started) {
-        pthread_mutex_lock(&lg->prep.mu);
-        out->spare_ready = (uint64_t)lg->prep.ready;
-        pthread_mutex_unlock(&lg->prep.mu);
-    }
 }
