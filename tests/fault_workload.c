@@ -11,11 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "sluice.h"
 #include "tier_check.h"
 #include "util.h"
-
-
 
 #define KEYS 7
 #define PER_PHASE 400
@@ -120,19 +119,23 @@ static int reads(sluice_db *db)
             tu_exit(RUN_DATA_HIDDEN);
         CHECK(r, "sluice_get_latest");
     }
-    sluice_iter *it;
-    int r = sluice_iter_open(db, "k3", 2, 0, UINT64_MAX, &it);
-    CHECK(r, "sluice_iter_open");
-    if (!r) {
+    /* one key's scan, then every key's (ts, key order: each series' cursor at once) */
+    for (int all = 0; all < 2; all++) {
+        sluice_iter *it;
+        int r = sluice_iter_open(db, all ? NULL : "k3", all ? 0 : 2, 0, UINT64_MAX, &it);
+        CHECK(r, "sluice_iter_open");
+        if (r)
+            continue;
         sluice_record rec;
         uint64_t n = 0;
         while ((r = sluice_iter_next(it, &rec)) == 0)
             n++;
         sluice_iter_close(it);
         CHECK(r, "sluice_iter_next");
-        if (r == SLUICE_END && n < expect) {
-            fprintf(stderr, "scan ended after %llu of %llu records\n", (unsigned long long)n,
-                    (unsigned long long)expect);
+        uint64_t want_n = all ? nacked : expect;
+        if (r == SLUICE_END && n < want_n) {
+            fprintf(stderr, "%s scan ended after %llu of %llu records\n", all ? "all-key" : "k3",
+                    (unsigned long long)n, (unsigned long long)want_n);
             tu_exit(RUN_DATA_HIDDEN);
         }
     }
@@ -202,11 +205,48 @@ static int verify(const char *dir)
                                                         : RUN_WRONG;
 }
 
+/* The tool's read-only commands on the closed directory, with the fault still armed:
+ * each may fail, but says so in its own words, and never calls a failure damage (the
+ * directory has none): verify reports no problem (it exits 0, or 2 for I/O, or 1 for a
+ * directory that never came to be); nobody prints "corrupt". */
+static void inspect(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s.backup", dir);
+    char *dest = strdup(path); /* libc's own malloc: the sweeps' faults are not for the harness */
+    if (!dest)
+        tu_exit(98);
+    const char *cmds[][8] = {
+        {"verify", dir, NULL},
+        {"info", dir, "--json", NULL},
+        {"dump", "cold", dir, "--records", NULL},
+        {"dump", "log", dir, NULL},
+        {"scan", dir, "--from", "0", "--to", "100000", NULL},
+        {"get", dir, "k3", NULL},
+        {"backup", dir, dest, NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        int argc = 0;
+        while (cmds[i][argc])
+            argc++;
+        int code = tc_runv(argc, (char **)cmds[i]);
+        /* (verify exits 1 also for a directory the faults never let the workload make) */
+        int damage = (!strcmp(cmds[i][0], "verify") && code == 1 && strstr(tc_out, "problem")) ||
+                     strcasestr(tc_err, "corrupt");
+        if (damage) {
+            fprintf(stderr, "sluice %s exited %d: %.2000s%.2000s\n", cmds[i][0], code, tc_out, tc_err);
+            tu_exit(RUN_DISHONEST_CODE);
+        }
+    }
+    tu_rmdir(dest); /* (frees it) */
+}
+
 void fw_workload(const char *dir)
 {
     phase(dir, 0, PER_PHASE, 0);
     phase(dir, PER_PHASE, 2 * PER_PHASE, 0);
     phase(dir, 2 * PER_PHASE, MAX_ID, RETAIN_NS); /* reaches retention's deletes */
+    inspect(dir);
 }
 
 int fw_verify(const char *dir) { return verify(dir); }

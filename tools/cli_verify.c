@@ -43,6 +43,10 @@ static void say(struct verify *vf, int is_problem, const char *file, uint64_t of
     }
 }
 
+/* Whether a failure to read is a finding about the bytes (exit 1), not a failure of this
+ * run (memory, I/O, a limit: exit 2, "usage or I/O"). */
+static int is_damage(int r) { return r == SLUICE_ECORRUPT || r == SLUICE_EVERSION; }
+
 static void problem(struct verify *vf, const char *file, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void problem(struct verify *vf, const char *file, uint64_t off, const char *fmt, ...)
@@ -79,8 +83,12 @@ static int verify_block(void *arg, const struct cold_block_ref *b)
     const void *key;
     size_t klen;
     uint32_t back;
-    if (cold_series_name(vf->v, b->series, &key, &klen) || cold_series_of(vf->v, key, klen, &back) ||
-        back != b->series)
+    int r = cold_series_name(vf->v, b->series, &key, &klen);
+    if (!r)
+        r = cold_series_of(vf->v, key, klen, &back);
+    if (r && !is_damage(r) && r != SLUICE_NOTFOUND)
+        return r; /* the walk stops: this run could not read, nothing is known of the bytes */
+    if (r || back != b->series)
         problem(vf, file, cli_file_offset(&vf->map, b->data), "series %u has no consistent dictionary entry", b->series);
     if (vf->have_prev && vf->prev_series == b->series && bc.h.ts_min <= vf->prev_ts_max)
         problem(vf, file, cli_file_offset(&vf->map, b->data), "block of series %u at ts %" PRIu64 " overlaps the one before",
@@ -121,11 +129,13 @@ int cli_verify(int argc, char **argv)
     snprintf(cold_file, sizeof cold_file, "%s/cold/data.mdb", dir);
     if (c) {
         int r = cold_meta(c, &compacted, uuid, &has_uuid);
-        if (r)
+        if (r && !is_damage(r))
+            code = cli_fail("verify", CLI_USAGE, "%s: cannot read: %s", cold_file, sluice_strerror(r));
+        else if (r)
             problem(&vf, cold_file, 0, "meta database unreadable: %s", sluice_strerror(r));
     }
     uint64_t next_lsn = compacted + 1, prev_seq = 0;
-    for (size_t i = 0; i < nseg; i++) {
+    for (size_t i = 0; i < nseg && !code; i++) {
         char name[32], path[4200], msg[256];
         seg_filename(name, firsts[i]);
         snprintf(path, sizeof path, "%s/%s", logdir, name);
@@ -175,14 +185,18 @@ int cli_verify(int argc, char **argv)
                      "recovery cuts it)", s.nonzero_end - s.valid_end);
         }
     }
-    if (c && cli_decoder_init(&vf.dc) == 0) {
-        struct cold_view v;
-        int r = cold_view_begin(c, &v);
+    if (c && !code) {
+        struct cold_view v = {0};
+        int r = cli_decoder_init(&vf.dc);
+        if (!r)
+            r = cold_view_begin(c, &v);
         vf.v = &v;
         cli_find_map(dir, &vf.map);
         if (!r)
             r = cold_for_each_block(&v, UINT32_MAX, verify_block, &vf);
-        if (r)
+        if (r && !is_damage(r))
+            code = cli_fail("verify", CLI_USAGE, "%s: cannot read: %s", cold_file, sluice_strerror(r));
+        else if (r)
             problem(&vf, cold_file, 0, "cold tier unreadable: %s", sluice_strerror(r));
         if (v.txn)
             cold_view_end(&v);
