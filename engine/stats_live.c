@@ -89,8 +89,13 @@ int obs_publisher_start(sluice_db *db)
         return -errno;
     struct stats_publisher *p = calloc(1, sizeof *p);
     int r = p && (p->scratch = malloc(2 * STATS_AREA)) ? 0 : SLUICE_ENOMEM;
-    if (!r && ftruncate(fd, sizeof(struct stats_file)) < 0)
-        r = -errno;
+    /* Blocks allocated now, not a sparse ftruncate: a store into a hole of a shared
+     * mapping on a full filesystem is SIGBUS, and the snapshots grow into new pages long
+     * after open (a 4 MiB tmpfs filled by the log killed a test process so). posix_fallocate
+     * writes where the filesystem has no fallocate. */
+    int fa = r ? 0 : posix_fallocate(fd, 0, sizeof(struct stats_file));
+    if (fa)
+        r = -fa;
     void *m = r ? MAP_FAILED : mmap(NULL, sizeof(struct stats_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (!r && m == MAP_FAILED)

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "db.h"
 #include "fault_io.h"
+#include "stats_file.h"
 #include "util.h"
 
 static char *dir;
@@ -438,4 +440,22 @@ Test(observe, sluice_top_draws_live_figures_in_a_tmux_pane)
     cr_expect(strstr(screen, "sluice top"), "%s", screen);
     cr_expect(strstr(screen, "put DURABLE") && strstr(screen, "claimed 5000"), "%s", screen);
     cr_expect(strstr(screen, "durable 5000"), "the figures agree with the writer's: %s", screen);
+}
+
+/* The live stats file is written through a shared mapping for as long as the writer runs;
+ * a store into a page the filesystem never allocated is SIGBUS once the disk is full
+ * (the log fills it), so every page is allocated at open, before the first snapshot. */
+Test(observe, the_live_stats_file_is_allocated_not_sparse)
+{
+    sluice_options o;
+    sluice_options_init(&o);
+    sluice_db *db = open_with(&o);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stats.live", dir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq((size_t)st.st_size, sizeof(struct stats_file));
+    cr_expect_geq((uint64_t)st.st_blocks * 512u, (uint64_t)st.st_size, "%lld of %lld bytes allocated",
+                  (long long)st.st_blocks * 512, (long long)st.st_size);
+    cr_assert_eq(sluice_close(db), 0);
 }
