@@ -3,7 +3,9 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "format.h"
@@ -140,4 +142,24 @@ Test(ring, full_policy_block_wakes_when_space_frees, .init = setup, .fini = tear
     ring_release(&r, cursor);
     pthread_join(t, NULL);
     cr_expect_eq(rc, 0);
+}
+
+/* A ring in a shared file: every page allocated before a producer stores into it (a
+ * store into a page a full /dev/shm never gave is SIGBUS). */
+Test(ring, a_ring_file_is_allocated_not_sparse)
+{
+    char *dir = tu_mkdtemp();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ring", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    cr_assert_geq(fd, 0);
+    struct ring shared;
+    cr_assert_eq(ring_init_file(&shared, 1u << 20, 1, -1, fd, 4096), 0);
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    cr_expect_eq(st.st_size, (1 << 20) + 4096);
+    cr_expect_geq((long long)st.st_blocks * 512, (long long)st.st_size);
+    ring_destroy(&shared);
+    close(fd);
+    tu_rmdir(dir);
 }

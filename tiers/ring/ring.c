@@ -1,6 +1,7 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,10 +25,14 @@ static int ring_setup(struct ring *r, size_t size, uint64_t first_lsn, int doorb
         return SLUICE_EINVAL;
     memset(r, 0, sizeof *r);
     /* mmap gives page-aligned zeroed memory (a new file reads as zeros); MAP_POPULATE
-     * prefaults it. */
+     * prefaults it. A file's pages are allocated first (posix_fallocate, not a sparse
+     * ftruncate): a producer's store into a page a full /dev/shm could not give is
+     * SIGBUS, and MAP_POPULATE gives up silently. Without room, the caller falls back
+     * to private memory. */
     size_t bytes = offset + size;
-    if (fd >= 0 && ftruncate(fd, (off_t)bytes) < 0)
-        return -errno;
+    int fa = fd >= 0 ? posix_fallocate(fd, 0, (off_t)bytes) : 0;
+    if (fa)
+        return -fa;
     void *p = fd < 0 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
                      : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED)
