@@ -508,8 +508,9 @@ static int submit_fsync(struct log *lg)
      * its end (a later segment's records wait for the next sync) */
     const struct segment_table *t = &lg->index->segs;
     size_t j = seg_table_holding(t, d + 1);
-    if (j == t->n)
-        j = 0;
+    /* entries are never removed, and the first starts at or before the first LSN the
+     * log ever held after open, so some entry holds d + 1 */
+    SLUICE_ASSERT(j < t->n);
     uint64_t last = seg_last_lsn(t, j), target = w < last ? w : last;
     int r = lg->io->ops->submit_fdatasync(lg->io, seg_at(t, j)->fd, ++lg->tag << WRITE_TAG_BITS);
     if (r) {
