@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,4 +184,41 @@ Test(io, the_posix_backend_bounds_what_is_in_flight)
     io->ops->close(io, fd);
     io_destroy(io);
     free(a);
+}
+
+/* The lowest descriptor number free now: with RLIMIT_NOFILE set to it, the next
+ * descriptor any call asks for is refused (EMFILE). */
+static int lowest_free_fd(void)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    return fd;
+}
+
+static void limit_fds(int n)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = (rlim_t)n;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* Out of descriptors: each backend says so with -EMFILE, io_uring's after giving back the
+ * ring it had made; AUTO falls back to POSIX when io_uring alone could not start.
+ * (Criterion runs each test in its own process: the limit ends with it.) */
+Test(io, out_of_descriptors_each_backend_fails_cleanly_and_auto_falls_back)
+{
+    struct io *io = NULL;
+    int low = lowest_free_fd();
+    limit_fds(low); /* not even one more */
+    cr_expect_eq(io_create(SLUICE_IO_URING, &io), -EMFILE);
+    cr_expect_eq(io_create(SLUICE_IO_POSIX, &io), -EMFILE);
+    cr_expect_eq(io_create(SLUICE_IO_AUTO, &io), -EMFILE);
+    limit_fds(low + 1); /* the ring's descriptor, not its eventfd */
+    cr_expect_eq(io_create(SLUICE_IO_URING, &io), -EMFILE);
+    cr_expect_eq(lowest_free_fd(), low, "the ring's descriptor was given back");
+    cr_assert_eq(io_create(SLUICE_IO_AUTO, &io), 0);
+    cr_expect_eq(io->backend, SLUICE_IO_BACKEND_POSIX);
+    io_destroy(io);
 }
