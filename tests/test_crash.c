@@ -256,7 +256,10 @@ Test(crash, written_records_live_in_the_shared_ring_until_the_log_has_them)
     if (pid == 0) {
         sluice_options o;
         sluice_options_init(&o);
-        o.memory_delay_us = 1000000; /* a second: the last batch waits for the kill */
+        /* the last batch waits for the kill: ten seconds (with one, a coverage run on
+         * this loaded 2-core machine once found nothing left in the ring to replay,
+         * likely a batch held longer than that before the kill; 0 of 8 reruns did) */
+        o.memory_delay_us = 10000000;
         sluice_db *db;
         if (sluice_open(dir, &o, &db))
             _exit(2);
