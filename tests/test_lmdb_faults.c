@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,16 +61,64 @@ static const char *const fn_names[FN_COUNT] = {LMDB_CALLS(NAME)};
 /* The fault a run injects (set before the fork; the child's copy is its own). */
 static struct {
     int fn;      /* FN_*, or -1: none */
-    long at;     /* the 0-based call that fails */
-    int sticky;  /* every call from `at` on fails */
+    long at;     /* the 0-based call that fails (of the function, or of the site) */
+    int sticky;  /* every call of the function from then on fails too */
     int code;    /* what it returns */
-} fault = {-1, 0, 0, 0};
+    const void *site; /* NULL: count calls of the function; else only calls from here */
+} fault = {-1, 0, 0, 0, NULL};
 static _Atomic long calls[FN_COUNT];
+static _Atomic int fired;
 
-static int inject(int fn)
+/* Call sites: where in libsluice (or the tool) each wrapped function is called from,
+ * found by a discovery run (the return address of the wrapper; a forked child has the
+ * parent's addresses). */
+#define MAX_SITES 256
+struct site {
+    int fn;
+    const void *addr;
+    long calls;
+};
+static struct {
+    long calls[FN_COUNT];
+    int nsites;
+    struct site sites[MAX_SITES];
+} seen;
+static struct site sites[MAX_SITES];
+static _Atomic int nsites;
+static pthread_mutex_t sites_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The number of this call from its site (0-based). */
+static long site_call(int fn, const void *addr)
+{
+    pthread_mutex_lock(&sites_mu);
+    int i = 0, n = atomic_load(&nsites);
+    while (i < n && (sites[i].fn != fn || sites[i].addr != addr))
+        i++;
+    long k = -1;
+    if (i < n || n < MAX_SITES) {
+        if (i == n) {
+            sites[i] = (struct site){fn, addr, 0};
+            atomic_store(&nsites, n + 1);
+        }
+        k = sites[i].calls++;
+    }
+    pthread_mutex_unlock(&sites_mu);
+    return k;
+}
+
+static int inject(int fn, const void *addr)
 {
     long n = atomic_fetch_add(&calls[fn], 1);
-    return fault.fn == fn && (n == fault.at || (fault.sticky && n > fault.at)) ? fault.code : 0;
+    long k = site_call(fn, addr);
+    if (fault.fn != fn)
+        return 0;
+    if (fault.sticky && atomic_load(&fired))
+        return fault.code;
+    long at = fault.site ? (addr == fault.site ? k : -1) : n;
+    if (at != fault.at)
+        return 0;
+    atomic_store(&fired, 1);
+    return fault.code;
 }
 
 #define WRAP(name, params, args, on_fail)                                                          \
@@ -77,7 +126,7 @@ static int inject(int fn)
     int __wrap_##name params;                                                                      \
     int __wrap_##name params                                                                       \
     {                                                                                              \
-        int code = inject(FN_##name);                                                              \
+        int code = inject(FN_##name, __builtin_return_address(0));                                 \
         if (code) {                                                                                \
             on_fail;                                                                               \
             return code;                                                                           \
@@ -88,25 +137,27 @@ LMDB_CALLS(WRAP)
 
 /* ---- the sweep ---- */
 
-/* The child's calls of each function after the workload, sent back to the parent. */
-static long seen[FN_COUNT];
-
 static void arm(void *arg) { (void)arg; }
+/* The child's calls of each function and from each site, sent back to the parent. */
 static void disarm(void *arg)
 {
     (void)arg;
     fault.fn = -1;
     for (int i = 0; i < FN_COUNT; i++)
-        seen[i] = atomic_load(&calls[i]);
+        seen.calls[i] = atomic_load(&calls[i]);
+    pthread_mutex_lock(&sites_mu);
+    seen.nsites = atomic_load(&nsites);
+    memcpy(seen.sites, sites, sizeof sites);
+    pthread_mutex_unlock(&sites_mu);
 }
 
 /* Runs one case in a child; counts (may be NULL) receives its calls of each function. */
 static int run_case(long counts[FN_COUNT])
 {
     struct fw_hooks h = {arm, disarm, NULL};
-    int v = fw_run_case(&h, seen, sizeof seen);
+    int v = fw_run_case(&h, &seen, sizeof seen);
     if (counts)
-        memcpy(counts, seen, sizeof seen);
+        memcpy(counts, seen.calls, sizeof seen.calls);
     return v;
 }
 
@@ -198,4 +249,44 @@ Test(lmdb_faults, every_lmdb_failure_is_named_and_loses_nothing)
     cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
     cr_expect_eq(reached, FN_COUNT, "the workload reaches every wrapped call");
     cr_expect_gt(counts[FN_mdb_env_set_mapsize], 3, "the map grows: a failed remap is swept too");
+}
+
+/* Every call site alone: each place libsluice and the tool call a wrapped function, its
+ * first and its last call failed (transient and sticky), with each error that function
+ * can return; quick: the first call, EIO or ENOMEM, transient and sticky. */
+Test(lmdb_faults, every_lmdb_call_site_fails_alone)
+{
+    cr_assert_eq(run_case(NULL), RUN_OK, "the fault-free workload");
+    int n = seen.nsites;
+    struct site found[MAX_SITES];
+    memcpy(found, seen.sites, sizeof found);
+    cr_assert_lt(n, MAX_SITES, "more call sites than the table holds");
+    int quick = getenv("SLUICE_FAULTS_QUICK") != NULL;
+    int runs = 0, failures = 0;
+    for (int i = 0; i < n; i++) {
+        long ats[2] = {0, found[i].calls - 1};
+        int codes[3], ncodes = codes_of(found[i].fn, codes);
+        for (int a = 0; a < (quick || ats[1] == 0 ? 1 : 2); a++)
+            for (int c = 0; c < (quick ? 1 : ncodes); c++)
+                for (int sticky = 0; sticky < 2; sticky++) {
+                    fault.fn = found[i].fn;
+                    fault.site = found[i].addr;
+                    fault.at = ats[a];
+                    fault.sticky = sticky;
+                    fault.code = codes[c];
+                    int v = run_case(NULL);
+                    runs++;
+                    if (v != RUN_OK) {
+                        failures++;
+                        cr_log_error("%s from %p, call %ld of %ld there, %s, %s: verdict %d",
+                                     fn_names[found[i].fn], found[i].addr, ats[a] + 1,
+                                     found[i].calls, sticky ? "sticky" : "transient",
+                                     codes[c] == EIO ? "EIO" : mdb_strerror(codes[c]), v);
+                    }
+                }
+    }
+    fault.fn = -1;
+    fault.site = NULL;
+    cr_log_info("%d runs over %d call sites of the %d wrapped LMDB functions", runs, n, FN_COUNT);
+    cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
 }
