@@ -273,12 +273,18 @@ int fw_run_case(const struct fw_hooks *h, void *counts, size_t counts_bytes)
         tu_exit(verdict);
     }
     close(pipefd[1]);
-    ssize_t n = counts_bytes ? read(pipefd[0], counts, counts_bytes) : 0;
+    size_t n = 0; /* (a pipe may hand a large write over in parts) */
+    while (n < counts_bytes) {
+        ssize_t got = read(pipefd[0], (char *)counts + n, counts_bytes - n);
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+    }
     close(pipefd[0]);
     int status;
     if (waitpid(pid, &status, 0) != pid)
         return 97;
-    if (counts_bytes && n != (ssize_t)counts_bytes)
+    if (counts_bytes && n != counts_bytes)
         memset(counts, 0, counts_bytes);
     return WIFSIGNALED(status) ? 100 + WTERMSIG(status) : WEXITSTATUS(status);
 }

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +20,63 @@
 #include "util.h"
 
 static struct {
-    long at;    /* the 0-based allocation that fails; -1: none */
-    int sticky; /* every allocation from `at` on fails */
-} fault = {-1, 0};
+    long at;    /* the 0-based allocation that fails (of all, or of the site); -1: none */
+    int sticky; /* every allocation from then on fails */
+    const void *site; /* NULL: count every allocation; else only those made from here */
+} fault = {-1, 0, NULL};
 static _Atomic long allocs;
 static _Atomic int armed; /* allocations are counted only during the workload */
+static _Atomic int fired;
 
-static int inject(void)
+/* Allocation sites (the wrapper's return address), found by a discovery run. */
+#define MAX_SITES 1024
+struct site {
+    const void *addr;
+    long calls;
+};
+static struct {
+    long total;
+    int nsites;
+    struct site sites[MAX_SITES];
+} seen;
+static struct site sites[MAX_SITES];
+static int nsites;
+static pthread_mutex_t sites_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The number of this allocation from its site (0-based), -1 past the table. */
+static long site_call(const void *addr)
+{
+    pthread_mutex_lock(&sites_mu);
+    int i = 0;
+    while (i < nsites && sites[i].addr != addr)
+        i++;
+    long k = -1;
+    if (i < nsites || nsites < MAX_SITES) {
+        if (i == nsites)
+            sites[nsites++] = (struct site){addr, 0};
+        k = sites[i].calls++;
+    }
+    pthread_mutex_unlock(&sites_mu);
+    return k;
+}
+
+static int inject_at(const void *addr)
 {
     if (!atomic_load_explicit(&armed, memory_order_relaxed))
         return 0;
     long n = atomic_fetch_add(&allocs, 1);
-    return fault.at >= 0 && (n == fault.at || (fault.sticky && n > fault.at));
+    long k = site_call(addr);
+    if (fault.at < 0)
+        return 0;
+    if (fault.sticky && atomic_load(&fired))
+        return 1;
+    long at = fault.site ? (addr == fault.site ? k : -1) : n;
+    if (at != fault.at)
+        return 0;
+    atomic_store(&fired, 1);
+    return 1;
 }
+#define inject() inject_at(__builtin_return_address(0))
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
@@ -68,6 +113,11 @@ static void disarm(void *arg)
     (void)arg;
     atomic_store(&armed, 0);
     counted = atomic_load(&allocs);
+    pthread_mutex_lock(&sites_mu);
+    seen.total = counted;
+    seen.nsites = nsites;
+    memcpy(seen.sites, sites, sizeof sites);
+    pthread_mutex_unlock(&sites_mu);
 }
 
 /* SLUICE_ALLOC_FAULT=allocation,sticky runs that one case in this process. */
@@ -117,5 +167,37 @@ Test(alloc_faults, every_failed_allocation_is_named_and_loses_nothing)
         }
     fault.at = -1;
     cr_log_info("%d runs over %ld allocations of the workload", runs, total);
+    cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
+}
+
+/* Every allocation site alone: each place libsluice and the tool allocate, its first
+ * allocation failed, transient and sticky (quick: transient only). */
+Test(alloc_faults, every_allocation_site_fails_alone)
+{
+    struct fw_hooks h = {arm, disarm, NULL};
+    cr_assert_eq(fw_run_case(&h, &seen, sizeof seen), RUN_OK, "the fault-free workload");
+    int n = seen.nsites;
+    cr_assert_lt(n, MAX_SITES, "more allocation sites than the table holds");
+    cr_assert_gt(n, 20, "the discovery run found the allocation sites (%d)", n);
+    struct site found[MAX_SITES];
+    memcpy(found, seen.sites, sizeof found);
+    int quick = getenv("SLUICE_FAULTS_QUICK") != NULL;
+    int runs = 0, failures = 0;
+    for (int i = 0; i < n; i++)
+        for (int sticky = 0; sticky < (quick ? 1 : 2); sticky++) {
+            fault.site = found[i].addr;
+            fault.at = 0;
+            fault.sticky = sticky;
+            int v = fw_run_case(&h, &seen, sizeof seen);
+            runs++;
+            if (v != RUN_OK) {
+                failures++;
+                cr_log_error("allocation site %p (%ld allocations there), %s: verdict %d",
+                             found[i].addr, found[i].calls, sticky ? "sticky" : "transient", v);
+            }
+        }
+    fault.at = -1;
+    fault.site = NULL;
+    cr_log_info("%d runs over %d allocation sites", runs, n);
     cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
 }

@@ -261,6 +261,7 @@ Test(lmdb_faults, every_lmdb_call_site_fails_alone)
     struct site found[MAX_SITES];
     memcpy(found, seen.sites, sizeof found);
     cr_assert_lt(n, MAX_SITES, "more call sites than the table holds");
+    cr_assert_geq(n, FN_COUNT, "the discovery run found a site of every function (%d)", n);
     int quick = getenv("SLUICE_FAULTS_QUICK") != NULL;
     int runs = 0, failures = 0;
     for (int i = 0; i < n; i++) {
