@@ -216,7 +216,20 @@ int sluice_compact(sluice_db *db)
         return bad;
     if (db->read_only)
         return SLUICE_EREADONLY;
+    /* Not flush, then compact: past log_backlog_max_bytes the writer waits for the
+     * compactor to free segments, and a flush first would wait for it forever. So the
+     * compactor takes what is durable, which frees segments and lets the writer go on,
+     * until everything claimed now is in the cold tier. */
     uint64_t target = ring_claimed_lsn(&db->ring);
-    int r = sluice_flush(db);
-    return r ? r : compactor_compact(db->compactor, target);
+    log_want(db->log, target);
+    log_kick(db->log);
+    for (;;) {
+        uint64_t durable = pos_load(&db->progress.durable);
+        uint64_t step = durable < target ? durable : target;
+        int r = compactor_compact(db->compactor, step);
+        if (r || step == target)
+            return r;
+        if ((r = pos_wait(&db->progress.durable, durable + 1, 0, 0, &db->progress.poison)))
+            return r;
+    }
 }

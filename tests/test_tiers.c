@@ -457,3 +457,55 @@ Test(tiers, all_key_scans_of_a_sparse_stretch_and_a_dense_burst)
     sl_check(want, m, burst + 3, UINT64_MAX);
     free(want);
 }
+
+/* The log backlog budget: with compaction held back, live segments past
+ * log_backlog_max_bytes stop the writer at its next roll, the ring fills and puts meet
+ * backpressure (a put blocked past put_timeout_ms: SLUICE_ETIMEDOUT) instead of the disk
+ * filling; a compaction frees the segments, the writer goes on, and nothing is lost. */
+Test(tiers, the_log_backlog_budget_holds_puts_back_until_compaction)
+{
+    sluice_close(db);
+    db = NULL;
+    tu_rmdir(dir);
+    dir = tu_mkdtemp();
+    sluice_options o;
+    opts(&o);
+    o.ring_bytes = 256 << 10;
+    o.batch_max_bytes = 32 << 10;
+    o.manual_compaction = 1;
+    o.log_backlog_max_bytes = 1 << 20; /* four 256 KiB segments */
+    o.put_timeout_ms = 5000; /* a writer merely slow frees room long before */
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    char val[1000];
+    uint64_t ts = 0;
+    int r = 0;
+    /* 20 MB: far more than the budget and the ring together, so the writer must stop */
+    for (; ts < 20000 && r == 0; ts++) {
+        memset(val, (int)(ts % 251), sizeof val);
+        r = sluice_put(db, "k", 1, ts, val, sizeof val, SLUICE_ACK_MEMORY, NULL);
+    }
+    cr_assert_eq(r, SLUICE_ETIMEDOUT, "puts were held back (%s after %llu)", sluice_errname(r),
+                 (unsigned long long)ts);
+    uint64_t accepted = ts - 1; /* ts 0 .. accepted - 1 */
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_log_info("held back after %llu puts: %llu bytes of live segments, %llu written",
+                (unsigned long long)accepted, (unsigned long long)st.log_backlog_bytes,
+                (unsigned long long)st.written_lsn);
+    cr_expect_geq(st.log_backlog_bytes, o.log_backlog_max_bytes, "the budget was reached");
+    cr_expect_leq(st.log_backlog_bytes, o.log_backlog_max_bytes + o.segment_bytes,
+                  "and the log stopped there");
+    cr_expect_lt(st.written_lsn, accepted, "the rest waits in the ring");
+    cr_assert_eq(sluice_compact(db), 0);
+    memset(val, (int)(accepted % 251), sizeof val);
+    cr_expect_eq(sluice_put(db, "k", 1, accepted, val, sizeof val, SLUICE_ACK_DURABLE, NULL), 0,
+                 "after the compaction the writer goes on");
+    cr_assert_eq(sluice_flush(db), 0);
+    for (uint64_t t = 0; t <= accepted; t++) {
+        char got[1000];
+        size_t glen;
+        cr_assert_eq(sluice_get(db, "k", 1, t, got, sizeof got, &glen), 0, "ts %llu",
+                     (unsigned long long)t);
+        cr_assert(glen == sizeof got && got[0] == (char)(t % 251) && got[999] == (char)(t % 251));
+    }
+}
