@@ -392,6 +392,30 @@ Test(hole, lost_acknowledged_record_proven_by_the_seal_is_ecorrupt)
     free(seg);
 }
 
+/* A reader cannot tell that hole from a live writer's write still in flight (writes
+ * complete out of order): it shows the valid prefix, cuts nothing, and leaves the
+ * judgement to the writer's own recovery, which still refuses the directory after it. */
+Test(hole, a_reader_shows_the_valid_prefix_and_leaves_the_judgement_to_the_writer)
+{
+    char *seg = tu_segment(hole_dir, 0);
+    uint8_t zeros[REC_HDR_BYTES] = {0};
+    patch(seg, hole_a, zeros, sizeof zeros);
+    sluice_options o;
+    opts(&o);
+    o.read_only = 1;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(hole_dir, &o, &db), 0, "%s", errbuf);
+    char v[4];
+    size_t n;
+    cr_expect_eq(sluice_get(db, "r9", 2, 1, v, sizeof v, &n), 0, "the prefix before the hole");
+    cr_expect_eq(sluice_get(db, "A", 1, 1, v, sizeof v, &n), SLUICE_NOTFOUND);
+    cr_expect_eq(sluice_get(db, "B", 1, 1, v, sizeof v, &n), SLUICE_NOTFOUND, "past the hole");
+    cr_assert_eq(sluice_close(db), 0);
+    int a, b, r9;
+    cr_expect_eq(hole_open(&a, &b, &r9), SLUICE_ECORRUPT, "the reader cut nothing");
+    free(seg);
+}
+
 Test(hole, unacknowledged_write_after_a_hole_is_cut)
 {
     /* Without the seal, nothing shows that A's batch completed: it looks exactly like a
