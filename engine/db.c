@@ -239,7 +239,7 @@ void db_view_release(sluice_db *db, uint64_t compacted_lsn)
 
 int db_wait_spare(sluice_db *db, uint32_t timeout_ms)
 {
-    return db->read_only ? SLUICE_EREADONLY : log_wait_spare(db->log, (int)timeout_ms);
+    return db->read_only ? SLUICE_EREADONLY : log_wait_spare(db->log, timeout_ms);
 }
 
 uint64_t db_compacted_lsn(sluice_db *db)

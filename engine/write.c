@@ -20,7 +20,8 @@ static int reserve_blocking(sluice_db *db, size_t size, struct ring_slot *slot, 
         atomic_store(&db->pressure_since, clock_now_ns());
         obs_event(db, SLUICE_EVENT_BACKPRESSURE_BEGIN, 0, 0);
     }
-    int r = ring_reserve(&db->ring, size, 1, db->opts.put_timeout_ms, &db->progress.poison, slot, waited);
+    int r = ring_reserve(&db->ring, size, 1, db->opts.put_timeout_ms, &db->progress.poison,
+                         slot, waited);
     uint64_t since = atomic_load(&db->pressure_since);
     if (atomic_fetch_sub(&db->pressure_waiters, 1) == 1)
         obs_event(db, SLUICE_EVENT_BACKPRESSURE_END, clock_now_ns() - since, 0);
@@ -76,9 +77,10 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
     rec_fill(slot.rec, type, slot.lsn, ts, key, klen, val, vlen);
     /* WRITTEN: in a shared ring the publication itself survives a crash of the process
      * (ring_file.c); in a private one, the log write does */
-    struct position *await = level == SLUICE_ACK_DURABLE ? &db->progress.durable
-                           : level == SLUICE_ACK_WRITTEN && !db->ring_shared ? &db->progress.written
-                                                                            : NULL;
+    struct position *await =
+        level == SLUICE_ACK_DURABLE                        ? &db->progress.durable
+        : level == SLUICE_ACK_WRITTEN && !db->ring_shared ? &db->progress.written
+                                                           : NULL;
     if (await)
         log_want(db->log, slot.lsn); /* before the writer can see the record */
     ring_publish(&db->ring, &slot);
@@ -170,7 +172,8 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
     if (bad)
         return bad;
     int level = db_resolve_ack(db, ack);
-    uint64_t claimed = db->read_only ? pos_load(&db->progress.indexed) : ring_claimed_lsn(&db->ring);
+    uint64_t claimed =
+        db->read_only ? pos_load(&db->progress.indexed) : ring_claimed_lsn(&db->ring);
     if (level < 0 || lsn == 0 || lsn > claimed)
         return SLUICE_EINVAL;
     if (level == SLUICE_ACK_MEMORY || (level == SLUICE_ACK_WRITTEN && db->ring_shared)) {
@@ -179,7 +182,8 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
         (void)db_read_snapshot(db);
         return 0;
     }
-    struct position *p = level == SLUICE_ACK_WRITTEN ? &db->progress.written : &db->progress.durable;
+    struct position *p =
+        level == SLUICE_ACK_WRITTEN ? &db->progress.written : &db->progress.durable;
     if (pos_load(p) >= lsn)
         return 0;
     if (db->read_only)

@@ -209,6 +209,28 @@ Test(lmdb_faults, one_case_from_the_environment)
     tu_rmdir(dir);
 }
 
+/* Runs one case with this fault (site NULL: the at-th call of fn anywhere); 1 if it
+ * broke a rule, which it logs. */
+static int broke(int fn, const void *site, long at, long of, int sticky, int code)
+{
+    fault.fn = fn;
+    fault.site = site;
+    fault.at = at;
+    fault.sticky = sticky;
+    fault.code = code;
+    int v = run_case(NULL);
+    fault.fn = -1;
+    fault.site = NULL;
+    if (v == RUN_OK)
+        return 0;
+    char where[32] = "anywhere";
+    if (site)
+        snprintf(where, sizeof where, "from %p", site);
+    cr_log_error("%s %s, call %ld of %ld, %s, %s: verdict %d", fn_names[fn], where, at + 1, of,
+                 sticky ? "sticky" : "transient", code == EIO ? "EIO" : mdb_strerror(code), v);
+    return 1;
+}
+
 Test(lmdb_faults, every_lmdb_failure_is_named_and_loses_nothing)
 {
     long counts[FN_COUNT] = {0};
@@ -227,25 +249,13 @@ Test(lmdb_faults, every_lmdb_failure_is_named_and_loses_nothing)
             if (a && ats[a] == ats[a - 1])
                 continue;
             for (int c = 0; c < ncodes; c++)
-                for (int sticky = 0; sticky < 2; sticky++) {
-                    fault.fn = fn;
-                    fault.at = ats[a];
-                    fault.sticky = sticky;
-                    fault.code = codes[c];
-                    int v = run_case(NULL);
-                    runs++;
-                    if (v != RUN_OK) {
-                        failures++;
-                        cr_log_error("%s call %ld of %ld, %s, %s: verdict %d", fn_names[fn],
-                                     ats[a] + 1, counts[fn], sticky ? "sticky" : "transient",
-                                     codes[c] == EIO ? "EIO" : mdb_strerror(codes[c]), v);
-                    }
-                }
+                for (int sticky = 0; sticky < 2; sticky++, runs++)
+                    failures += broke(fn, NULL, ats[a], counts[fn], sticky, codes[c]);
         }
     }
-    fault.fn = -1;
     cr_log_info("%d runs over %d of %d wrapped LMDB functions the workload reaches (the map "
-                "grows %ld times; the three opens set it once each)", runs, reached, FN_COUNT, counts[FN_mdb_env_set_mapsize] - 3);
+                "grows %ld times; the three opens set it once each)",
+                runs, reached, FN_COUNT, counts[FN_mdb_env_set_mapsize] - 3);
     cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
     cr_expect_eq(reached, FN_COUNT, "the workload reaches every wrapped call");
     cr_expect_gt(counts[FN_mdb_env_set_mapsize], 3, "the map grows: a failed remap is swept too");
@@ -269,25 +279,10 @@ Test(lmdb_faults, every_lmdb_call_site_fails_alone)
         int codes[3], ncodes = codes_of(found[i].fn, codes);
         for (int a = 0; a < (quick || ats[1] == 0 ? 1 : 2); a++)
             for (int c = 0; c < (quick ? 1 : ncodes); c++)
-                for (int sticky = 0; sticky < 2; sticky++) {
-                    fault.fn = found[i].fn;
-                    fault.site = found[i].addr;
-                    fault.at = ats[a];
-                    fault.sticky = sticky;
-                    fault.code = codes[c];
-                    int v = run_case(NULL);
-                    runs++;
-                    if (v != RUN_OK) {
-                        failures++;
-                        cr_log_error("%s from %p, call %ld of %ld there, %s, %s: verdict %d",
-                                     fn_names[found[i].fn], found[i].addr, ats[a] + 1,
-                                     found[i].calls, sticky ? "sticky" : "transient",
-                                     codes[c] == EIO ? "EIO" : mdb_strerror(codes[c]), v);
-                    }
-                }
+                for (int sticky = 0; sticky < 2; sticky++, runs++)
+                    failures += broke(found[i].fn, found[i].addr, ats[a], found[i].calls,
+                                      sticky, codes[c]);
     }
-    fault.fn = -1;
-    fault.site = NULL;
     cr_log_info("%d runs over %d call sites of the %d wrapped LMDB functions", runs, n, FN_COUNT);
     cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
 }

@@ -268,8 +268,9 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_flush(sluice_db *db);
 
 /* Returns once every record put before the call is in the cold tier: what is durable is
  * compacted while the writer makes the rest durable (so a writer held back by
- * log_backlog_max_bytes goes on as segments are freed). Errors: SLUICE_EINVAL, SLUICE_EREADONLY, SLUICE_EPOISONED, and the compaction's own
- * error (for example SLUICE_ECORRUPT for a damaged segment, or -ENOSPC). */
+ * log_backlog_max_bytes goes on as segments are freed). Errors: SLUICE_EINVAL,
+ * SLUICE_EREADONLY, SLUICE_EPOISONED, and the compaction's own error (for example
+ * SLUICE_ECORRUPT for a damaged segment, or -ENOSPC). */
 SLUICE_API SLUICE_MUST_CHECK int sluice_compact(sluice_db *db);
 
 /*

@@ -82,9 +82,9 @@ uint64_t log_bytes_written(struct log *lg)
     return atomic_load_explicit(&lg->st.log_bytes, memory_order_relaxed);
 }
 
-int log_wait_spare(struct log *lg, int timeout_ms)
+int log_wait_spare(struct log *lg, uint32_t timeout_ms)
 {
-    return prep_wait_ready(&lg->prep, (uint32_t)timeout_ms);
+    return prep_wait_ready(&lg->prep, timeout_ms);
 }
 
 void log_hist(struct log *lg, enum log_hist which, struct hist *out)

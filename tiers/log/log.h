@@ -1,6 +1,7 @@
 /*
  * The log tier: segment files under DIR/log, appended by one writer thread that drains
- * the ring, with group commit. See writer.c for the loop, recovery.c for open.
+ * the ring, with group commit. See log.c for the handle, writer.c for the loop,
+ * recovery.c for open.
  *
  * Positions (each advanced only by the writer thread):
  *   indexed  every record <= it is in the hot index, visible to reads
@@ -10,7 +11,6 @@
  */
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,7 +90,7 @@ int log_poison_cause(struct log *lg);
 uint64_t log_bytes_written(struct log *lg);
 /* Waits until the preparer has a spare segment ready (tests and benchmarks that want
  * the first roll without zeroing): 0, SLUICE_ETIMEDOUT, or its error. */
-int log_wait_spare(struct log *lg, int timeout_ms);
+int log_wait_spare(struct log *lg, uint32_t timeout_ms);
 /* Fills the log's part of *out (positions, counters, segments, poison). */
 void log_fill_stats(struct log *lg, struct sluice_stats *out);
 enum log_hist { LOG_HIST_BATCH_RECORDS, LOG_HIST_BATCH_BYTES, LOG_HIST_WRITE, LOG_HIST_FSYNC };
