@@ -6,7 +6,8 @@
  *    2. DIR and DIR/log created, DIR/LOCK flocked (a reader: checks that log/ exists)
  *    3. the I/O backend (io_uring probed, POSIX else; a reader: POSIX)
  *    4. DIR/cold opened: the checkpoint (compacted LSN) and the database's identity
- *    5. the log recovered into the hot index, a torn tail cut    <- a reader stops here
+ *    5. the log recovered into the hot index, a torn tail cut, cursors and watermarks
+ *       read                                                      <- a reader stops here
  *    6. the doorbell and the ring (shared-memory file, or private memory)
  *    7. the compactor thread started (it rings the writer's doorbell after a round)
  *    8. the writer thread (and its spare-segment preparer) started
@@ -61,6 +62,7 @@ static void options_defaults(sluice_options *o)
     o->io_backend = SLUICE_IO_AUTO;
     o->log_backlog_max_bytes = (uint64_t)4 << 30;
     o->stats_interval_ms = 100;
+    o->cursor_retain_max_bytes = (uint64_t)4 << 30;
 }
 
 void sluice_options_init_size(sluice_options *opts, size_t size)
@@ -159,8 +161,13 @@ static int check_options(const sluice_options *o)
                "POSIX_BUFFERED (3)", o->io_backend);
         return SLUICE_EINVAL;
     }
-    if (o->reserved0_) {
-        say(o, "options.reserved0_ %u: must be 0", o->reserved0_);
+    if (o->reserved0_ || o->reserved3_) {
+        say(o, "options.reserved0_ and reserved3_: must be 0");
+        return SLUICE_EINVAL;
+    }
+    if (o->late_policy != SLUICE_LATE_ACCEPT && o->late_policy != SLUICE_LATE_REFUSE) {
+        say(o, "options.late_policy %d: must be SLUICE_LATE_ACCEPT (0) or SLUICE_LATE_REFUSE (1)",
+            o->late_policy);
         return SLUICE_EINVAL;
     }
     return 0;
@@ -283,26 +290,31 @@ static void install_atfork(void) { (void)pthread_atfork(NULL, NULL, forget_pid_i
 static int step_handle(sluice_db *db, const char *dir)
 {
     pthread_mutex_init(&db->views_mu, NULL);
+    marks_init(db);
     int r = obs_init(db);
     if (r)
         return r;
     db->dir = strdup(dir);
-    size_t n = strlen(dir) + 5;
+    size_t n = strlen(dir) + 8;
     db->logdir = malloc(n);
-    if (!db->dir || !db->logdir)
+    db->replaydir = malloc(n);
+    if (!db->dir || !db->logdir || !db->replaydir)
         return SLUICE_ENOMEM;
     snprintf(db->logdir, n, "%s/log", dir);
+    snprintf(db->replaydir, n, "%s/replay", dir);
     return hot_init(&db->index);
 }
 
 static void undo_handle(sluice_db *db)
 {
     hot_destroy(&db->index);
+    free(db->replaydir);
     free(db->logdir);
     free(db->dir);
     free(db->views);
     free(db->view_since);
     obs_destroy(db);
+    marks_destroy(db);
     pthread_mutex_destroy(&db->views_mu);
 }
 
@@ -375,12 +387,17 @@ static int step_log(sluice_db *db)
         .linger_us = o->linger_us, .memory_delay_us = o->memory_delay_us,
         .prefer_buffered = o->io_backend == SLUICE_IO_POSIX_BUFFERED,
         .cpus = o->background_cpus, .backlog_max_bytes = o->log_backlog_max_bytes,
+        .replaydir = db->replaydir,
+        .keep_compacted = o->replay_retain_bytes || o->replay_retain_ns,
         .on_event = on_tier_event, .event_arg = db};
     if (cfg.uuid_known)
         memcpy(cfg.uuid, db->cold_uuid, sizeof cfg.uuid);
     else if (getrandom(cfg.uuid, sizeof cfg.uuid, 0) != sizeof cfg.uuid)
         return -EIO; /* a new database's identity (recovery takes the log's, if any) */
-    return log_open(&cfg, &db->log, o->errbuf, o->errbuf_bytes);
+    int r = log_open(&cfg, &db->log, o->errbuf, o->errbuf_bytes);
+    if (!r && (r = marks_load(db)))
+        say(o, "%s: reading cursors and watermarks: %s", db->dir, sluice_strerror(r));
+    return r;
 }
 
 static int step_compactor(sluice_db *db)
@@ -390,7 +407,10 @@ static int step_compactor(sluice_db *db)
         .lg = db->log, .index = &db->index, .io = db->io, .logdir = db->logdir,
         .cold = db->cold, .cpus = o->background_cpus,
         .retention_ns = o->retention_ns, .manual = o->manual_compaction != 0,
-        .horizon = views_horizon, .horizon_arg = db, .on_event = on_tier_event, .event_arg = db};
+        .horizon = views_horizon, .horizon_arg = db, .on_event = on_tier_event, .event_arg = db,
+        .replay = {.replaydir = db->replaydir, .retain_bytes = o->replay_retain_bytes,
+                   .retain_ns = o->replay_retain_ns, .cursor_max_bytes = o->cursor_retain_max_bytes,
+                   .cursor_need = marks_cursor_need, .on_lag = marks_cursor_lag, .arg = db}};
     return compactor_create(&cfg, db->cold_compacted_lsn, &db->compactor);
 }
 
@@ -581,7 +601,7 @@ int sluice_close(sluice_db *db)
     int r = db_check(db);
     if (r)
         return r; /* a child of fork() must leave the parent's handle alone */
-    if (atomic_load(&db->open_iters) > 0)
+    if (atomic_load(&db->open_iters) > 0 || atomic_load(&db->open_tails) > 0)
         return SLUICE_EBUSY;
     /* Close is open's steps undone in reverse, with one step first: the writer drains
      * the ring, writes, syncs and seals everything and exits (log_drain), so that the
@@ -596,7 +616,7 @@ int db_resolve_ack(const sluice_db *db, int ack)
 {
     if (ack == SLUICE_ACK_DEFAULT)
         return db->opts.default_ack;
-    if (ack < SLUICE_ACK_MEMORY || ack > SLUICE_ACK_DURABLE)
+    if (ack < SLUICE_ACK_MEMORY || ack > SLUICE_ACK_COLD)
         return -1;
     return ack;
 }

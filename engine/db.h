@@ -36,6 +36,19 @@ struct ring_file_hdr {
     uint32_t crc;       /* masked CRC32C of the fields before it */
 };
 
+/* Named cursors and watermarks (engine/marks.c): the table mirrors what the log and the
+ * cold tier store, sorted by name within each kind. */
+struct mark {
+    char *name;
+    uint64_t value; /* a cursor's LSN, a watermark's ts */
+    int lagging;    /* a cursor whose segments were let go (replay.h) */
+};
+struct marks {
+    pthread_mutex_t mu;       /* orders the records of one kind with the table */
+    struct mark *v[2];        /* [0] cursors, [1] watermarks */
+    size_t n[2], cap[2];
+};
+
 struct sluice_db {
     pid_t owner_pid; /* the process that opened it: a fork()ed child has none of its threads */
     char *dir;
@@ -50,6 +63,7 @@ struct sluice_db {
     struct log *log;               /* NULL until step 5 of open (log.h: private) */
     struct log_progress progress;  /* the log's positions and poison flag, read by puts */
     char *logdir;                  /* DIR/log */
+    char *replaydir;               /* DIR/replay: compacted segments kept for tails */
     /* from the cold tier (step 4), for the log: its checkpoint and the identity */
     uint64_t cold_compacted_lsn;
     uint8_t cold_uuid[16];
@@ -79,7 +93,34 @@ struct sluice_db {
     struct ring_file_hdr ring_hdr;
     uint64_t ring_replayed;     /* records the open put back from a crashed writer's ring */
     uint64_t ring_replay_gaps;  /* claimed records it found unpublished (never acknowledged) */
+    /* follow, replay and watermarks (engine/tail.c, engine/marks.c) */
+    struct marks marks;
+    _Atomic uint64_t low_watermark; /* 0: none; a put below it is late */
+    _Atomic uint64_t late_records, rejected_late;
+    _Atomic int open_tails;
 };
+
+/* engine/marks.c */
+void marks_init(sluice_db *db);
+void marks_destroy(sluice_db *db);
+/* Fills the table from the cold tier's offsets and the log's (after recovery). */
+int marks_load(sluice_db *db);
+/* For the compactor (replay.h): the lowest LSN a cursor that is not lagging needs, and
+ * marking cursors lagging. */
+uint64_t marks_cursor_need(void *db);
+void marks_cursor_lag(void *db, uint64_t below, uint64_t oldest);
+/* How many cursors, and how many of them lag. */
+void marks_count(sluice_db *db, uint64_t *cursors, uint64_t *lagging);
+/* Internal offset names: 0x01 'c' NAME (cursor), 0x01 'w' NAME (watermark). */
+#define MARK_PREFIX 0x01
+/* engine/tail.c: the oldest LSN a segment file still holds (log/ or replay/). */
+int db_oldest_lsn(sluice_db *db, uint64_t *lsn);
+/* engine/write.c: a record of any type at `ack` (block: wait for ring space whatever
+ * full_policy says); waits for the level; *lsn (may be NULL) receives its LSN. */
+int db_append_ack(sluice_db *db, int type, const void *key, size_t klen, uint64_t ts,
+                  const void *val, size_t vlen, int ack, uint64_t *lsn);
+/* Waits until lsn reached level (WRITTEN, DURABLE or COLD; deadline 0: none). */
+int db_wait_level(sluice_db *db, uint64_t lsn, int level, uint64_t deadline_ns);
 
 /* engine/ring_file.c */
 int ring_file_create(sluice_db *db, int *fd);

@@ -229,6 +229,11 @@ int sluice_stats(sluice_db *db, struct sluice_stats *out)
     out->rejected_poisoned = atomic_load_explicit(&db->rejected_poisoned, memory_order_relaxed);
     out->rejected_invalid = atomic_load_explicit(&db->rejected_invalid, memory_order_relaxed);
     out->put_samples_dropped = atomic_load_explicit(&db->put_samples_dropped, memory_order_relaxed);
+    out->late_records = atomic_load_explicit(&db->late_records, memory_order_relaxed);
+    out->rejected_late = atomic_load_explicit(&db->rejected_late, memory_order_relaxed);
+    out->low_watermark = atomic_load(&db->low_watermark);
+    out->tails_open = (uint64_t)atomic_load(&db->open_tails);
+    marks_count(db, &out->cursors, &out->cursors_lagging);
     uint64_t now = clock_now_ns();
     pthread_mutex_lock(&db->views_mu);
     for (size_t i = 0; i < db->nviews; i++)
@@ -302,6 +307,16 @@ static int collect(sluice_db *db, struct sluice_stats *st, struct metric *m, siz
         {"ring_replay_gaps", "gauge", "records a replay found claimed but never published", st->ring_replay_gaps},
         {"compaction_paced_seconds_total", "counter", "time the compactor waited to keep its writes smooth (ns)",
          st->compaction_paced_ns},
+        {"late_records_total", "counter", "puts accepted below the low watermark (flagged late)",
+         st->late_records},
+        {"rejected_late_total", "counter", "puts refused as SLUICE_ELATE", st->rejected_late},
+        {"replay_segments", "gauge", "compacted segments kept for replay", st->replay_segments},
+        {"replay_bytes", "gauge", "bytes of compacted segments kept for replay", st->replay_bytes},
+        {"replay_oldest_lsn", "gauge", "the oldest LSN kept for replay (0: none)", st->replay_oldest_lsn},
+        {"cursors", "gauge", "named cursors", st->cursors},
+        {"cursors_lagging", "gauge", "named cursors whose segments were let go", st->cursors_lagging},
+        {"low_watermark", "gauge", "the minimum watermark over sources (0: none)", st->low_watermark},
+        {"tails_open", "gauge", "tails open on the handle", st->tails_open},
         {"recovery_skipped_records", "gauge",
          "damaged log records the last open stepped over (already in the cold tier)",
          st->recovery_skipped_records},

@@ -42,6 +42,17 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
         atomic_fetch_add_explicit(&db->rejected_poisoned, 1, memory_order_relaxed);
         return SLUICE_EPOISONED;
     }
+    /* Late: below the low watermark when put (a read-mostly word: one load per put). */
+    unsigned flags = 0;
+    if ((type == REC_PUT || type == REC_DELETE) &&
+        ts < atomic_load_explicit(&db->low_watermark, memory_order_relaxed)) {
+        if (db->opts.late_policy == SLUICE_LATE_REFUSE) {
+            atomic_fetch_add_explicit(&db->rejected_late, 1, memory_order_relaxed);
+            return SLUICE_ELATE;
+        }
+        atomic_fetch_add_explicit(&db->late_records, 1, memory_order_relaxed);
+        flags = REC_F_LATE;
+    }
     /* One MEMORY put in 16 is timed, chosen by the LSN it will most likely get (a read
      * of the claim word the reservation touches anyway): two clock reads would add half
      * again to a 70 ns put. */
@@ -74,11 +85,11 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
             atomic_fetch_add_explicit(why, 1, memory_order_relaxed);
         return r;
     }
-    rec_fill(slot.rec, type, slot.lsn, ts, key, klen, val, vlen);
+    rec_fill_flagged(slot.rec, type, flags, slot.lsn, ts, key, klen, val, vlen);
     /* WRITTEN: in a shared ring the publication itself survives a crash of the process
      * (ring_file.c); in a private one, the log write does */
     struct position *await =
-        level == SLUICE_ACK_DURABLE                        ? &db->progress.durable
+        level >= SLUICE_ACK_DURABLE                        ? &db->progress.durable
         : level == SLUICE_ACK_WRITTEN && !db->ring_shared ? &db->progress.written
                                                            : NULL;
     if (await)
@@ -90,7 +101,9 @@ static int append(sluice_db *db, int type, const void *key, size_t klen, uint64_
         *lsn_out = slot.lsn;
     if (await)
         r = pos_wait(await, slot.lsn, 0, ACK_SPIN_NS, &db->progress.poison);
-    if (timed && !r)
+    if (!r && level == SLUICE_ACK_COLD)
+        r = db_wait_level(db, slot.lsn, SLUICE_ACK_COLD, 0);
+    if (timed && !r && level <= SLUICE_ACK_DURABLE)
         obs_record_put(db, level, clock_now_ns() - t0);
     return r;
 }
@@ -99,6 +112,30 @@ int db_append(sluice_db *db, int type, const void *key, size_t klen, uint64_t ts
               const void *val, size_t vlen, uint64_t *lsn)
 {
     return append(db, type, key, klen, ts, val, vlen, SLUICE_ACK_MEMORY, lsn, 1);
+}
+
+int db_append_ack(sluice_db *db, int type, const void *key, size_t klen, uint64_t ts,
+                  const void *val, size_t vlen, int ack, uint64_t *lsn)
+{
+    return append(db, type, key, klen, ts, val, vlen, ack, lsn, 0);
+}
+
+int db_wait_level(sluice_db *db, uint64_t lsn, int level, uint64_t deadline_ns)
+{
+    if (level == SLUICE_ACK_MEMORY)
+        return 0;
+    struct position *p =
+        level == SLUICE_ACK_WRITTEN ? &db->progress.written : &db->progress.durable;
+    int r = 0;
+    if (pos_load(p) < lsn) {
+        log_want(db->log, lsn);
+        log_kick(db->log);
+        r = pos_wait(p, lsn, deadline_ns, ACK_SPIN_NS, &db->progress.poison);
+    }
+    if (r || level != SLUICE_ACK_COLD)
+        return r;
+    /* durable now: the compactor takes it in a round of its own if none is coming */
+    return compactor_wait(db->compactor, lsn, deadline_ns);
 }
 
 int sluice_put(sluice_db *db, const void *key, size_t klen, uint64_t ts, const void *val,
@@ -132,7 +169,8 @@ static int source_len(const char *source, size_t *len)
     if (!source)
         return SLUICE_EINVAL;
     *len = strnlen(source, SLUICE_SOURCE_MAX + 1);
-    return *len == 0 || *len > SLUICE_SOURCE_MAX ? SLUICE_EINVAL : 0;
+    /* names starting with MARK_PREFIX are cursors' and watermarks' (marks.c) */
+    return *len == 0 || *len > SLUICE_SOURCE_MAX || source[0] == MARK_PREFIX ? SLUICE_EINVAL : 0;
 }
 
 int sluice_offset_put(sluice_db *db, const char *source, uint64_t offset, int ack)
@@ -176,6 +214,13 @@ int sluice_wait(sluice_db *db, uint64_t lsn, int ack, uint32_t timeout_ms)
         db->read_only ? pos_load(&db->progress.indexed) : ring_claimed_lsn(&db->ring);
     if (level < 0 || lsn == 0 || lsn > claimed)
         return SLUICE_EINVAL;
+    if (level == SLUICE_ACK_COLD) {
+        if (db_compacted_lsn(db) >= lsn)
+            return 0;
+        if (db->read_only || timeout_ms == 0)
+            return SLUICE_ETIMEDOUT;
+        return db_wait_level(db, lsn, level, clock_now_ns() + (uint64_t)timeout_ms * 1000000u);
+    }
     if (level == SLUICE_ACK_MEMORY || (level == SLUICE_ACK_WRITTEN && db->ring_shared)) {
         /* Visible to reads (indexed, so published, which in a shared ring is also safe
          * from a crash of the process): memory work only, so wait as a read would. */

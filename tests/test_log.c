@@ -243,7 +243,7 @@ static void rewrite_header(const char *path, void (*edit)(struct seg_hdr *))
 }
 
 static void other_uuid(struct seg_hdr *h) { h->uuid[0] ^= 0xff; }
-static void future_version(struct seg_hdr *h) { h->version = 2; }
+static void future_version(struct seg_hdr *h) { h->version = 3; }
 
 Test(log, segment_of_another_database_is_ecorrupt)
 {

@@ -46,6 +46,13 @@ static const struct command commands[] = {
      "scan DIR [--key K] --from T --to T [--limit N] [--json|--csv] [--time-format ns|rfc3339]\n"
      "    Records in [from, to): one key in ts order, or all keys in (ts, key) order.\n"
      "    Read-only."},
+    {"tail", cli_tail,
+     "tail DIR [--from-lsn N | --from-cursor NAME | --from-end] [--follow] [--max N]\n"
+     "     [--ack memory|written|durable] [--json|--csv] [--time-format ns|rfc3339]\n"
+     "    Records in commit (LSN) order from the oldest retained (or N, the record after\n"
+     "    a named cursor, or the end), deletes and late records marked; --follow keeps\n"
+     "    printing what another process writes, as tail -f. Read-only: never takes the\n"
+     "    writer's lock."},
     {"ingest", cli_ingest,
      "ingest DIR [--format csv|jsonl] [--ack memory|written|durable] [--max-errors N] [FILE|-]\n"
      "    Bulk-loads records: CSV with a header naming key,ts,value (RFC 4180), or JSON\n"

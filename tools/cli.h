@@ -24,6 +24,7 @@ int cli_repair(int argc, char **argv); /* cli_salvage.c */
 int cli_backup(int argc, char **argv);
 int cli_ingest(int argc, char **argv); /* cli_ingest.c */
 int cli_top(int argc, char **argv);    /* cli_top.c */
+int cli_tail(int argc, char **argv);   /* cli_tail.c */
 
 /* ---- shared by the commands (cli.c) ---- */
 enum { CLI_OK = 0, CLI_ABSENT = 1, CLI_USAGE = 2 };

@@ -41,6 +41,10 @@
  *                        returns once the log write completed (OS page cache).
  *  - SLUICE_ACK_DURABLE: returned once an fdatasync covering the record completed:
  *                        survives power loss.
+ *  - SLUICE_ACK_COLD:    returned once the record is committed in the cold tier (durable
+ *                        too): it asks the compactor for a round up to it, so it costs
+ *                        a compaction round; for producers that want read-optimised
+ *                        visibility or a bounded log before they go on.
  */
 #ifndef SLUICE_H
 #define SLUICE_H
@@ -88,13 +92,16 @@ extern "C" {
     X(EREADONLY, -30012, "the database was opened read-only")                                 \
     X(EFORKED, -30013, "the handle belongs to the process that opened it (used after fork)") \
     X(ELIMIT, -30014, "a resource limit was reached (see the limits in sluice.h)")           \
-    X(EINTERNAL, -30015, "internal error: a bug in sluice or its storage library")
+    X(EINTERNAL, -30015, "internal error: a bug in sluice or its storage library")          \
+    X(ETRIMMED, -30016, "the LSN asked for is no longer retained (sluice_tail_oldest)")      \
+    X(EORDER, -30017, "a watermark may not move backwards")                                  \
+    X(ELATE, -30018, "the record is below the low watermark (late_policy refuses it)")
 
 enum {
 #define SLUICE_X_ENUM(name, value, msg) SLUICE_##name = value,
     SLUICE_ERROR_TABLE(SLUICE_X_ENUM)
 #undef SLUICE_X_ENUM
-    SLUICE_ERROR_MIN_ = -30015
+    SLUICE_ERROR_MIN_ = -30018
 };
 
 typedef struct sluice_db sluice_db;
@@ -104,8 +111,11 @@ enum {
     SLUICE_ACK_MEMORY = 0,  /* in the ring: visible to readers, lost on crash */
     SLUICE_ACK_WRITTEN = 1, /* write completed: survives a process crash */
     SLUICE_ACK_DURABLE = 2, /* fdatasync completed: survives power loss */
-    SLUICE_ACK_DEFAULT = 3  /* the database's default_ack */
+    SLUICE_ACK_DEFAULT = 3, /* the database's default_ack */
+    SLUICE_ACK_COLD = 4     /* committed in the cold tier */
 };
+/* options.late_policy: what a put whose ts is below the low watermark gets. */
+enum { SLUICE_LATE_ACCEPT = 0, SLUICE_LATE_REFUSE = 1 };
 enum { SLUICE_FULL_BLOCK = 0, SLUICE_FULL_FAIL = 1 };
 
 /* Events delivered to options.on_event. */
@@ -120,9 +130,12 @@ enum {
     SLUICE_EVENT_DAMAGE_SKIPPED = 7,   /* during sluice_open: recovery stepped over damaged
                                         * log records LSN a..b, all already in the cold
                                         * tier (nothing lost; see sluice_open) */
-    SLUICE_EVENT_RING_REPLAYED = 8     /* during sluice_open: records LSN a..b, which a
+    SLUICE_EVENT_RING_REPLAYED = 8,    /* during sluice_open: records LSN a..b, which a
                                         * crashed writer had in its shared ring but not in
                                         * the log, were put back and made durable */
+    SLUICE_EVENT_CURSOR_LAGGING = 9    /* a named cursor fell behind what
+                                        * cursor_retain_max_bytes lets it hold: a = its
+                                        * LSN, b = the oldest LSN still retained */
 };
 struct sluice_event {
     int type;
@@ -191,6 +204,19 @@ typedef struct sluice_options {
                              * log writer, segment preparer, compactor, stats publisher
                              * and POSIX I/O worker (default 0: wherever the OS puts
                              * them); keeps them off the cores producers own */
+    /* Replay retention (sluice_tail): compacted segments are moved to DIR/replay and kept
+     * while they are within every limit set here (0 = no limit of that kind; both 0 =
+     * deleted at once, as before). Judged after each compaction round. */
+    uint64_t replay_retain_bytes; /* the newest compacted segments up to this many bytes */
+    uint64_t replay_retain_ns;    /* segments whose last write is at most this old */
+    /* Named cursors (sluice_cursor_commit) keep the compacted segments they still need,
+     * beyond the limits above, up to this many bytes (default 4 GiB; UINT64_MAX: no
+     * bound); past it the cursor that holds most is marked lagging (stats, an event) and
+     * its segments go: a tail from it then gets SLUICE_ETRIMMED (PostgreSQL's
+     * max_slot_wal_keep_size) */
+    uint64_t cursor_retain_max_bytes;
+    int late_policy;              /* SLUICE_LATE_ACCEPT (default) or SLUICE_LATE_REFUSE */
+    uint32_t reserved3_;          /* 0 */
 } sluice_options;
 
 /* Log writes use O_DIRECT + RWF_DSYNC where the filesystem allows it (stats.direct_io),
@@ -319,7 +345,8 @@ SLUICE_API void sluice_iter_close(sluice_iter *it);
 /*
  * Stores the consumed offset of an upstream `source` (a NUL-terminated name) in the log,
  * in order with the data: after a crash the recovered offset never runs ahead of the
- * recovered records. Same errors as sluice_put.
+ * recovered records. Same errors as sluice_put. Names starting with byte 0x01 are
+ * reserved (cursors and watermarks are stored under them): SLUICE_EINVAL.
  */
 SLUICE_API SLUICE_MUST_CHECK int sluice_offset_put(sluice_db *db, const char *source,
                                                    uint64_t offset, int ack);
@@ -327,6 +354,99 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_offset_put(sluice_db *db, const char *so
 /* Latest offset stored for `source`. Errors: SLUICE_NOTFOUND, SLUICE_EINVAL. */
 SLUICE_API SLUICE_MUST_CHECK int sluice_offset_get(sluice_db *db, const char *source,
                                                    uint64_t *offset);
+
+/*
+ * Follow: records in commit (LSN) order, as a downstream consumer reads them.
+ *
+ * A tail reads whichever tier holds the LSN it is at: the ring (a caught-up tail: no
+ * I/O), log segments, and compacted segments kept for replay (replay_retain_*, or
+ * named cursors). It takes no lock a producer or the log writer waits on for longer
+ * than one record's copy, and holds nothing back. On a read_only handle it reads the
+ * files another process writes, so `sluice tail --follow` works beside a running writer.
+ *
+ * sluice_tail_open: from_lsn is the first LSN wanted (0: the oldest still retained;
+ * SLUICE_TAIL_END: what is put from now on). min_ack is what a consumer may see:
+ * SLUICE_ACK_MEMORY (the freshest, as reads see it), WRITTEN, or DURABLE (never a record
+ * a power cut could take back; on a read_only handle, only once the log proves it: the
+ * segment was sealed, or a later write carried a durable stamp covering it). Errors:
+ * SLUICE_EINVAL, SLUICE_ETRIMMED (from_lsn is older than anything retained:
+ * sluice_tail_oldest says what is; re-seed from a time-range read of the cold tier,
+ * docs/design.md), SLUICE_ENOMEM. A tail is used by one thread at a time and closed
+ * before the database (sluice_close refuses with SLUICE_EBUSY while one is open).
+ *
+ * sluice_tail_next: the next record (puts and deletes; offsets, cursors and watermarks
+ * are not data), waiting up to timeout_ms for it. Its pointers stay valid until the next
+ * call on the tail. Errors: SLUICE_ETIMEDOUT (none came), SLUICE_ETRIMMED (the records
+ * after the last one delivered were deleted before the tail read them: it fell behind
+ * retention), SLUICE_ECORRUPT (a record that must be there failed its checksum),
+ * SLUICE_EPOISONED (nothing more will come), -errno.
+ */
+#define SLUICE_TAIL_END UINT64_MAX
+enum { SLUICE_TAIL_DELETE = 1, /* a tombstone for (key, ts) */
+       SLUICE_TAIL_LATE = 2    /* put below the low watermark: a correction downstream */ };
+typedef struct sluice_tail sluice_tail;
+typedef struct sluice_tail_record {
+    uint64_t lsn;
+    const void *key;
+    size_t klen;
+    uint64_t ts;
+    const void *val;
+    size_t vlen;
+    uint32_t flags; /* SLUICE_TAIL_* */
+} sluice_tail_record;
+SLUICE_API SLUICE_MUST_CHECK int sluice_tail_open(sluice_db *db, uint64_t from_lsn, int min_ack,
+                                                  sluice_tail **t);
+SLUICE_API SLUICE_MUST_CHECK int sluice_tail_next(sluice_tail *t, sluice_tail_record *rec,
+                                                  uint32_t timeout_ms);
+/* The LSN of the next record the tail will deliver. */
+SLUICE_API uint64_t sluice_tail_position(const sluice_tail *t);
+/* NULL is ignored. */
+SLUICE_API void sluice_tail_close(sluice_tail *t);
+/* The oldest LSN a tail can read now (in the log or kept for replay). SLUICE_NOTFOUND
+ * when the log holds nothing. */
+SLUICE_API SLUICE_MUST_CHECK int sluice_tail_oldest(sluice_db *db, uint64_t *lsn);
+
+/*
+ * Named cursors: where a downstream consumer got to, stored in the log in order with the
+ * data (as offsets are) and carried into the cold tier at compaction. A consumer
+ * processes record L, commits L with its output, and after a crash resumes with
+ * sluice_tail_open(db, cursor + 1, ...): exactly once downstream. A cursor keeps the
+ * compacted segments it still needs (up to cursor_retain_max_bytes). Names: 1 ..
+ * SLUICE_CURSOR_NAME_MAX bytes, NUL-terminated. commit: lsn must not exceed the last LSN
+ * handed out; same errors as sluice_put. get: SLUICE_NOTFOUND, SLUICE_EINVAL; *lagging
+ * (may be NULL) is 1 when the cursor fell behind what it may hold (its next tail gets
+ * SLUICE_ETRIMMED). drop: SLUICE_NOTFOUND if there was none.
+ */
+#define SLUICE_CURSOR_NAME_MAX 253u
+SLUICE_API SLUICE_MUST_CHECK int sluice_cursor_commit(sluice_db *db, const char *name,
+                                                      uint64_t lsn, int ack);
+SLUICE_API SLUICE_MUST_CHECK int sluice_cursor_get(sluice_db *db, const char *name,
+                                                   uint64_t *lsn, int *lagging);
+SLUICE_API SLUICE_MUST_CHECK int sluice_cursor_drop(sluice_db *db, const char *name, int ack);
+
+/*
+ * Watermarks: a source declares "everything I will send has ts >= this" (Flink's
+ * watermark). Stored like offsets; monotonic per source (a lower one is SLUICE_EORDER;
+ * the same one again is accepted). sluice_watermark_low is the minimum over sources:
+ * every source has declared itself complete up to there. A put or delete whose ts is
+ * below it at the moment it is put is late: counted (stats.late_records), flagged
+ * SLUICE_TAIL_LATE on tail delivery, and accepted (merged with what is there, as any
+ * put) or refused with SLUICE_ELATE, as options.late_policy says. Sources: 1 ..
+ * SLUICE_CURSOR_NAME_MAX bytes. Errors as for cursors; get and low: SLUICE_NOTFOUND.
+ */
+SLUICE_API SLUICE_MUST_CHECK int sluice_watermark_put(sluice_db *db, const char *source,
+                                                      uint64_t ts, int ack);
+SLUICE_API SLUICE_MUST_CHECK int sluice_watermark_get(sluice_db *db, const char *source,
+                                                      uint64_t *ts);
+SLUICE_API SLUICE_MUST_CHECK int sluice_watermark_low(sluice_db *db, uint64_t *ts);
+
+/* Calls fn for every cursor (kind SLUICE_MARK_CURSOR: value = its LSN) and watermark
+ * (SLUICE_MARK_WATERMARK: value = its ts), in name order within each kind; a non-zero
+ * return from fn stops the walk and is returned. Errors: SLUICE_EINVAL, SLUICE_ENOMEM. */
+enum { SLUICE_MARK_CURSOR = 1, SLUICE_MARK_WATERMARK = 2 };
+SLUICE_API SLUICE_MUST_CHECK int sluice_marks_list(
+    sluice_db *db, int (*fn)(void *arg, int kind, const char *name, uint64_t value, int lagging),
+    void *arg);
 
 enum { SLUICE_IO_BACKEND_NONE = 0, SLUICE_IO_BACKEND_URING = 1, SLUICE_IO_BACKEND_POSIX = 2 };
 
@@ -405,6 +525,16 @@ struct sluice_stats {
     uint64_t ring_replay_gaps;     /* records it found claimed but never published (their
                                     * producers died mid-put: never acknowledged); the
                                     * LSNs after each such gap moved down to close it */
+    /* added with follow, replay and watermarks */
+    uint64_t late_records;         /* puts accepted below the low watermark (flagged late) */
+    uint64_t rejected_late;        /* puts refused as SLUICE_ELATE (late_policy) */
+    uint64_t replay_segments;      /* compacted segments kept in DIR/replay */
+    uint64_t replay_bytes;         /* their bytes */
+    uint64_t replay_oldest_lsn;    /* the oldest LSN a tail can still read (0: none yet) */
+    uint64_t cursors;              /* named cursors */
+    uint64_t cursors_lagging;      /* of which lagging (their segments were let go) */
+    uint64_t low_watermark;        /* sluice_watermark_low (0: no watermark yet) */
+    uint64_t tails_open;           /* tails open on this handle */
 };
 
 /* Latency and size distributions (log-linear buckets, <= 1.6 % wide), since open. */

@@ -7,10 +7,16 @@
 size_t rec_fill(void *dst, int type, uint64_t lsn, uint64_t ts, const void *key, size_t klen,
                 const void *val, size_t vlen)
 {
+    return rec_fill_flagged(dst, type, 0, lsn, ts, key, klen, val, vlen);
+}
+
+size_t rec_fill_flagged(void *dst, int type, unsigned flags, uint64_t lsn, uint64_t ts,
+                        const void *key, size_t klen, const void *val, size_t vlen)
+{
     size_t size = rec_size(klen, vlen);
     struct rec_hdr *h = dst;
     h->type = (uint8_t)type;
-    h->flags = 0;
+    h->flags = (uint8_t)flags;
     h->klen = (uint16_t)klen;
     h->vlen = (uint32_t)vlen;
     h->reserved = 0;
@@ -47,7 +53,8 @@ enum rec_check_result rec_check(const void *buf, size_t avail, size_t *size)
     const struct rec_hdr *h = buf;
     if (!rec_type_on_disk(h->type))
         return REC_INVALID;
-    if (h->flags || h->reserved || h->klen > SLUICE_KEY_MAX || h->vlen > SLUICE_VALUE_MAX ||
+    unsigned allowed = h->type == REC_PUT || h->type == REC_DELETE ? REC_F_LATE : 0;
+    if ((h->flags & ~allowed) || h->reserved || h->klen > SLUICE_KEY_MAX || h->vlen > SLUICE_VALUE_MAX ||
         h->lsn == 0)
         return REC_INVALID;
     if (h->type == REC_FILL ? h->klen != 0 || h->ts >= h->lsn || h->vlen > REC_FILL_MAX

@@ -35,11 +35,14 @@ enum rec_type {
                      * durable LSN when its write was submitted */
     REC_PAD = 0x7e, /* ring only: the rest of the buffer is skipped; never on disk */
 };
+/* rec_hdr.flags (segment format 2): a put or delete below the low watermark when it was
+ * put (sluice_watermark_low), flagged for downstream consumers. */
+enum { REC_F_LATE = 1 };
 
 struct rec_hdr {
     uint32_t crc;  /* masked CRC32C of bytes [4, rec_size) */
     uint8_t type;  /* enum rec_type, never 0 */
-    uint8_t flags; /* 0 */
+    uint8_t flags; /* REC_F_*: 0 but for puts and deletes */
     uint16_t klen;
     uint32_t vlen;
     uint32_t reserved; /* 0 */
@@ -68,6 +71,9 @@ static inline size_t rec_size(size_t klen, size_t vlen)
  */
 size_t rec_fill(void *dst, int type, uint64_t lsn, uint64_t ts, const void *key, size_t klen,
                 const void *val, size_t vlen);
+/* rec_fill with flags (REC_F_*). */
+size_t rec_fill_flagged(void *dst, int type, unsigned flags, uint64_t lsn, uint64_t ts,
+                        const void *key, size_t klen, const void *val, size_t vlen);
 
 enum rec_check_result {
     REC_VALID = 0,

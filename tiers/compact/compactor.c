@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "sluice.h"
 #include "walker.h"
+#include "replay.h"
 
 /* The records of one round, copied out of the segment; kept from round to round (cold.c
  * says why). */
@@ -38,6 +39,9 @@ struct compactor {
     int manual;                    /* compact only what compactor_compact asks for */
     uint64_t (*horizon)(void *arg); /* struct compactor_config */
     void *horizon_arg;
+    struct replay_policy replay;   /* compacted segments kept for tails (replay.h) */
+    int replay_in_use;             /* DIR/replay may hold files: prune it */
+    _Atomic uint64_t replay_files, replay_bytes, replay_oldest;
 
     struct position compacted;
     _Atomic int error;             /* the last round's error (0 when it succeeded) */
@@ -183,6 +187,20 @@ static int read_batch(struct compactor *c, int fd, uint64_t from, uint64_t upto,
  * and at most one O_DIRECT descriptor to close). */
 #define RETIRE_MAX 32
 
+/* Applies replay retention (replay.h) once DIR/replay may hold files. */
+static void prune_replay(struct compactor *c, uint64_t done)
+{
+    if (!c->replay_in_use)
+        return;
+    struct replay_usage u;
+    if (replay_prune(c->io, &c->replay, done, &u))
+        return; /* listing failed: the next round tries again */
+    atomic_fetch_add(&c->segments_deleted, u.deleted);
+    atomic_store(&c->replay_files, u.files);
+    atomic_store(&c->replay_bytes, u.bytes);
+    atomic_store(&c->replay_oldest, u.oldest_lsn);
+}
+
 /* Prunes the hot index and retires segments wholly at or below the horizon. */
 static void cleanup(struct compactor *c, uint64_t done)
 {
@@ -205,20 +223,28 @@ static void cleanup(struct compactor *c, uint64_t done)
         firsts[nfirst++] = seg_at(t, i)->first_lsn;
     }
     hot_unlock(x);
-    if (!nfirst)
+    if (!nfirst) {
+        prune_replay(c, done);
         return;
+    }
     /* a reader that found a file position before the prune may still be reading it */
     seg_table_wait_readers(t);
     for (int i = 0; i < nfds; i++)
         c->io->ops->close(c->io, fds[i]);
+    int keep = replay_wanted(&c->replay);
     for (int i = 0; i < nfirst; i++) {
         char path[4096];
+        if (keep && replay_keep(c->io, &c->replay, firsts[i]) == 0) {
+            c->replay_in_use = 1;
+            continue;
+        }
         if (!seg_path(path, sizeof path, c->logdir, firsts[i]) &&
             c->io->ops->unlink(c->io, path) == 0)
             atomic_fetch_add(&c->segments_deleted, 1);
     }
     /* Not durable until the directory is: a crash before is redone by recovery. */
     (void)c->io->ops->fsync_dir(c->io, c->logdir);
+    prune_replay(c, done);
 }
 
 /* Pacing. A round's writes are shares of COLD_TXN_BYTES (cold.h) while it is paced (one
@@ -386,6 +412,12 @@ int compactor_create(const struct compactor_config *cfg, uint64_t compacted_lsn,
     c->manual = cfg->manual;
     c->horizon = cfg->horizon;
     c->horizon_arg = cfg->horizon_arg;
+    c->replay = cfg->replay;
+    c->replay.logdir = cfg->logdir;
+    struct stat st;
+    c->replay_in_use = cfg->replay.replaydir && stat(cfg->replay.replaydir, &st) == 0;
+    if (!cfg->replay.replaydir)
+        c->replay.retain_bytes = c->replay.retain_ns = 0, c->replay.cursor_need = NULL;
     c->on_event = cfg->on_event;
     c->event_arg = cfg->event_arg;
     pthread_mutex_init(&c->obs_mu, NULL);
@@ -440,6 +472,14 @@ void compactor_destroy(struct compactor *c)
 
 uint64_t compactor_compacted_lsn(struct compactor *c) { return pos_load(&c->compacted); }
 
+int compactor_wait(struct compactor *c, uint64_t target, uint64_t deadline_ns)
+{
+    if (target <= pos_load(&c->compacted))
+        return 0;
+    compactor_kick(c, target);
+    return pos_wait(&c->compacted, target, deadline_ns, 0, &c->error);
+}
+
 int compactor_compact(struct compactor *c, uint64_t target)
 {
     if (target <= pos_load(&c->compacted))
@@ -468,4 +508,7 @@ void compactor_fill_stats(struct compactor *c, struct sluice_stats *out)
     out->map_growths = atomic_load(&c->map_growths);
     out->compaction_paced_ns = atomic_load_explicit(&c->paced_ns, memory_order_relaxed);
     out->newest_ts_cold = atomic_load(&c->newest_ts_cold);
+    out->replay_segments = atomic_load(&c->replay_files);
+    out->replay_bytes = atomic_load(&c->replay_bytes);
+    out->replay_oldest_lsn = atomic_load(&c->replay_oldest);
 }

@@ -29,6 +29,7 @@
 #include "hist.h"
 #include "log.h"
 #include "position.h"
+#include "replay.h"
 
 struct compactor; /* private: tiers/compact/compactor.c */
 
@@ -49,6 +50,9 @@ struct compactor_config {
     void *horizon_arg;
     void (*on_event)(void *arg, int type, uint64_t a, uint64_t b); /* may be NULL */
     void *event_arg;
+    /* replay retention (replay.h); replay.replaydir NULL: compacted segments are deleted.
+     * replay.logdir is taken from logdir above */
+    struct replay_policy replay;
 };
 
 /* Creates the compactor and starts its thread, from the checkpoint compacted_lsn. On an
@@ -64,6 +68,9 @@ uint64_t compactor_compacted_lsn(struct compactor *c);
 /* Asks for everything up to target and waits until it is in the cold tier: 0, or the
  * error of the round that failed (the next kick tries again). */
 int compactor_compact(struct compactor *c, uint64_t target);
+/* The same with a deadline (CLOCK_MONOTONIC, 0: none): 0, SLUICE_ETIMEDOUT, or the error
+ * of the round that failed. */
+int compactor_wait(struct compactor *c, uint64_t target, uint64_t deadline_ns);
 /* Adds the distribution of round times (put_to_cold 0) or of put-to-cold times
  * (put_to_cold 1) to *out. */
 void compactor_hist(struct compactor *c, int put_to_cold, struct hist *out);

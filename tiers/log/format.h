@@ -11,7 +11,11 @@
 #include "record.h"
 
 #define SEG_MAGIC "SLUICSEG"
-#define SEG_FORMAT_VERSION 1u
+/* Version 2 added the record flag REC_F_LATE (record.h); version 1 segments are read as
+ * they are (no record of theirs has a flag). A reader that knows only version 1 refuses
+ * version 2 (SLUICE_EVERSION) rather than calling a flagged record damage. */
+#define SEG_FORMAT_VERSION 2u
+#define SEG_FORMAT_VERSION_MIN 1u
 #define SEG_HEADER_BYTES 4096u
 #define SEG_MIN_BYTES (256u * 1024u)
 

@@ -67,6 +67,8 @@ struct hot_index {
     struct hot_offset *offsets;
     size_t noffsets;
     uint64_t ring_released_lsn;
+    uint64_t ring_released_pos; /* the ring position of record ring_released_lsn + 1 (or of
+                                 * padding before it): where a tail starts to walk the ring */
     uint64_t pruned_upto;   /* entries <= it were pruned (they are in the cold tier) */
     uint64_t records;
 };

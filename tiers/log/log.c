@@ -27,6 +27,12 @@ int log_open(const struct log_config *cfg, struct log **out, char *errbuf, size_
         free(lg);
         return SLUICE_ENOMEM;
     }
+    if (cfg->replaydir && !(lg->replaydir = strdup(cfg->replaydir))) {
+        free(lg->logdir);
+        free(lg);
+        return SLUICE_ENOMEM;
+    }
+    lg->keep_compacted = cfg->keep_compacted;
     lg->io = cfg->io;
     lg->ring = cfg->ring;
     lg->index = cfg->index;
@@ -66,6 +72,7 @@ void log_destroy(struct log *lg)
     seg_table_close_all(&lg->index->segs, lg->io);
     pthread_mutex_destroy(&lg->obs.mu);
     free(lg->logdir);
+    free(lg->replaydir);
     free(lg);
 }
 

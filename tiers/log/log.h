@@ -53,6 +53,11 @@ struct log_config {
     int prefer_buffered;      /* never use O_DIRECT (tests of the buffered path) */
     uint64_t cpus;            /* where the writer and the preparer run (placement.h) */
     uint64_t backlog_max_bytes; /* live segments beyond this hold the writer back */
+    /* compacted segments recovery finds still in logdir go here instead of being deleted
+     * (NULL: deleted), when keep_compacted is set or the directory exists: tails replay
+     * them (tiers/compact/replay.h) */
+    const char *replaydir;
+    int keep_compacted;
     /* events (may be NULL): segment roll and poison, from the writer thread */
     void (*on_event)(void *arg, int type, uint64_t a, uint64_t b);
     void *event_arg;

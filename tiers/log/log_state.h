@@ -69,6 +69,8 @@ struct log {
     struct ring *ring;
     struct hot_index *index;
     char *logdir;
+    char *replaydir;         /* struct log_config; NULL: compacted segments are deleted */
+    int keep_compacted;
     uint8_t uuid[16];
     int uuid_known;          /* the cold tier named the database: segments must agree */
     uint64_t compacted_lsn;  /* at open: records <= it are in the cold tier */

@@ -518,11 +518,22 @@ static int repair(struct recovery *rc)
         reason(rc->errbuf, rc->errcap, "aligning the log tail failed: %s", sluice_strerror(r));
         return r;
     }
+    struct stat st;
+    int keep = lg->replaydir && rc->stale &&
+               (lg->keep_compacted || stat(lg->replaydir, &st) == 0) &&
+               (mkdir(lg->replaydir, 0755) == 0 || errno == EEXIST);
     for (size_t i = 0; i < rc->stale; i++) {
-        char path[4096];
-        if (!seg_path(path, sizeof path, lg->logdir, rc->lsns[i]))
-            lg->io->ops->unlink(lg->io, path);
+        char path[4096], kept[4096];
+        if (seg_path(path, sizeof path, lg->logdir, rc->lsns[i]))
+            continue;
+        /* a compacted segment the compactor had not yet moved to replay/ or deleted */
+        if (keep && !seg_path(kept, sizeof kept, lg->replaydir, rc->lsns[i]) &&
+            lg->io->ops->rename(lg->io, path, kept) == 0)
+            continue;
+        lg->io->ops->unlink(lg->io, path);
     }
+    if (keep && (r = lg->io->ops->fsync_dir(lg->io, lg->replaydir)) < 0)
+        return r;
     return rc->stale ? lg->io->ops->fsync_dir(lg->io, lg->logdir) : 0;
 }
 

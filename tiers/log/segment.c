@@ -358,7 +358,7 @@ int seg_hdr_check(const uint8_t *block, struct seg_hdr *out)
     if (memcmp(out->magic, SEG_MAGIC, 8) != 0)
         return SLUICE_ECORRUPT;
     /* Version before CRC: a later format may define its header checksum differently. */
-    if (out->version != SEG_FORMAT_VERSION)
+    if (out->version < SEG_FORMAT_VERSION_MIN || out->version > SEG_FORMAT_VERSION)
         return SLUICE_EVERSION;
     if (seg_hdr_crc(block) != out->crc)
         return SLUICE_ECORRUPT;

@@ -542,6 +542,7 @@ static void release_ring(struct log *lg)
         return;
     hot_wrlock(lg->index);
     lg->index->ring_released_lsn = lsn - 1;
+    lg->index->ring_released_pos = cur;
     hot_unlock(lg->index);
     ring_release(rg, cur);
     lg->release_pos = cur;
