@@ -203,8 +203,13 @@ static ssize_t file_window(sluice_tail *t, size_t need)
     return got;
 }
 
-/* The segment after the current one, if it starts at t->expect: switched to it (only
- * when may_switch). 1 if switched, 0 if there is none yet, <0 an error. */
+/* What follows the current segment, where its valid records end (at t->expect).
+ * FOLLOW_NONE: no later segment yet; FOLLOW_SWITCHED: the next one starts at t->expect
+ * and is now open (only when may_switch); FOLLOW_SHORT: a later one exists but does not
+ * start there — the current file ends short of it (damage, or a stale read) while it is
+ * still listed, or, FOLLOW_GONE, the segments between were deleted (the current one
+ * too: the tail reads it through its descriptor). <0: an error. */
+enum { FOLLOW_NONE, FOLLOW_SWITCHED, FOLLOW_SHORT, FOLLOW_GONE };
 static int file_follow(sluice_tail *t, int may_switch)
 {
     uint64_t *v;
@@ -212,20 +217,19 @@ static int file_follow(sluice_tail *t, int may_switch)
     int r = list_files(t->db, &v, &n);
     if (r)
         return r;
-    int later = 0, exact = 0;
+    int later = 0, exact = 0, listed = 0;
     for (size_t i = 0; i < n; i++) {
         later |= v[i] > t->file_first;
         exact |= v[i] == t->expect && v[i] > t->file_first;
+        listed |= v[i] == t->file_first;
     }
     free(v);
     t->sealed |= later;
-    if (!may_switch)
-        return 0;
+    if (!may_switch || !later)
+        return FOLLOW_NONE;
     if (exact)
-        return (r = file_open(t, t->expect)) ? r : 1;
-    /* a later segment that does not start where this one ends: the ones between were
-     * deleted before this tail read them */
-    return later ? SLUICE_ETRIMMED : 0;
+        return (r = file_open(t, t->expect)) ? r : FOLLOW_SWITCHED;
+    return listed ? FOLLOW_SHORT : FOLLOW_GONE;
 }
 
 /* The limit of what the tail may deliver on a writing handle. */
@@ -328,22 +332,37 @@ static int from_file(sluice_tail *t, sluice_tail_record *rec)
             deliver(h, rec);
             return 1;
         }
-        /* the valid records of this file end here */
-        int r = file_follow(t, 1);
-        if (r < 0)
-            return r;
-        if (r == 1)
-            continue;
-        if (db->read_only)
-            return 0; /* the writer may not have got this far yet */
-        /* A writing handle reads files only for records already written (the rest are in
-         * the ring): one that is not there is damage — after one more read, in case the
-         * page cache showed the block before the write that filled it. */
+        /* The valid records of this file end here, as far as the buffer shows: read once
+         * more (the writer may have written since, or the page cache showed a block
+         * before the write that filled it), then look for the next segment. */
         if (!t->retried) {
             t->retried = 1;
             t->buf_len = 0;
             continue;
         }
+        int r = file_follow(t, 1);
+        if (r < 0)
+            return r;
+        if (r == FOLLOW_SWITCHED)
+            continue;
+        if (r == FOLLOW_GONE)
+            return SLUICE_ETRIMMED;
+        if (r == FOLLOW_SHORT) {
+            /* a later segment exists, so every record of this one is written: read it
+             * once more after having seen that; still short is damage */
+            if (t->retried < 2) {
+                t->retried = 2;
+                t->buf_len = 0;
+                continue;
+            }
+            return SLUICE_ECORRUPT;
+        }
+        if (db->read_only) {
+            t->retried = 0; /* the next call reads again */
+            return 0;
+        }
+        /* A writing handle reads files only for records already written (the rest are in
+         * the ring): one that is not there is damage. */
         return SLUICE_ECORRUPT;
     }
 }
