@@ -594,3 +594,74 @@ Test(tail, exactly_once_from_a_cursor_across_sigkill)
     cr_assert_eq(cur, eo_lsn[EO_INPUTS - 1]);
     cr_assert_eq(sluice_close(db), 0);
 }
+
+/* ---- the tool ---- */
+#include "cli_run.h"
+
+Test(tail, cli_tail_prints_in_lsn_order_from_a_cursor)
+{
+    sluice_options o;
+    small_opts(&o);
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    uint64_t mid = 0;
+    for (uint64_t i = 0; i < 100; i++) {
+        uint64_t l = put_i(db, i, SLUICE_ACK_MEMORY);
+        if (i == 59)
+            mid = l;
+    }
+    cr_assert_eq(sluice_cursor_commit(db, "etl", mid, SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(sluice_watermark_put(db, "src", 1050, SLUICE_ACK_MEMORY), 0);
+    cr_assert_eq(sluice_put(db, "late", 4, 5, "v", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    cr_assert_eq(tc_run("tail", dir, "--json", NULL), 0, "%s", tc_err);
+    cr_assert_eq(tc_lines(tc_out), 101, "%s", tc_out);
+    cr_assert(strstr(tc_out, "{\"lsn\":\"1\",\"type\":\"put\",\"key\":\"key-000\",\"ts\":\"1000\",\"late\":false,"),
+              "%.300s", tc_out);
+    cr_assert(strstr(tc_out, "\"key\":\"late\",\"ts\":\"5\",\"late\":true"), "%s", tc_out);
+    cr_assert_eq(tc_run("tail", dir, "--from-cursor", "etl", "--csv", NULL), 0, "%s", tc_err);
+    cr_assert_eq(tc_lines(tc_out), 1 + 40 + 1, "a header, records 60..99 and the late one");
+    cr_assert(!strncmp(tc_out, "lsn,type,key,ts,late,value\r\n", 28));
+    cr_assert_eq(tc_run("tail", dir, "--from-cursor", "nobody", NULL), 1);
+    cr_assert_eq(tc_run("tail", dir, "--from-lsn", "0", NULL), 2);
+    cr_assert_eq(tc_run("tail", dir, "--from-end", "--from-lsn", "3", NULL), 2);
+    cr_assert_eq(tc_run("tail", dir, "--max", "5", NULL), 0);
+    cr_assert_eq(tc_lines(tc_out), 6, "a header and five");
+    cr_assert_eq(tc_run("info", dir, NULL), 0);
+    cr_assert(strstr(tc_out, "etl"), "info lists the cursor: %s", tc_out);
+    cr_assert(strstr(tc_out, "src"), "info lists the watermark: %s", tc_out);
+    cr_assert(!strstr(tc_out, "\\x01"), "internal names are not shown as offsets: %s", tc_out);
+}
+
+/* sluice tail --follow, a second process, prints what this one writes as it writes. */
+Test(tail, cli_tail_follow_from_another_process)
+{
+    sluice_options o;
+    small_opts(&o);
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    uint64_t first = put_i(db, 0, SLUICE_ACK_DURABLE);
+    for (uint64_t i = 1; i < 100; i++)
+        put_i(db, i, SLUICE_ACK_WRITTEN);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/sluice tail '%s' --follow --max 3000 --json", SLUICE_BIN_DIR, dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    for (uint64_t i = 100; i < 3000; i++) {
+        put_i(db, i, i % 100 == 99 ? SLUICE_ACK_DURABLE : SLUICE_ACK_MEMORY);
+        if (i % 500 == 0)
+            usleep(20000);
+    }
+    cr_assert_eq(sluice_flush(db), 0);
+    char line[1024];
+    uint64_t n = 0;
+    while (fgets(line, sizeof line, p)) {
+        char want[64];
+        snprintf(want, sizeof want, "{\"lsn\":\"%llu\",", (unsigned long long)(first + n));
+        cr_assert(!strncmp(line, want, strlen(want)), "line %llu: %s", (unsigned long long)n, line);
+        n++;
+    }
+    cr_assert_eq(pclose(p), 0);
+    cr_assert_eq(n, 3000);
+    cr_assert_eq(sluice_close(db), 0);
+}

@@ -95,6 +95,20 @@ static int collect_cold_offset(void *arg, const char *source, uint64_t offset)
     return 0;
 }
 
+/* Cursors and watermarks are offsets under reserved names (engine/marks.c: 0x01 'c' or
+ * 'w', then the name): 'c', 'w', or 0 for a user's offset. */
+static int mark_kind(const char *source)
+{
+    return source[0] == 1 && (source[1] == 'c' || source[1] == 'w') && source[2] ? source[1] : 0;
+}
+
+/* The newest value of each mark of kind k: the cold tier's, then the log's over them. */
+struct mark_view {
+    const char *name[2 * LOG_SOURCES + 64];
+    uint64_t value[2 * LOG_SOURCES + 64];
+    size_t n;
+};
+
 static void format_uuid(const uint8_t u[16], char out[37])
 {
     for (int i = 0, o = 0; i < 16; i++)
@@ -206,6 +220,8 @@ static void info_free(struct info *f)
     free(f->co.value);
 }
 
+static void marks_print_table(const struct info *f);
+
 static void info_print_table(const struct inspect *in, const struct info *f)
 {
     printf("directory   %s\n", in->dir);
@@ -253,28 +269,101 @@ static void info_print_table(const struct inspect *in, const struct info *f)
         if (f->t.damaged)
             printf("            %" PRIu64 " damaged block headers (run sluice verify)\n", f->t.damaged);
         printf("\noffsets in the cold tier\n");
+        size_t shown = 0;
         for (size_t i = 0; i < f->co.n; i++)
-            printf("  %-24s %" PRIu64 "\n", f->co.name[i], f->co.value[i]);
-        if (!f->cold_err && !f->co.n)
+            if (!mark_kind(f->co.name[i])) {
+                printf("  %-24s %" PRIu64 "\n", f->co.name[i], f->co.value[i]);
+                shown++;
+            }
+        if (!f->cold_err && !shown)
             printf("  (none in the cold tier)\n");
         if (f->cold_err)
             printf("  cold tier unreadable: %s\n", sluice_strerror(f->cold_err));
     } else {
         printf("\ncold        none yet (nothing compacted)\n");
     }
-    if (f->lo && f->lo->n) {
+    int user = 0;
+    for (int i = 0; f->lo && i < f->lo->n; i++)
+        user += !mark_kind(f->lo->name[i]);
+    if (user) {
         printf("offsets in the log, not yet compacted (the newest of each source)\n");
         for (int i = 0; i < f->lo->n; i++)
-            printf("  %-24s %" PRIu64 "\n", f->lo->name[i], f->lo->value[i]);
-        if (f->lo->more)
-            printf("  (more than %d sources: sluice dump log lists them all)\n", LOG_SOURCES);
+            if (!mark_kind(f->lo->name[i]))
+                printf("  %-24s %" PRIu64 "\n", f->lo->name[i], f->lo->value[i]);
     }
+    if (f->lo && f->lo->more)
+        printf("  (more than %d sources: sluice dump log lists them all)\n", LOG_SOURCES);
+    marks_print_table(f);
+}
+
+static void marks_put(struct mark_view *m, const char *name, uint64_t value)
+{
+    size_t i = 0;
+    while (i < m->n && strcmp(m->name[i], name))
+        i++;
+    if (i == m->n) {
+        if (m->n == sizeof m->name / sizeof *m->name)
+            return;
+        m->name[m->n++] = name;
+    }
+    m->value[i] = value;
+}
+
+static void marks_gather(const struct info *f, int k, struct mark_view *m)
+{
+    m->n = 0;
+    for (size_t i = 0; i < f->co.n; i++)
+        if (mark_kind(f->co.name[i]) == k)
+            marks_put(m, f->co.name[i] + 2, f->co.value[i]);
+    for (int i = 0; f->lo && i < f->lo->n; i++)
+        if (mark_kind(f->lo->name[i]) == k)
+            marks_put(m, f->lo->name[i] + 2, f->lo->value[i]);
+    /* a dropped cursor's last record holds UINT64_MAX */
+    for (size_t i = 0; i < m->n;)
+        if (k == 'c' && m->value[i] == UINT64_MAX) {
+            m->n--;
+            m->name[i] = m->name[m->n];
+            m->value[i] = m->value[m->n];
+        } else {
+            i++;
+        }
+}
+
+static void marks_print_table(const struct info *f)
+{
+    struct mark_view m;
+    uint64_t last = f->last_lsn > f->compacted ? f->last_lsn : f->compacted;
+    marks_gather(f, 'c', &m);
+    printf("\ncursors     %s\n", m.n ? "" : "(none)");
+    for (size_t i = 0; i < m.n; i++)
+        printf("  %-24s lsn %" PRIu64 ", %" PRIu64 " records behind the log\n", m.name[i],
+               m.value[i], last > m.value[i] ? last - m.value[i] : 0);
+    marks_gather(f, 'w', &m);
+    printf("watermarks  %s\n", m.n ? "" : "(none)");
+    for (size_t i = 0; i < m.n; i++)
+        printf("  %-24s ts %" PRIu64 "\n", m.name[i], m.value[i]);
+}
+
+static json_t *marks_json(const struct info *f, int k)
+{
+    struct mark_view m;
+    marks_gather(f, k, &m);
+    json_t *a = json_array();
+    for (size_t i = 0; i < m.n; i++) {
+        json_t *o = json_object();
+        cli_json_set_bytes(o, "name", m.name[i], strlen(m.name[i]));
+        json_object_set_new(o, k == 'c' ? "lsn" : "ts", cli_json_u64(m.value[i]));
+        json_array_append_new(a, o);
+    }
+    return a;
 }
 
 static json_t *offsets_json(char (*name)[SLUICE_SOURCE_MAX + 1], const uint64_t *value, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
+        if (mark_kind(name[i]))
+            continue;
         json_t *o = json_object();
         cli_json_set_bytes(o, "source", name[i], strlen(name[i]));
         json_object_set_new(o, "offset", cli_json_u64(value[i]));
@@ -341,6 +430,8 @@ static void info_print_json(const struct inspect *in, const struct info *f)
     json_object_set_new(offs, "log", f->lo ? offsets_json(f->lo->name, f->lo->value, (size_t)f->lo->n) : json_array());
     json_object_set_new(offs, "log_more_sources", json_boolean(f->lo && f->lo->more));
     json_object_set_new(o, "offsets", offs);
+    json_object_set_new(o, "cursors", marks_json(f, 'c'));
+    json_object_set_new(o, "watermarks", marks_json(f, 'w'));
     cli_json_print(o);
 }
 
