@@ -440,6 +440,7 @@ static const char usage[] =
     "                    [--no-peers] [--plots DIR] [--soak-secs N] [--soak-rates R1,R2,R3]\n"
     "workloads: limits put-memory put-memory-nostats put-written put-durable put-durable-cold\n"
     "           put-durable-8 window-durable open-loop read-point read-scan mixed soak recovery\n"
+    "           tail-memory tail-durable tail-catch-up\n"
     "           (disk, disk-qd and memcpy select parts of limits)\n";
 
 int main(int argc, char **argv)
@@ -519,6 +520,7 @@ int main(int argc, char **argv)
         bench_reads(&c);
     if (selected(&c, "mixed"))
         bench_mixed(&c);
+    bench_follow(&c);
     if (selected(&c, "soak"))
         bench_soak(&c);
     if (selected(&c, "recovery"))
@@ -526,8 +528,8 @@ int main(int argc, char **argv)
     report_end(&c);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'/put-* '%s'/window-durable '%s'/recovery '%s'/peer-* "
-             "'%s'/open-loop* '%s'/sustained '%s'/end-to-end '%s'/soak-* '%s'/read-* '%s'/mixed-*", c.dir, c.dir, c.dir,
-             c.dir, c.dir, c.dir, c.dir, c.dir, c.dir, c.dir);
+             "'%s'/open-loop* '%s'/sustained '%s'/end-to-end '%s'/soak-* '%s'/read-* '%s'/mixed-* '%s'/tail-*", c.dir, c.dir,
+             c.dir, c.dir, c.dir, c.dir, c.dir, c.dir, c.dir, c.dir, c.dir);
     if (system(cmd) != 0)
         return 2;
     records_free();

@@ -9,6 +9,7 @@ void bench_limits(const struct cfg *c);  /* limits.c: the machine's own limits *
 void bench_soak(const struct cfg *c);    /* soak.c */
 void bench_reads(const struct cfg *c);   /* reads.c: read-point, read-scan */
 void bench_mixed(const struct cfg *c);   /* reads.c */
+void bench_follow(const struct cfg *c);  /* follow.c: tail-memory, tail-durable, tail-catch-up */
 /* rates.c: records/s the log sustains behind one MEMORY producer (the put-memory row's
  * if it ran, else measured now) */
 double bench_sustained_rate(const struct cfg *c);

@@ -219,6 +219,43 @@ static void *stress_reader(void *arg)
     return NULL;
 }
 
+/* Follows every record in LSN order while producers put, readers read and the
+ * compactor moves segments into replay/: each producer's records arrive in its order,
+ * every LSN once, with the value it put. */
+static void *stress_tail(void *arg)
+{
+    struct stress *s = arg;
+    sluice_tail *t;
+    int r = sluice_tail_open(s->db, 1, SLUICE_ACK_MEMORY, &t);
+    if (r) {
+        fail(&s->f, "tail_open: %s", sluice_strerror(r));
+        return NULL;
+    }
+    uint64_t next_q[PRODUCERS] = {0}, total = s->per_producer * PRODUCERS;
+    uint8_t want[128];
+    for (uint64_t lsn = 1; lsn <= total && !atomic_load(&s->f.failed); lsn++) {
+        sluice_tail_record rec;
+        if ((r = sluice_tail_next(t, &rec, 20000))) {
+            fail(&s->f, "tail at LSN %llu: %s", (unsigned long long)lsn, sluice_strerror(r));
+            break;
+        }
+        int p = rec.klen > 1 ? ((const char *)rec.key)[1] - '0' : -1;
+        if (rec.lsn != lsn || p < 0 || p >= PRODUCERS || rec.ts != next_q[p]) {
+            fail(&s->f, "tail: LSN %llu (want %llu), producer %d, seq %llu", (unsigned long long)rec.lsn,
+                 (unsigned long long)lsn, p, (unsigned long long)rec.ts);
+            break;
+        }
+        tu_fill(want, 16 + rec.ts % 100, rec.ts * PRODUCERS + (uint64_t)p);
+        if (rec.vlen != 16 + rec.ts % 100 || memcmp(rec.val, want, rec.vlen)) {
+            fail(&s->f, "tail: LSN %llu: wrong value", (unsigned long long)lsn);
+            break;
+        }
+        next_q[p]++;
+    }
+    sluice_tail_close(t);
+    return NULL;
+}
+
 /* Compacts over and over while producers and readers run: the compactor prunes the hot
  * index and retires segments underneath them. */
 static void *stress_compactor(void *arg)
@@ -246,13 +283,15 @@ int conc_db_stress(uint64_t per_producer, char *err, size_t cap)
     o.ring_bytes = 256 << 10; /* small: producers meet backpressure */
     o.segment_bytes = 1 << 20;
     o.batch_max_bytes = 64 << 10;
+    o.replay_retain_bytes = 1ull << 40; /* the tail may fall behind the compactor */
     int r = sluice_open(dir, &o, &s.db);
     if (r) {
         snprintf(err, cap, "open: %s", sluice_strerror(r));
         tu_rmdir(dir);
         return -1;
     }
-    pthread_t pt[PRODUCERS], rt[READERS], ct;
+    pthread_t pt[PRODUCERS], rt[READERS], ct, tt;
+    pthread_create(&tt, NULL, stress_tail, &s);
     struct stress_arg pa[PRODUCERS], ra[READERS];
     pthread_create(&ct, NULL, stress_compactor, &s);
     for (int i = 0; i < READERS; i++) {
@@ -269,6 +308,7 @@ int conc_db_stress(uint64_t per_producer, char *err, size_t cap)
     for (int i = 0; i < READERS; i++)
         pthread_join(rt[i], NULL);
     pthread_join(ct, NULL);
+    pthread_join(tt, NULL);
     if ((r = sluice_flush(s.db)))
         fail(&s.f, "flush: %s", sluice_strerror(r));
     struct sluice_stats st;

@@ -11,12 +11,6 @@
 #include "clock.h"
 #include "sluice.h"
 
-#if defined(__x86_64__)
-#define cpu_relax() __builtin_ia32_pause()
-#else
-#define cpu_relax() ((void)0)
-#endif
-
 void pos_init(struct position *p, uint64_t v)
 {
     atomic_store_explicit(&p->value, v, memory_order_relaxed);

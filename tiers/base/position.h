@@ -16,6 +16,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* The pause of a busy wait (a spin-wait hint to the core and its sibling). */
+#if defined(__x86_64__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 struct position {
     _Alignas(64) _Atomic uint64_t value;
     _Atomic uint32_t futex_seq;
