@@ -666,3 +666,37 @@ Test(tail, cli_tail_follow_from_another_process)
     cr_assert_eq(n, 3000);
     cr_assert_eq(sluice_close(db), 0);
 }
+
+/* A damaged byte in a segment kept for replay: the tail stops there with
+ * SLUICE_ECORRUPT, after delivering every record before it intact. */
+Test(tail, damage_in_a_replay_segment_is_ecorrupt)
+{
+    sluice_options o;
+    small_opts(&o);
+    o.replay_retain_bytes = 1ull << 30;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    for (uint64_t i = 0; i < 5000; i++)
+        put_i(db, i, SLUICE_ACK_MEMORY);
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/replay/%016x.seg", dir, 1);
+    cr_assert_gt(tu_file_size(path), 20000, "%s", path);
+    cr_assert_eq(tu_flip(path, 10000, 0x10), 0);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0, "replay/ is not the log: the open does not care");
+    sluice_tail *t;
+    cr_assert_eq(sluice_tail_open(db, 1, SLUICE_ACK_MEMORY, &t), 0);
+    sluice_tail_record rec;
+    int r;
+    uint64_t n = 0;
+    while ((r = sluice_tail_next(t, &rec, 1000)) == 0) {
+        expect_rec(&rec, n, n + 1);
+        n++;
+    }
+    cr_assert_eq(r, SLUICE_ECORRUPT, "%s after %llu records", sluice_strerror(r), (unsigned long long)n);
+    cr_assert_gt(n, 0);
+    cr_assert_lt(n, 5000);
+    sluice_tail_close(t);
+    cr_assert_eq(sluice_close(db), 0);
+}

@@ -334,12 +334,12 @@ static void marks_print_table(const struct info *f)
     struct mark_view m;
     uint64_t last = f->last_lsn > f->compacted ? f->last_lsn : f->compacted;
     marks_gather(f, 'c', &m);
-    printf("\ncursors     %s\n", m.n ? "" : "(none)");
+    printf("\ncursors%s\n", m.n ? "" : "     (none)");
     for (size_t i = 0; i < m.n; i++)
-        printf("  %-24s lsn %" PRIu64 ", %" PRIu64 " records behind the log\n", m.name[i],
+        printf("  %-24s lsn %" PRIu64 ", %" PRIu64 " LSNs behind the end of the log\n", m.name[i],
                m.value[i], last > m.value[i] ? last - m.value[i] : 0);
     marks_gather(f, 'w', &m);
-    printf("watermarks  %s\n", m.n ? "" : "(none)");
+    printf("watermarks%s\n", m.n ? "" : "  (none)");
     for (size_t i = 0; i < m.n; i++)
         printf("  %-24s ts %" PRIu64 "\n", m.name[i], m.value[i]);
 }
