@@ -632,6 +632,17 @@ Test(tail, cli_tail_prints_in_lsn_order_from_a_cursor)
     cr_assert(strstr(tc_out, "etl"), "info lists the cursor: %s", tc_out);
     cr_assert(strstr(tc_out, "src"), "info lists the watermark: %s", tc_out);
     cr_assert(!strstr(tc_out, "\\x01"), "internal names are not shown as offsets: %s", tc_out);
+    /* repair carries the watermark and names the cursor it cannot carry */
+    char dest[4200];
+    snprintf(dest, sizeof dest, "%s/copy", dir);
+    cr_assert_eq(tc_run("repair", dir, dest, NULL), 0, "%s", tc_err);
+    cr_assert(strstr(tc_out, "not carried: cursor etl"), "%s", tc_out);
+    cr_assert_eq(sluice_open(dest, &o, &db), 0);
+    uint64_t wm;
+    cr_assert_eq(sluice_watermark_get(db, "src", &wm), 0);
+    cr_assert_eq(wm, 1050);
+    cr_assert_eq(sluice_cursor_get(db, "etl", &wm, NULL), SLUICE_NOTFOUND);
+    cr_assert_eq(sluice_close(db), 0);
 }
 
 /* sluice tail --follow, a second process, prints what this one writes as it writes. */

@@ -83,6 +83,23 @@ struct repair {
     int fatal; /* a put into DEST failed */
 };
 
+/* An offset into the copy. Cursors and watermarks are offsets under reserved names
+ * (engine/marks.c): a watermark (a ts) is carried; a cursor is not — the copy numbers its
+ * records anew, so an LSN of DIR means nothing there — and is named instead. */
+static int put_offset(struct repair *rp, const char *source, uint64_t value)
+{
+    if (source[0] != 1)
+        return sluice_offset_put(rp->out, source, value, SLUICE_ACK_MEMORY);
+    if (source[1] == 'w' && source[2]) {
+        int r = sluice_watermark_put(rp->out, source + 2, value, SLUICE_ACK_MEMORY);
+        return r == SLUICE_EORDER ? 0 : r; /* an older value met after a newer one */
+    }
+    if (source[1] == 'c' && source[2] && value != UINT64_MAX)
+        printf("not carried: cursor %s at LSN %" PRIu64 " (the copy's LSNs differ: re-seed its "
+               "consumer from the copy's time ranges)\n", source + 2, value);
+    return 0;
+}
+
 static int put_out(struct repair *rp, uint8_t type, const void *key, size_t klen, uint64_t ts,
                    const void *val, size_t vlen)
 {
@@ -98,7 +115,7 @@ static int put_out(struct repair *rp, uint8_t type, const void *key, size_t klen
         memcpy(source, key, klen);
         source[klen] = 0;
         memcpy(&off, val, 8);
-        r = sluice_offset_put(rp->out, source, off, SLUICE_ACK_MEMORY);
+        r = put_offset(rp, source, off);
     } else {
         return 0;
     }
@@ -155,7 +172,7 @@ static int repair_block(void *arg, const struct cold_block_ref *b)
 static int repair_offset(void *arg, const char *source, uint64_t offset)
 {
     struct repair *rp = arg;
-    int r = sluice_offset_put(rp->out, source, offset, SLUICE_ACK_MEMORY);
+    int r = put_offset(rp, source, offset);
     if (r && !rp->fatal)
         rp->fatal = cli_fail("repair", CLI_USAGE, "%s: writing the copy: %s", rp->dest, sluice_strerror(r));
     return r;
