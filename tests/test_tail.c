@@ -711,3 +711,34 @@ Test(tail, damage_in_a_replay_segment_is_ecorrupt)
     sluice_tail_close(t);
     cr_assert_eq(sluice_close(db), 0);
 }
+
+/* replay_retain_ns keeps segments last written within that long: 1 ns keeps none, an
+ * hour keeps them all. */
+Test(tail, retention_by_age)
+{
+    sluice_options o;
+    small_opts(&o);
+    o.replay_retain_ns = 1;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    for (uint64_t i = 0; i < 20000; i++)
+        put_i(db, i, SLUICE_ACK_MEMORY);
+    cr_assert_eq(sluice_compact(db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_assert_eq(st.replay_segments, 0);
+    cr_assert_gt(st.segments_deleted, 0);
+    cr_assert_eq(sluice_close(db), 0);
+    o.replay_retain_ns = 3600ull * 1000000000u;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    uint64_t before = st.compacted_lsn;
+    for (uint64_t i = 0; i < 20000; i++)
+        put_i(db, i, SLUICE_ACK_MEMORY);
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_assert_gt(st.replay_segments, 1);
+    uint64_t oldest;
+    cr_assert_eq(sluice_tail_oldest(db, &oldest), 0);
+    cr_assert_leq(oldest, before + 1, "everything since the reopen is kept");
+    cr_assert_eq(sluice_close(db), 0);
+}
