@@ -234,7 +234,11 @@ static void cleanup(struct compactor *c, uint64_t done)
     int keep = replay_wanted(&c->replay);
     for (int i = 0; i < nfirst; i++) {
         char path[4096];
-        if (keep && replay_keep(c->io, &c->replay, firsts[i]) == 0) {
+        if (keep) {
+            /* A rename that failed leaves the file in log/, where tails still find it and
+             * the next open's recovery moves it: deleting it instead would leave a hole in
+             * the run of retained LSNs, which a tail would take for damage. */
+            (void)replay_keep(c->io, &c->replay, firsts[i]);
             c->replay_in_use = 1;
             continue;
         }

@@ -15,7 +15,8 @@
  *
  * Crash safety: a rename is atomic and the directories are synced after it; a crash
  * between the cold commit and the rename leaves the segment in DIR/log, where recovery
- * (which knows the checkpoint) moves it on (recovery.c). Tails find a segment in DIR/log
+ * (which knows the checkpoint) moves it on (recovery.c). A rename that fails leaves it
+ * there too — never deleted instead, which would leave a hole in the retained run. Tails find a segment in DIR/log
  * or DIR/replay by its name, listing DIR/log first: a segment moves only from the first
  * to the second, so a tail never misses one in flight.
  */
