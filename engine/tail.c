@@ -3,10 +3,11 @@
  *
  * DESIGN. A tail is a cursor over the log's own sequence, not over the hot index:
  *  - the ring: a record whose LSN is above the index's ring_released_lsn is still in ring
- *    memory, in LSN order from ring_released_pos (padding aside). Under the index read
- *    lock — which the writer takes before it releases ring bytes (writer.c, invariant
- *    5) — the tail walks there with ring_next, as the writer does, and copies one record
- *    out. A caught-up tail reads only here: no I/O, and a record is seen once it is
+ *    memory, in LSN order from ring_released_pos (padding aside). Under the index's
+ *    release lock, shared — the writer takes it to raise ring_released_lsn before it
+ *    releases ring bytes (writer.c, invariant 5), and for nothing else, so a tail never
+ *    waits for indexing — the tail walks there with ring_next, as the writer does, and
+ *    copies one record out. A caught-up tail reads only here: no I/O, and a record is seen once it is
  *    published (MEMORY), before the writer even indexed it.
  *  - segment files: anything older is read from DIR/log/<first LSN>.seg, or from
  *    DIR/replay when it was compacted and kept (tiers/compact/replay.h), through the
@@ -20,9 +21,9 @@
  * segment exists (the writer starts one only when every earlier record is durable) or a
  * later fill's durable stamp covers it (record.h, invariant 6).
  *
- * A tail never holds the index lock across I/O, never writes anything the writer reads,
- * and takes no lock a producer takes: it cannot slow the put path beyond one record's
- * copy under the read lock.
+ * A tail never holds a lock across I/O, never writes anything the writer reads, and takes
+ * no lock a producer takes: it can delay the writer's release of ring bytes by one
+ * record's copy at most, and never its indexing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -369,8 +370,8 @@ static int from_file(sluice_tail *t, sluice_tail_record *rec)
 
 /* --- the ring ------------------------------------------------------------------------ */
 
-/* Records walked past per hold of the index read lock, on the way to a tail's LSN: the
- * writer waits for the lock to index, so a hold stays short. */
+/* Records walked past per hold of the release lock, on the way to a tail's LSN: the
+ * writer waits for the lock to release ring bytes, so a hold stays short. */
 #define RING_WALK_MAX 1024
 
 /* 1: delivered, 2: skipped (not data), 0: not in the ring (released: read the files), 3:
@@ -382,9 +383,9 @@ static int from_ring(sluice_tail *t, sluice_tail_record *rec)
     const struct rec_hdr *h = NULL;
     uint64_t cur, at;
     for (;;) {
-        hot_rdlock(x);
+        pthread_rwlock_rdlock(&x->release_lock);
         if (t->next <= x->ring_released_lsn) {
-            hot_unlock(x);
+            pthread_rwlock_unlock(&x->release_lock);
             return 0;
         }
         if (!t->ring_lsn || t->ring_lsn <= x->ring_released_lsn || t->ring_lsn > t->next) {
@@ -397,7 +398,7 @@ static int from_ring(sluice_tail *t, sluice_tail_record *rec)
             h = ring_next(&db->ring, &cur, t->ring_lsn, &at);
             if (!h) {
                 t->ring_pos = here;
-                hot_unlock(x);
+                pthread_rwlock_unlock(&x->release_lock);
                 return 3;
             }
             if (t->ring_lsn == t->next)
@@ -405,13 +406,13 @@ static int from_ring(sluice_tail *t, sluice_tail_record *rec)
             t->ring_lsn++;
             t->ring_pos = cur;
         }
-        hot_unlock(x);
+        pthread_rwlock_unlock(&x->release_lock);
     }
 found:;
     size_t size = rec_size(h->klen, h->vlen);
     /* the buffer holds the largest record a put accepts */
     memcpy(t->rec, h, size < t->rec_cap ? size : t->rec_cap);
-    hot_unlock(x);
+    pthread_rwlock_unlock(&x->release_lock);
     t->ring_pos = cur;
     t->ring_lsn++;
     t->next++;

@@ -14,12 +14,15 @@ int hot_init(struct hot_index *x)
      * and with it indexing, i.e. visibility of new puts. */
     pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     int r = pthread_rwlock_init(&x->lock, &a);
+    if (!r && (r = pthread_rwlock_init(&x->release_lock, &a)))
+        pthread_rwlock_destroy(&x->lock);
     pthread_rwlockattr_destroy(&a);
     if (r)
         return SLUICE_ENOMEM;
     x->nslots = 1024;
     x->slots = calloc(x->nslots, sizeof *x->slots);
     if (!x->slots) {
+        pthread_rwlock_destroy(&x->release_lock);
         pthread_rwlock_destroy(&x->lock);
         return SLUICE_ENOMEM;
     }
@@ -43,6 +46,7 @@ void hot_destroy(struct hot_index *x)
         free(x->offsets[i].source);
     free(x->offsets);
     seg_table_free(&x->segs);
+    pthread_rwlock_destroy(&x->release_lock);
     pthread_rwlock_destroy(&x->lock);
     memset(x, 0, sizeof *x);
 }

@@ -19,6 +19,7 @@
  *     otherwise in the segment holding its LSN, at that segment's offs[lsn - first_lsn]
  *     (set when the writer laid the batch out, before its write was submitted).
  *  3. Series, entry arrays and the segment table (segment.h) change only under the write lock
+ *     (ring_released_lsn and ring_released_pos under release_lock as well)
  *     (recovery, before any reader exists, edits the segment table without it while its
  *     indexer holds it for the series: recovery.c, struct index_feed).
  */
@@ -69,6 +70,10 @@ struct hot_index {
     uint64_t ring_released_lsn;
     uint64_t ring_released_pos; /* the ring position of record ring_released_lsn + 1 (or of
                                  * padding before it): where a tail starts to walk the ring */
+    /* The two fields above also change under this lock (taken inside `lock`), which is
+     * all a tail needs to copy ring records safely: a tail takes it shared and so never
+     * waits for the writer's indexing, only for a release (engine/tail.c). */
+    pthread_rwlock_t release_lock;
     uint64_t pruned_upto;   /* entries <= it were pruned (they are in the cold tier) */
     uint64_t records;
 };

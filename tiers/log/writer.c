@@ -541,8 +541,10 @@ static void release_ring(struct log *lg)
     if (lsn == lg->release_lsn)
         return;
     hot_wrlock(lg->index);
+    pthread_rwlock_wrlock(&lg->index->release_lock);
     lg->index->ring_released_lsn = lsn - 1;
     lg->index->ring_released_pos = cur;
+    pthread_rwlock_unlock(&lg->index->release_lock);
     hot_unlock(lg->index);
     ring_release(rg, cur);
     lg->release_pos = cur;
