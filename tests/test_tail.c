@@ -122,6 +122,9 @@ static void *produce(void *arg)
     struct producer *p = arg;
     for (uint64_t i = 0; i < p->n; i++) {
         p->lsn[i] = put_i(p->db, i, p->ack);
+        /* pacing, not waiting: a producer that pauses now and then lets the tail catch
+         * up with it and then wait, so the test crosses the ring's live end many times
+         * instead of reading one finished backlog */
         if (i % 500 == 0)
             usleep(200);
     }
@@ -661,6 +664,8 @@ Test(tail, cli_tail_follow_from_another_process)
     cr_assert_not_null(p);
     for (uint64_t i = 100; i < 3000; i++) {
         put_i(db, i, i % 100 == 99 ? SLUICE_ACK_DURABLE : SLUICE_ACK_MEMORY);
+        /* pacing, not waiting: the follower in the other process must meet the end of
+         * the files and wait for more several times, which a burst would not make it do */
         if (i % 500 == 0)
             usleep(20000);
     }

@@ -318,6 +318,17 @@ void cli_format_ts(uint64_t ns, int rfc3339, char out[48])
     snprintf(out, 48, "%s.%09" PRIu64 "Z", date, ns % 1000000000u);
 }
 
+void cli_key_column(char out[CLI_KEY_COLUMN], const void *key, size_t klen)
+{
+    FILE *m = fmemopen(out, CLI_KEY_COLUMN, "w");
+    if (!m) {
+        out[0] = 0;
+        return;
+    }
+    cli_print_bytes(m, key, klen, 24);
+    fclose(m);
+}
+
 void cli_print_bytes(FILE *f, const void *p, size_t n, size_t max)
 {
     const uint8_t *b = p;

@@ -54,6 +54,10 @@ void cli_format_ts(uint64_t ns, int rfc3339, char out[48]);
 /* Bytes for people: printable ASCII as is, the rest as \xNN; at most max input bytes,
  * then "...". */
 void cli_print_bytes(FILE *f, const void *p, size_t n, size_t max);
+/* A key for a table's KEY column (print it with %-24s): cli_print_bytes of its first 24
+ * bytes, so a longer or escaped key pushes its row right rather than being cut silently. */
+#define CLI_KEY_COLUMN 128
+void cli_key_column(char out[CLI_KEY_COLUMN], const void *key, size_t klen);
 /*
  * JSON that standard tools (jq, JavaScript, Python) read back exactly (docs/tools.md):
  *  - cli_print_json_bytes writes `"name":"text"` when the bytes are valid UTF-8 (control

@@ -66,15 +66,8 @@ static void print_record(struct out *o, const sluice_record *r)
             printf("%-24s %*s %10s %7s  %s\n", "KEY", o->rfc3339 ? 30 : 20, "TS", "LSN", "BYTES",
                    "VALUE");
         {
-            /* keys are padded to 24 printed bytes; a longer one pushes its row right */
-            char key[128];
-            FILE *m = fmemopen(key, sizeof key, "w");
-            if (m) {
-                cli_print_bytes(m, r->key, r->klen, 24);
-                fclose(m);
-            } else {
-                key[0] = 0;
-            }
+            char key[CLI_KEY_COLUMN];
+            cli_key_column(key, r->key, r->klen);
             char lsn[24] = "-";
             if (!o->no_lsn)
                 snprintf(lsn, sizeof lsn, "%" PRIu64, r->lsn);

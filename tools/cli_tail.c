@@ -38,14 +38,8 @@ static void print_tail_record(enum cli_format fmt, int rfc3339, int *header_done
             printf("%10s %-6s %-24s %*s  %s\n", "LSN", "TYPE", "KEY", rfc3339 ? 30 : 20, "TS", "VALUE");
         printf("%10" PRIu64 " %-6s ", r->lsn, late ? (r->flags & SLUICE_TAIL_DELETE ? "del*" : "put*") : kind);
         {
-            char key[128];
-            FILE *m = fmemopen(key, sizeof key, "w");
-            if (m) {
-                cli_print_bytes(m, r->key, r->klen, 24);
-                fclose(m);
-            } else {
-                key[0] = 0;
-            }
+            char key[CLI_KEY_COLUMN];
+            cli_key_column(key, r->key, r->klen);
             printf("%-24s %*s  ", key, rfc3339 ? 30 : 20, ts);
         }
         cli_print_bytes(stdout, r->val, r->vlen, 48);
