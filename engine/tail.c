@@ -6,9 +6,10 @@
  *    memory, in LSN order from ring_released_pos (padding aside). Under the index's
  *    release lock, shared — the writer takes it to raise ring_released_lsn before it
  *    releases ring bytes (writer.c, invariant 5), and for nothing else, so a tail never
- *    waits for indexing — the tail walks there with ring_next, as the writer does, and
- *    copies one record out. A caught-up tail reads only here: no I/O, and a record is seen once it is
- *    published (MEMORY), before the writer even indexed it.
+ *    waits for indexing — the tail walks there with ring_next_claimed (ring_next that
+ *    never reads past the claimed bytes, which the writer may be zeroing) and copies one
+ *    record out. A caught-up tail reads only here: no I/O, and a record is seen once it
+ *    is published (MEMORY), before the writer even indexed it.
  *  - segment files: anything older is read from DIR/log/<first LSN>.seg, or from
  *    DIR/replay when it was compacted and kept (tiers/compact/replay.h), through the
  *    tail's own descriptor and buffer, record by record, each checked (CRC, type,
@@ -395,7 +396,7 @@ static int from_ring(sluice_tail *t, sluice_tail_record *rec)
         cur = t->ring_pos;
         for (int steps = 0; steps < RING_WALK_MAX; steps++) {
             uint64_t here = cur;
-            h = ring_next(&db->ring, &cur, t->ring_lsn, &at);
+            h = ring_next_claimed(&db->ring, &cur, t->ring_lsn, &at);
             if (!h) {
                 t->ring_pos = here;
                 pthread_rwlock_unlock(&x->release_lock);

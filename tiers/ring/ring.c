@@ -164,6 +164,14 @@ const struct rec_hdr *ring_next(struct ring *r, uint64_t *cursor, uint64_t expec
     }
 }
 
+const struct rec_hdr *ring_next_claimed(struct ring *r, uint64_t *cursor, uint64_t expected_lsn,
+                                        uint64_t *rec_pos)
+{
+    if (*cursor >= ring_claimed_pos(r))
+        return NULL;
+    return ring_next(r, cursor, expected_lsn, rec_pos);
+}
+
 void ring_release(struct ring *r, uint64_t upto)
 {
     uint64_t from = pos_load(&r->released);

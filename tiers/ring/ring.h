@@ -90,6 +90,14 @@ static inline uint64_t ring_claimed_pos(struct ring *r)
 const struct rec_hdr *ring_next(struct ring *r, uint64_t *cursor, uint64_t expected_lsn,
                                 uint64_t *rec_pos);
 
+/*
+ * ring_next for a reader that is not the consumer (a tail): it never reads at or past the
+ * claimed position, where the bytes are those of the previous lap, which the consumer may
+ * be zeroing in ring_release at that moment.
+ */
+const struct rec_hdr *ring_next_claimed(struct ring *r, uint64_t *cursor, uint64_t expected_lsn,
+                                        uint64_t *rec_pos);
+
 /* Consumer: zeroes [released, upto) and makes it available to producers. */
 void ring_release(struct ring *r, uint64_t upto);
 
