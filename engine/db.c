@@ -551,6 +551,33 @@ int sluice_open(const char *dir, const sluice_options *opts, sluice_db **out)
     return db_open_with_io(dir, opts, NULL, out);
 }
 
+/* Times a reader starts its open again because the writer's compactor moved under it. */
+#define READER_OPEN_TRIES 16
+
+/*
+ * A reader of a directory another process writes reads the cold tier's checkpoint (step
+ * 4), then the log (step 5). The writer's compactor may commit and delete segments in
+ * between; the reader then sees a log that begins after its checkpoint ends, or a segment
+ * that vanished — what a lost segment looks like. Such an open is tried again when the
+ * cold tier moved on meanwhile; the same picture with a checkpoint that did not move is
+ * damage, reported as it was.
+ */
+static int cold_moved_on(sluice_db *db)
+{
+    if (!db->read_only || db->opened != OPENED_LOG)
+        return 0;
+    if (!db->cold) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/cold", db->dir);
+        return stat(path, &st) == 0; /* the first compaction happened meanwhile */
+    }
+    uint64_t now;
+    uint8_t uuid[16];
+    int known;
+    return cold_meta(db->cold, &now, uuid, &known) == 0 && now != db->cold_compacted_lsn;
+}
+
 int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, sluice_db **out)
 {
     /* io (tests' fault injection; NULL: make one) is consumed on every path */
@@ -574,26 +601,37 @@ int db_open_with_io(const char *dir, const sluice_options *opts, struct io *io, 
         o.batch_max_bytes = o.ring_bytes / 2; /* a batch larger than that could never fill */
     static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     (void)pthread_once(&atfork_once, install_atfork);
-    db->owner_pid = getpid();
-    db->lock_fd = db->doorbell_fd = db->ring_fd = -1;
-    db->opts = o;
-    db->read_only = o.read_only != 0;
-    db->value_max = rec_max_value(o.segment_bytes, o.ring_bytes);
+    int retry_allowed = io == NULL; /* a caller's I/O backend is consumed by the first try */
+    for (int tries = 1;; tries++) {
+        db->owner_pid = getpid();
+        db->lock_fd = db->doorbell_fd = db->ring_fd = -1;
+        db->opts = o;
+        db->read_only = o.read_only != 0;
+        db->value_max = rec_max_value(o.segment_bytes, o.ring_bytes);
 
-    /* The steps of enum open_step, in order; a reader stops after the log. Each undo
-     * copes with its step stopped half-way, so a failed step is undone too. */
-    enum open_step last = db->read_only ? OPENED_LOG : OPENED_PUBLISHER;
-    for (enum open_step step = OPENED_HANDLE; step <= last; step++) {
-        r = run_step(db, step, dir, &io);
-        db->opened = step;
-        if (r) {
-            io_destroy(io); /* not yet the handle's: step 3 was not reached */
-            unwind(db);
-            return r;
+        /* The steps of enum open_step, in order; a reader stops after the log. Each undo
+         * copes with its step stopped half-way, so a failed step is undone too. */
+        enum open_step last = db->read_only ? OPENED_LOG : OPENED_PUBLISHER;
+        for (enum open_step step = OPENED_HANDLE; step <= last && !r; step++) {
+            r = run_step(db, step, dir, &io);
+            db->opened = step;
         }
+        if (!r) {
+            *out = db;
+            return 0;
+        }
+        io_destroy(io); /* not yet the handle's if step 3 was not reached */
+        io = NULL;
+        int again = retry_allowed && tries < READER_OPEN_TRIES && cold_moved_on(db);
+        unwind(db);
+        if (!again)
+            return r;
+        if (o.errbuf && o.errbuf_bytes)
+            o.errbuf[0] = '\0'; /* the reason of a try that is not the answer */
+        r = 0;
+        if (!(db = calloc(1, sizeof *db)))
+            return SLUICE_ENOMEM;
     }
-    *out = db;
-    return 0;
 }
 
 int sluice_close(sluice_db *db)

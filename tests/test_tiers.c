@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -508,4 +510,62 @@ Test(tiers, the_log_backlog_budget_holds_puts_back_until_compaction)
                      (unsigned long long)t);
         cr_assert(glen == sizeof got && got[0] == (char)(t % 251) && got[999] == (char)(t % 251));
     }
+}
+
+/* A reader opens a directory whose writer compacts all the time: the compactor may commit
+ * and delete segments between the reader's look at the cold tier and at the log. Every
+ * open must succeed and see everything flushed before it began — never a false
+ * "the log starts after the cold tier ends". */
+Test(tiers, readers_open_while_the_writer_compacts_and_see_every_flushed_record)
+{
+    char *d = tu_mkdtemp();
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        sluice_options o;
+        opts(&o);
+        o.manual_compaction = 1;
+        sluice_db *w;
+        if (sluice_open(d, &o, &w))
+            _exit(2);
+        char v[100];
+        memset(v, 'v', sizeof v);
+        for (uint64_t i = 0;; i++) {
+            if (sluice_put(w, "k", 1, i, v, sizeof v, SLUICE_ACK_MEMORY, NULL))
+                _exit(3);
+            if (i % 2000 == 1999 && (sluice_flush(w) || sluice_compact(w)))
+                _exit(4);
+            if (i == 3999 && write(ready[1], "x", 1) != 1)
+                _exit(5);
+        }
+    }
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1, "the writer flushed and compacted twice");
+    int failed = 0;
+    for (int round = 0; round < 1000; round++) {
+        sluice_options o;
+        opts(&o);
+        o.read_only = 1;
+        char err[256] = "";
+        o.errbuf = err;
+        o.errbuf_bytes = sizeof err;
+        sluice_db *ro;
+        int r = sluice_open(d, &o, &ro);
+        if (r) {
+            cr_log_error("open %d: %s: %s", round, sluice_errname(r), err);
+            failed++;
+            continue;
+        }
+        char v[128];
+        size_t n;
+        cr_expect_eq(sluice_get(ro, "k", 1, 0, v, sizeof v, &n), 0, "the first record");
+        cr_expect_eq(sluice_get(ro, "k", 1, 3999, v, sizeof v, &n), 0, "the last one flushed before the signal");
+        cr_expect_eq(sluice_close(ro), 0);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_expect_eq(failed, 0, "%d of 1000 reader opens failed", failed);
+    tu_rmdir(d);
 }
