@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config liburing-dev liblmdb-dev liblz4-dev libjemalloc-dev
-      libcriterion-dev lmdb-utils libjansson-dev libcsv-dev tmux libfuse3-dev fuse3 jq python3)
+      libcriterion-dev lmdb-utils libjansson-dev libcsv-dev tmux libfuse3-dev fuse3 jq python3
+      librdkafka-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench-peers) pkgs+=(librocksdb-dev libleveldb-dev libsqlite3-dev) ;;

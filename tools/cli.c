@@ -43,8 +43,10 @@ static const struct command commands[] = {
      "get DIR KEY [TS] [--json|--csv] [--time-format ns|rfc3339]\n"
      "    The value of KEY at TS, or its newest, through the public API. Read-only."},
     {"scan", cli_scan,
-     "scan DIR [--key K] --from T --to T [--limit N] [--json|--csv] [--time-format ns|rfc3339]\n"
+     "scan DIR [DIR...] [--key K] --from T --to T [--limit N] [--json|--csv] [--time-format ns|rfc3339]\n"
      "    Records in [from, to): one key in ts order, or all keys in (ts, key) order.\n"
+     "    Several directories (a Kafka consumer group's machines) merge into one, each\n"
+     "    (key, ts) once.\n"
      "    Read-only."},
     {"tail", cli_tail,
      "tail DIR [--from-lsn N | --from-cursor NAME | --from-end] [--follow] [--max N]\n"

@@ -140,10 +140,74 @@ int cli_get(int argc, char **argv)
     return code;
 }
 
+/* Several directories — one per machine of a Kafka consumer group (docs/kafka.md) — as
+ * one: their iterators merged in (ts, key) order (ts order for one key), a (key, ts) that
+ * several hold printed once. LSNs are each directory's own, so none is printed. */
+#define SCAN_DIRS_MAX 64
+static int rec_cmp(const sluice_record *a, const sluice_record *b)
+{
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(a->key, b->key, n);
+    return c ? c : (a->klen > b->klen) - (a->klen < b->klen);
+}
+
+static int scan_merged(struct out *o, const char **dirs, int ndirs, const char *key, size_t klen,
+                       uint64_t from, uint64_t to, uint64_t limit)
+{
+    sluice_db *db[SCAN_DIRS_MAX] = {0};
+    sluice_iter *it[SCAN_DIRS_MAX] = {0};
+    sluice_record cur[SCAN_DIRS_MAX];
+    int live[SCAN_DIRS_MAX] = {0}, code = CLI_OK, r = 0, bad = -1;
+    for (int i = 0; i < ndirs && code == CLI_OK; i++) {
+        if ((code = cli_open("scan", dirs[i], 1, &db[i])))
+            break;
+        if ((r = sluice_iter_open(db[i], key, klen, from, to, &it[i])) ||
+            ((r = sluice_iter_next(it[i], &cur[i])) && r != SLUICE_END)) {
+            bad = i;
+            break;
+        }
+        live[i] = r == 0;
+        r = 0;
+    }
+    o->no_lsn = 1;
+    for (uint64_t n = 0; code == CLI_OK && bad < 0 && n < limit; n++) {
+        int best = -1;
+        for (int i = 0; i < ndirs; i++)
+            if (live[i] && (best < 0 || rec_cmp(&cur[i], &cur[best]) < 0))
+                best = i;
+        if (best < 0)
+            break;
+        print_record(o, &cur[best]);
+        /* advance every directory holding this (key, ts), the printed one last: its
+         * record's bytes stay valid until its own iterator moves */
+        for (int pass = 0; pass < 2 && bad < 0; pass++)
+            for (int i = 0; i < ndirs && bad < 0; i++) {
+                if (!live[i] || (pass == 0) == (i == best) || (i != best && rec_cmp(&cur[i], &cur[best])))
+                    continue;
+                r = sluice_iter_next(it[i], &cur[i]);
+                live[i] = r == 0;
+                if (r && r != SLUICE_END)
+                    bad = i;
+            }
+    }
+    if (bad >= 0)
+        code = cli_fail("scan", cli_code(r), "%s: %s", dirs[bad], sluice_strerror(r));
+    for (int i = 0; i < ndirs; i++) {
+        sluice_iter_close(it[i]);
+        if (db[i])
+            sluice_close(db[i]);
+    }
+    return code;
+}
+
 int cli_scan(int argc, char **argv)
 {
     struct out o = {0};
     const char *dir = NULL, *key = NULL, *v;
+    const char *dirs[SCAN_DIRS_MAX];
+    int ndirs = 0;
     uint64_t from = 0, to = 0, limit = UINT64_MAX;
     int have_from = 0, have_to = 0;
     for (int i = 2; i < argc; i++) {
@@ -162,9 +226,10 @@ int cli_scan(int argc, char **argv)
             continue;
         if (argv[i][0] == '-' && argv[i][1] == '-')
             return cli_fail("scan", CLI_USAGE, "unknown option %s", argv[i]);
-        if (dir)
-            return cli_fail("scan", CLI_USAGE, "usage: sluice scan DIR [--key K] --from T --to T");
-        dir = argv[i];
+        if (ndirs == SCAN_DIRS_MAX)
+            return cli_fail("scan", CLI_USAGE, "at most %d directories", SCAN_DIRS_MAX);
+        dirs[ndirs++] = argv[i];
+        dir = dirs[0];
     }
     if (!dir)
         return cli_fail("scan", CLI_USAGE, "usage: sluice scan DIR [--key K] --from T --to T");
@@ -178,6 +243,8 @@ int cli_scan(int argc, char **argv)
     size_t klen = key ? strlen(key) : 0;
     if (key && (klen == 0 || klen > SLUICE_KEY_MAX))
         return cli_fail("scan", CLI_USAGE, "a key is 1 to %d bytes", SLUICE_KEY_MAX);
+    if (ndirs > 1)
+        return scan_merged(&o, dirs, ndirs, key, klen, from, to, limit);
     sluice_db *db;
     int code = cli_open("scan", dir, 1, &db);
     if (code)

@@ -1,0 +1,435 @@
+/*
+ * The Kafka connector against librdkafka's mock cluster (rdkafka_mock.h): the Kafka
+ * protocol over loopback, started in this process; the connectors are real sluice-kafka
+ * processes (fork + exec), each with its own directory. Every message carries its id in
+ * its value and a timestamp of its own, so a directory's records say exactly which
+ * messages it holds.
+ */
+#include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli_run.h"
+#include "sluice.h"
+#include "util.h"
+
+#define TS_BASE 1796659200000ull /* ms */
+#define MAX_MSGS 40000
+
+static rd_kafka_t *host, *producer;
+static rd_kafka_mock_cluster_t *mock;
+static char brokers[512];
+static char *root;
+
+static void start_cluster(int partitions)
+{
+    char err[512];
+    root = tu_mkdtemp();
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "log_level", "0", err, sizeof err);
+    host = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    cr_assert_not_null(host, "%s", err);
+    mock = rd_kafka_mock_cluster_new(host, 3);
+    cr_assert_not_null(mock);
+    snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mock));
+    cr_assert_eq(rd_kafka_mock_topic_create(mock, "t", partitions, 1), 0);
+    c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
+    rd_kafka_conf_set(c, "log_level", "0", err, sizeof err);
+    producer = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    cr_assert_not_null(producer, "%s", err);
+}
+
+static void stop_cluster(void)
+{
+    if (producer)
+        rd_kafka_destroy(producer);
+    if (mock)
+        rd_kafka_mock_cluster_destroy(mock);
+    if (host)
+        rd_kafka_destroy(host);
+    producer = host = NULL;
+    mock = NULL;
+    if (getenv("SLUICE_KAFKA_KEEP")) /* the directories and the connectors' logs */
+        fprintf(stderr, "kept %s\n", root);
+    else
+        tu_rmdir(root);
+}
+
+/* Message id: key "k<id % 50>", value {"id":id,"sensor":"s<id % 50>","ts":ns}, timestamp
+ * TS_BASE + id ms, partition id % partitions. */
+static void produce(int from, int to, int partitions)
+{
+    for (int id = from; id < to; id++) {
+        char key[16], val[128];
+        snprintf(key, sizeof key, "k%d", id % 50);
+        snprintf(val, sizeof val, "{\"id\":%d,\"sensor\":\"s%d\",\"ts\":%llu,\"pad\":\"%0*d\"}", id,
+                 id % 50, (unsigned long long)((TS_BASE + (uint64_t)id) * 1000000u), 40, id);
+        rd_kafka_resp_err_t e;
+        while ((e = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"),
+                                      RD_KAFKA_V_PARTITION(id % partitions), RD_KAFKA_V_KEY(key, strlen(key)),
+                                      RD_KAFKA_V_VALUE(val, strlen(val)),
+                                      RD_KAFKA_V_TIMESTAMP((int64_t)(TS_BASE + (uint64_t)id)),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(producer, 10);
+        cr_assert_eq(e, 0, "%s", rd_kafka_err2str(e));
+    }
+    cr_assert_eq(rd_kafka_flush(producer, 30000), 0);
+}
+
+static void produce_raw(char *key, const char *val, int partition)
+{
+    cr_assert_eq(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"), RD_KAFKA_V_PARTITION(partition),
+                                   RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                                   RD_KAFKA_V_VALUE((void *)val, strlen(val)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_END),
+                 0);
+    cr_assert_eq(rd_kafka_flush(producer, 30000), 0);
+}
+
+static char *dir_of(const char *name)
+{
+    char *p = malloc(strlen(root) + strlen(name) + 2);
+    sprintf(p, "%s/%s", root, name);
+    return p;
+}
+
+/* Starts sluice-kafka on dir with the extra arguments (NULL-terminated). */
+static pid_t spawn(const char *dir, const char *group, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = SLUICE_BIN_DIR "/sluice-kafka";
+    argv[n++] = dir;
+    argv[n++] = "--brokers";
+    argv[n++] = brokers;
+    argv[n++] = "--topic";
+    argv[n++] = "t";
+    argv[n++] = "--group";
+    argv[n++] = group;
+    argv[n++] = "-X";
+    argv[n++] = "session.timeout.ms=6000";
+    argv[n++] = "-X";
+    argv[n++] = "heartbeat.interval.ms=300";
+    argv[n++] = "-X";
+    argv[n++] = "log_level=0";
+    char prom[4200];
+    snprintf(prom, sizeof prom, "%s.prom", dir); /* the connector's metrics, each second */
+    argv[n++] = "--prometheus";
+    argv[n++] = prom;
+    va_list ap;
+    va_start(ap, group);
+    for (const char *a; (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char log[4096];
+        snprintf(log, sizeof log, "%s.log", dir);
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* A metric from a connector's --prometheus file, or -1. */
+static long long metric(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long v = -1;
+    size_t n = strlen(name);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, name, n) && line[n] == ' ')
+            v = atoll(line + n + 1);
+    fclose(f);
+    return v;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct holding {
+    uint8_t *count; /* per id: records in the directory's log (tail: every copy) */
+    uint8_t *seen;  /* per id: present in a read (scan: one per (key, ts)) */
+    int partitions_seen[64];
+};
+
+/* What dir holds: counts per id from a tail over the whole log (duplicates count) and a
+ * scan; checks each record against the message it came from; the stored offsets. */
+static void holding_of(const char *dir, int partitions, struct holding *h, int64_t *offsets)
+{
+    h->count = calloc(MAX_MSGS, 1);
+    h->seen = calloc(MAX_MSGS, 1);
+    memset(h->partitions_seen, 0, sizeof h->partitions_seen);
+    sluice_options o;
+    sluice_options_init(&o);
+    o.read_only = 1;
+    o.replay_retain_bytes = 0;
+    sluice_db *db;
+    int r = sluice_open(dir, &o, &db);
+    cr_assert_eq(r, 0, "%s: %s", dir, sluice_strerror(r));
+    sluice_iter *it;
+    cr_assert_eq(sluice_iter_open(db, NULL, 0, 0, UINT64_MAX, &it), 0);
+    sluice_record rec;
+    while ((r = sluice_iter_next(it, &rec)) == 0) {
+        int id = -1;
+        cr_assert_eq(sscanf(rec.val, "{\"id\":%d,", &id), 1);
+        cr_assert(id >= 0 && id < MAX_MSGS);
+        char key[16];
+        snprintf(key, sizeof key, "k%d", id % 50);
+        cr_assert_eq(rec.klen, strlen(key));
+        cr_assert(!memcmp(rec.key, key, rec.klen));
+        cr_assert_eq(rec.ts, (TS_BASE + (uint64_t)id) * 1000000u);
+        h->seen[id]++;
+        h->partitions_seen[id % partitions] = 1;
+    }
+    cr_assert_eq(r, SLUICE_END);
+    sluice_iter_close(it);
+    for (int p = 0; p < partitions; p++) {
+        char src[32];
+        uint64_t off;
+        snprintf(src, sizeof src, "t/%d", p);
+        offsets[p] = sluice_offset_get(db, src, &off) == 0 ? (int64_t)off : -1;
+    }
+    cr_assert_eq(sluice_close(db), 0);
+}
+
+static void holding_free(struct holding *h)
+{
+    free(h->count);
+    free(h->seen);
+}
+
+TestSuite(kafka, .fini = stop_cluster);
+
+/* One connector: every message stored once, the stored offsets at each partition's
+ * last message; a restart under another group id resumes from sluice's offsets (the
+ * group has none), so nothing is stored twice. */
+Test(kafka, one_connector_exactly_once_and_resume)
+{
+    enum { P = 4, N = 4000 };
+    start_cluster(P);
+    produce(0, N, P);
+    char *d = dir_of("one");
+    cr_assert_eq(wait_exit(spawn(d, "g1", "--exit-idle-ms", "1500", NULL)), 0);
+    produce(N, 2 * N, P);
+    cr_assert_eq(wait_exit(spawn(d, "another-group", "--exit-idle-ms", "1500", "--ack", "memory", NULL)), 0);
+    struct holding h;
+    int64_t off[P];
+    holding_of(d, P, &h, off);
+    for (int id = 0; id < 2 * N; id++)
+        cr_assert_eq(h.seen[id], 1, "message %d", id);
+    for (int p = 0; p < P; p++)
+        cr_assert_eq(off[p], 2 * N / P - 1, "partition %d: stored offset %lld", p, (long long)off[p]);
+    /* the second run stored only the new messages: it re-read nothing */
+    char log[4200], text[8192] = "", want[64];
+    snprintf(log, sizeof log, "%s.log", d);
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    text[fread(text, 1, sizeof text - 1, f)] = 0;
+    fclose(f);
+    snprintf(want, sizeof want, "%d messages stored", N);
+    const char *first = strstr(text, want);
+    cr_assert(first && strstr(first + 1, want), "both runs stored %d: %s", N, text);
+    holding_free(&h);
+    free(d);
+}
+
+/* Static partitions: two connectors split the partitions by hand; the union holds every
+ * message exactly once. */
+Test(kafka, static_partitions_exactly_once_across_the_union)
+{
+    enum { P = 4, N = 4000 };
+    start_cluster(P);
+    produce(0, N, P);
+    char *a = dir_of("a"), *b = dir_of("b");
+    pid_t pa = spawn(a, "g", "--partitions", "0,1", "--exit-idle-ms", "1500", NULL);
+    pid_t pb = spawn(b, "g", "--partitions", "2,3", "--exit-idle-ms", "1500", NULL);
+    cr_assert_eq(wait_exit(pa), 0);
+    cr_assert_eq(wait_exit(pb), 0);
+    struct holding ha, hb;
+    int64_t oa[P], ob[P];
+    holding_of(a, P, &ha, oa);
+    holding_of(b, P, &hb, ob);
+    for (int id = 0; id < N; id++)
+        cr_assert_eq(ha.seen[id] + hb.seen[id], 1, "message %d: %d + %d", id, ha.seen[id], hb.seen[id]);
+    cr_assert_eq(oa[0], N / P - 1);
+    cr_assert_eq(oa[2], -1);
+    cr_assert_eq(ob[3], N / P - 1);
+    holding_free(&ha);
+    holding_free(&hb);
+    free(a);
+    free(b);
+}
+
+/* A group of three, one SIGKILLed mid-stream and a fourth started: no message missing
+ * from the union; a message in two directories is byte-identical there (checked by
+ * holding_of against its id) and belongs to a partition the killed one had held. */
+Test(kafka, group_rebalance_with_a_sigkill_loses_nothing)
+{
+    enum { P = 6, N = 30000 };
+    start_cluster(P);
+    produce(0, N / 3, P);
+    char *d[5] = {dir_of("m0"), dir_of("m1"), dir_of("m2"), dir_of("m3"), dir_of("m4")};
+    pid_t pid[4];
+    for (int i = 0; i < 3; i++)
+        pid[i] = spawn(d[i], "grp", "--exit-idle-ms", "8000", "--batch", "500", NULL);
+    /* killed once it has stored something: mid-batch, most likely */
+    char prom[4200];
+    snprintf(prom, sizeof prom, "%s.prom", d[1]);
+    for (int i = 0; i < 400 && metric(prom, "sluice_kafka_messages_total") <= 0; i++)
+        usleep(50000);
+    produce(N / 3, 2 * N / 3, P);
+    kill(pid[1], SIGKILL);
+    cr_assert_eq(wait_exit(pid[1]), 128 + SIGKILL);
+    tu_rm_ring_files(d[1]);
+    pid[3] = spawn(d[3], "grp", "--exit-idle-ms", "8000", "--batch", "500", NULL);
+    produce(2 * N / 3, N, P);
+    cr_assert_eq(wait_exit(pid[0]), 0);
+    cr_assert_eq(wait_exit(pid[2]), 0);
+    cr_assert_eq(wait_exit(pid[3]), 0);
+    /* members that left during a rebalance storm may leave partitions unread: an
+     * operator's restart drains them from the group's committed offsets */
+    cr_assert_eq(wait_exit(spawn(d[4], "grp", "--exit-idle-ms", "3000", NULL)), 0);
+    struct holding h[5];
+    int64_t off[5][P];
+    for (int i = 0; i < 5; i++)
+        holding_of(d[i], P, &h[i], off[i]);
+    int dups = 0;
+    for (int id = 0; id < N; id++) {
+        int copies = h[0].seen[id] + h[1].seen[id] + h[2].seen[id] + h[3].seen[id] + h[4].seen[id];
+        cr_assert_geq(copies, 1, "message %d missing from every directory", id);
+        if (copies > 1) {
+            dups++;
+            cr_assert(h[1].partitions_seen[id % P],
+                      "message %d twice, in partition %d, which the killed connector never held", id, id % P);
+        }
+    }
+    fprintf(stderr, "group_rebalance: %d messages in two directories (partitions the killed one had)\n", dups);
+    /* one query across the machines: every message once (one key's: the output buffer
+     * holds 4 MiB) */
+    cr_assert_eq(tc_run("scan", d[0], d[1], d[2], d[3], d[4], "--key", "k7", "--from", "0", "--to",
+                        "18446744073709551615", "--csv", NULL),
+                 0, "%s", tc_err);
+    cr_assert_eq(tc_lines(tc_out), N / 50 + 1, "a header and %d records", N / 50);
+    cr_assert(!strncmp(tc_out, "key,ts,value\r\n", 14), "no LSN column across directories");
+    for (int i = 0; i < 5; i++) {
+        holding_free(&h[i]);
+        free(d[i]);
+    }
+}
+
+/* Messages that cannot become records: counted, reported and dead-lettered; the
+ * connector goes on. */
+Test(kafka, bad_messages_are_dead_lettered)
+{
+    enum { P = 2 };
+    start_cluster(P);
+    produce(0, 100, P);
+    produce_raw(NULL, "{\"id\":7}", 0);        /* no key */
+    produce_raw((char *)"k1", "not json at all", 1); /* with --ts json: not JSON */
+    produce_raw((char *)"k1", "{\"id\":8,\"ts\":\"yesterday\"}", 1);
+    produce(100, 200, P);
+    char *d = dir_of("bad"), dead[4200];
+    snprintf(dead, sizeof dead, "%s.dead", d);
+    cr_assert_eq(wait_exit(spawn(d, "g", "--ts", "json:ts", "--dead-letter", dead, "--exit-idle-ms", "1500",
+                                 NULL)),
+                 0);
+    struct holding h;
+    int64_t off[P];
+    holding_of(d, P, &h, off);
+    for (int id = 0; id < 200; id++)
+        cr_assert_eq(h.seen[id], 1, "message %d", id);
+    FILE *f = fopen(dead, "r");
+    cr_assert_not_null(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        cr_assert(!strncmp(line, "{\"topic\":\"t\",\"partition\":", 25), "%s", line);
+        cr_assert(strstr(line, "\"reason\":"), "%s", line);
+        n++;
+    }
+    fclose(f);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(off[0], 100, "partition 0: 50 + 1 bad + 50 messages");
+    cr_assert_eq(off[1], 101, "partition 1: 50 + 2 bad + 50 messages");
+    holding_free(&h);
+    free(d);
+}
+
+/* Broker errors on fetch and a broker down for a while: retried, nothing lost. */
+Test(kafka, broker_errors_are_retried)
+{
+    enum { P = 3, N = 3000 };
+    start_cluster(P);
+    produce(0, N, P);
+    rd_kafka_mock_push_request_errors(mock, 1 /* Fetch */, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(mock, 8 /* OffsetCommit */, 2,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+    char *d = dir_of("errors");
+    pid_t pid = spawn(d, "g", "--exit-idle-ms", "4000", NULL);
+    usleep(500000);
+    rd_kafka_mock_broker_set_down(mock, 2);
+    usleep(1500000);
+    rd_kafka_mock_broker_set_up(mock, 2);
+    cr_assert_eq(wait_exit(pid), 0);
+    struct holding h;
+    int64_t off[P];
+    holding_of(d, P, &h, off);
+    for (int id = 0; id < N; id++)
+        cr_assert_eq(h.seen[id], 1, "message %d", id);
+    holding_free(&h);
+    free(d);
+}
+
+/* Clear errors, exit 2: an unknown topic; brokers that cannot be reached; bad arguments. */
+Test(kafka, clear_errors_for_unknown_topics_and_unreachable_brokers)
+{
+    start_cluster(1);
+    char *d = dir_of("err");
+    const char *argv_bad[] = {SLUICE_BIN_DIR "/sluice-kafka", d, "--brokers", brokers, "--topic", "t",
+                              "--group", "g", "--ack", "sometimes", NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        execv(argv_bad[0], (char *const *)argv_bad);
+        _exit(127);
+    }
+    cr_assert_eq(wait_exit(pid), 2);
+    char unreachable[] = "127.0.0.1:1";
+    snprintf(brokers, sizeof brokers, "%s", unreachable);
+    cr_assert_eq(wait_exit(spawn(d, "g", "--connect-timeout-ms", "2000", NULL)), 2);
+    char log[4200], text[8192] = "";
+    snprintf(log, sizeof log, "%s.log", d);
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    cr_assert(strstr(text, "nothing consumed after 2000 ms"), "%s", text);
+    free(d);
+}
