@@ -138,20 +138,25 @@ static int store_offsets(sluice_kafka *k, int ack)
     return r;
 }
 
-/* Commits to Kafka the offsets stored in sluice — durable by then (the caller's duty). */
+/* Commits to Kafka the offsets stored in sluice — durable by then (the caller's duty).
+ * An asynchronous commit may still fail (a rebalance began), so a synchronous one — on
+ * revocation and close, where the next owner starts from it — commits every stored
+ * offset of an assigned partition again, whatever was sent before. */
 static void commit_offsets(sluice_kafka *k, int async)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts + 1);
     int n = 0;
     for (size_t i = 0; i < k->nparts; i++) {
         struct part *p = &k->parts[i];
-        if (p->stored > p->committed) {
+        if (p->stored > p->committed || (!async && p->assigned && p->stored >= 0)) {
             rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->stored + 1;
             p->committed = p->stored;
             n++;
         }
     }
-    if (n && rd_kafka_commit(k->rk, l, async) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    /* a synchronous commit that failed (the coordinator moving) is tried once more */
+    if (n && rd_kafka_commit(k->rk, l, async) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+        (async || rd_kafka_commit(k->rk, l, 0) != RD_KAFKA_RESP_ERR_NO_ERROR))
         k->st.commits_failed++;
     rd_kafka_topic_partition_list_destroy(l);
     k->last_commit_ms = now_ms();
