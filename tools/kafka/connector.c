@@ -65,6 +65,9 @@ struct sluice_kafka {
     int fatal;                 /* a fatal consumer error: every poll returns it */
     uint64_t last_commit_ms;   /* below DURABLE acks, Kafka commits follow a flush, at
                                 * most once per COMMIT_EVERY_MS */
+    int closing;               /* sluice_kafka_close committed already: the revocation that
+                                * rd_kafka_consumer_close calls must not commit again (a
+                                * synchronous commit there never returned) */
     struct sluice_kafka_stats st;
 };
 
@@ -219,7 +222,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     fifo_drop(k, parts);
     if (store_offsets(k, SLUICE_ACK_DURABLE))
         k->fatal = k->fatal ? k->fatal : SLUICE_EPOISONED;
-    else
+    else if (!k->closing)
         commit_offsets(k, 0);
     rd_kafka_assign(rk, NULL);
     for (size_t i = 0; i < k->nparts; i++)
@@ -625,6 +628,7 @@ int sluice_kafka_close(sluice_kafka *k)
         r = store_offsets(k, SLUICE_ACK_DURABLE);
         if (!r)
             commit_offsets(k, 0);
+        k->closing = 1;
         rd_kafka_consumer_close(k->rk); /* a group member's revocation stores and commits too */
         rd_kafka_destroy(k->rk);
     }
