@@ -17,6 +17,7 @@
 
 #include "cli_run.h"
 #include "sluice.h"
+#include "sluice_kafka.h"
 #include "util.h"
 
 #define TS_BASE 1796659200000ull /* ms */
@@ -280,9 +281,78 @@ Test(kafka, static_partitions_exactly_once_across_the_union)
     free(b);
 }
 
-/* A group of three, one SIGKILLed mid-stream and a fourth started: no message missing
- * from the union; a message in two directories is byte-identical there (checked by
- * holding_of against its id) and belongs to a partition the killed one had held. */
+/* The union of a group's directories d[0..nd): no message missing; a message in two
+ * directories is byte-identical there (holding_of checks each record against its id) and
+ * belongs to a partition the killed connector d[killed] held, or lies below an offset
+ * whose commit failed as its owner released it — which that owner reported, naming the
+ * partition and offset (the mock coordinator refuses commits while the group rejoins);
+ * `sluice scan` over all of them prints each message once. */
+static void check_union(char **d, int nd, int killed, int P, int N, const char *what)
+{
+    struct holding h[8];
+    int64_t off[8][64];
+    cr_assert(nd <= 8 && P <= 64);
+    for (int i = 0; i < nd; i++)
+        holding_of(d[i], P, &h[i], off[i]);
+    int64_t uncommitted[64];
+    for (int p = 0; p < P; p++)
+        uncommitted[p] = -1;
+    for (int i = 0; i < nd; i++) {
+        char log[4200], line[2048];
+        snprintf(log, sizeof log, "%s.log", d[i]);
+        FILE *f = fopen(log, "r");
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof line, f)) {
+            const char *at = strstr(line, "committing offsets to Kafka failed");
+            for (at = at ? strchr(at, ':') : NULL; at && (at = strstr(at, " t/"));) {
+                int part;
+                long long at_off;
+                if (sscanf(at, " t/%d@%lld", &part, &at_off) == 2 && part >= 0 && part < P &&
+                    at_off > uncommitted[part])
+                    uncommitted[part] = at_off;
+                at += 3;
+            }
+        }
+        fclose(f);
+    }
+    int dups = 0, dups_uncommitted = 0;
+    for (int id = 0; id < N; id++) {
+        int copies = 0;
+        for (int i = 0; i < nd; i++)
+            copies += h[i].seen[id];
+        cr_assert_geq(copies, 1, "message %d missing from every directory", id);
+        if (copies > 1) {
+            int part = id % P, offset = id / P; /* produced in order: offset id / P */
+            if (h[killed].partitions_seen[part])
+                dups++;
+            else if (offset <= uncommitted[part])
+                dups_uncommitted++;
+            else
+                cr_assert_fail("message %d (partition %d, offset %d) twice: the killed connector never held "
+                               "its partition and no connector reported its commit failed",
+                               id, part, offset);
+        }
+    }
+    fprintf(stderr, "%s: messages in two directories: %d in partitions the killed one had, "
+            "%d below offsets whose commit failed\n", what, dups, dups_uncommitted);
+    /* one query across the machines: every message once (one key's: the output buffer
+     * holds 4 MiB) */
+    char *argv[20] = {"scan"};
+    int n = 1;
+    for (int i = 0; i < nd; i++)
+        argv[n++] = d[i];
+    char *tail[] = {"--key", "k7", "--from", "0", "--to", "18446744073709551615", "--csv"};
+    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++)
+        argv[n++] = tail[i];
+    argv[n] = NULL;
+    cr_assert_eq(tc_runv(n, argv), 0, "%s", tc_err);
+    cr_assert_eq(tc_lines(tc_out), N / 50 + 1, "a header and %d records", N / 50);
+    cr_assert(!strncmp(tc_out, "key,ts,value\r\n", 14), "no LSN column across directories");
+    for (int i = 0; i < nd; i++)
+        holding_free(&h[i]);
+}
+
+/* A group of three, one SIGKILLed mid-stream and a fourth started. */
 Test(kafka, group_rebalance_with_a_sigkill_loses_nothing)
 {
     enum { P = 6, N = 30000 };
@@ -296,7 +366,7 @@ Test(kafka, group_rebalance_with_a_sigkill_loses_nothing)
     char prom[4200];
     snprintf(prom, sizeof prom, "%s.prom", d[1]);
     for (int i = 0; i < 400 && metric(prom, "sluice_kafka_messages_total") <= 0; i++)
-        usleep(50000);
+        usleep(50000); /* polling a file another process rewrites each second */
     produce(N / 3, 2 * N / 3, P);
     kill(pid[1], SIGKILL);
     cr_assert_eq(wait_exit(pid[1]), 128 + SIGKILL);
@@ -309,32 +379,120 @@ Test(kafka, group_rebalance_with_a_sigkill_loses_nothing)
     /* members that left during a rebalance storm may leave partitions unread: an
      * operator's restart drains them from the group's committed offsets */
     cr_assert_eq(wait_exit(spawn(d[4], "grp", "--exit-idle-ms", "3000", NULL)), 0);
-    struct holding h[5];
-    int64_t off[5][P];
+    check_union(d, 5, 1, P, N, "group_rebalance");
     for (int i = 0; i < 5; i++)
-        holding_of(d[i], P, &h[i], off[i]);
-    int dups = 0;
-    for (int id = 0; id < N; id++) {
-        int copies = h[0].seen[id] + h[1].seen[id] + h[2].seen[id] + h[3].seen[id] + h[4].seen[id];
-        cr_assert_geq(copies, 1, "message %d missing from every directory", id);
-        if (copies > 1) {
-            dups++;
-            cr_assert(h[1].partitions_seen[id % P],
-                      "message %d twice, in partition %d, which the killed connector never held", id, id % P);
+        free(d[i]);
+}
+
+/* A rebalance in flight — a third member has just joined, and the coordinator waits for
+ * the others to rejoin — when one of the two that consumed is SIGKILLed. */
+Test(kafka, sigkill_while_a_rebalance_is_in_flight_loses_nothing)
+{
+    enum { P = 4, N = 12000 };
+    start_cluster(P);
+    produce(0, N / 2, P);
+    char *d[4] = {dir_of("r0"), dir_of("r1"), dir_of("r2"), dir_of("r3")};
+    pid_t pid[3];
+    for (int i = 0; i < 2; i++)
+        pid[i] = spawn(d[i], "reb", "--exit-idle-ms", "8000", "--batch", "300", NULL);
+    char prom[4200];
+    snprintf(prom, sizeof prom, "%s.prom", d[1]);
+    for (int i = 0; i < 400 && metric(prom, "sluice_kafka_messages_total") <= 0; i++)
+        usleep(50000); /* polling a file another process rewrites each second */
+    pid[2] = spawn(d[2], "reb", "--exit-idle-ms", "8000", "--batch", "300", NULL);
+    /* its JoinGroup reaches the coordinator within a few ms of the start; the rejoin
+     * window it opens lasts up to session.timeout.ms - 1 s (5 s) in the mock */
+    usleep(300000);
+    kill(pid[1], SIGKILL);
+    cr_assert_eq(wait_exit(pid[1]), 128 + SIGKILL);
+    tu_rm_ring_files(d[1]);
+    produce(N / 2, N, P);
+    cr_assert_eq(wait_exit(pid[0]), 0);
+    cr_assert_eq(wait_exit(pid[2]), 0);
+    cr_assert_eq(wait_exit(spawn(d[3], "reb", "--exit-idle-ms", "3000", NULL)), 0);
+    check_union(d, 4, 1, P, N, "rebalance_in_flight");
+    for (int i = 0; i < 4; i++)
+        free(d[i]);
+}
+
+/* Backpressure through the library: a log budget that fills (compaction only on demand)
+ * holds the writer back, the ring fills, puts fail fast, and the connector pauses its
+ * partitions and keeps the waiting messages; each sluice_compact frees the budget and
+ * the connector resumes. Every message stored once. */
+Test(kafka, a_full_ring_pauses_the_partitions_and_nothing_is_lost)
+{
+    enum { P = 2, N = 12000 };
+    start_cluster(P);
+    produce(0, N, P);
+    char *d = dir_of("full");
+    sluice_options o;
+    sluice_options_init(&o);
+    o.ring_bytes = 64 << 10;
+    o.segment_bytes = 256 << 10;
+    o.batch_max_bytes = 16 << 10;
+    o.manual_compaction = 1;
+    o.log_backlog_max_bytes = 512 << 10; /* two segments: a third of the messages */
+    o.full_policy = SLUICE_FULL_FAIL;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(d, &o, &db), 0);
+    const char *topics[] = {"t"};
+    char err[512] = "";
+    sluice_kafka_config c = {.brokers = brokers, .topics = topics, .ntopics = 1, .group = "bp",
+                             .ack = SLUICE_ACK_MEMORY, .batch = 500, .linger_ms = 20,
+                             .errbuf = err, .errbuf_bytes = sizeof err};
+    const char *props[] = {"log_level=0"};
+    c.props = props;
+    c.nprops = 1;
+    sluice_kafka *k;
+    cr_assert_eq(sluice_kafka_open(db, &c, &k), 0, "%s", err);
+    struct sluice_kafka_stats st = {0};
+    uint64_t compactions = 0, paused_at = 0;
+    for (int round = 0; round < 3000 && st.messages < N; round++) {
+        int r = sluice_kafka_poll(k, 100);
+        cr_assert_geq(r, 0, "%s: %s", sluice_errname(r), err);
+        sluice_kafka_stats(k, &st);
+        if (st.pauses > paused_at) { /* held back: the waiting messages must stay waiting */
+            for (int i = 0; i < 5; i++) {
+                int w = sluice_kafka_poll(k, 20);
+                cr_assert_geq(w, 0, "paused: %s: %s", sluice_errname(w), err);
+            }
+            paused_at = st.pauses;
+            cr_assert_eq(sluice_compact(db), 0);
+            compactions++;
         }
     }
-    fprintf(stderr, "group_rebalance: %d messages in two directories (partitions the killed one had)\n", dups);
-    /* one query across the machines: every message once (one key's: the output buffer
-     * holds 4 MiB) */
-    cr_assert_eq(tc_run("scan", d[0], d[1], d[2], d[3], d[4], "--key", "k7", "--from", "0", "--to",
-                        "18446744073709551615", "--csv", NULL),
-                 0, "%s", tc_err);
-    cr_assert_eq(tc_lines(tc_out), N / 50 + 1, "a header and %d records", N / 50);
-    cr_assert(!strncmp(tc_out, "key,ts,value\r\n", 14), "no LSN column across directories");
-    for (int i = 0; i < 5; i++) {
-        holding_free(&h[i]);
-        free(d[i]);
+    cr_assert_eq(st.messages, N, "stored %llu of %d", (unsigned long long)st.messages, N);
+    cr_assert_geq(st.pauses, 1, "the ring filled: the partitions were paused");
+    cr_log_info("%llu pauses, %llu compactions", (unsigned long long)st.pauses, (unsigned long long)compactions);
+    /* per partition: everything consumed, the last offset stored — in the API and in the
+     * Prometheus text */
+    cr_assert_geq(sluice_kafka_poll(k, 100), 0); /* this batch's offsets, if the ring held them back */
+    struct sluice_kafka_partition parts[4];
+    cr_assert_eq(sluice_kafka_partitions(k, parts, 4), P);
+    for (int p = 0; p < P; p++) {
+        cr_expect_str_eq(parts[p].topic, "t");
+        cr_expect_eq(parts[p].stored, N / P - 1, "partition %d stored %lld", parts[p].partition,
+                     (long long)parts[p].stored);
+        cr_expect(parts[p].lag == 0 || parts[p].lag == -1, "partition %d lag %lld", parts[p].partition,
+                  (long long)parts[p].lag);
     }
+    size_t need = sluice_kafka_prometheus(k, NULL, 0);
+    char *text = malloc(need + 1);
+    cr_assert_eq(sluice_kafka_prometheus(k, text, need + 1), need);
+    cr_expect(strstr(text, "sluice_kafka_partition_lag_messages{topic=\"t\",partition=\"0\"} "), "%s", text);
+    cr_expect(strstr(text, "sluice_kafka_partition_lag_messages{topic=\"t\",partition=\"1\"} "), "%s", text);
+    free(text);
+    cr_assert_eq(sluice_kafka_close(k), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    struct holding h;
+    int64_t off[P];
+    holding_of(d, P, &h, off);
+    for (int id = 0; id < N; id++)
+        cr_assert_eq(h.seen[id], 1, "message %d", id);
+    for (int p = 0; p < P; p++)
+        cr_assert_eq(off[p], N / P - 1);
+    holding_free(&h);
+    free(d);
 }
 
 /* Messages that cannot become records: counted, reported and dead-lettered; the

@@ -41,6 +41,7 @@
 #define DEFAULT_LINGER_MS 100
 #define FIFO_MAX 100000
 #define COMMIT_EVERY_MS 1000
+#define STORE_WAIT_MS 30000
 
 struct part {
     char *topic;
@@ -65,6 +66,7 @@ struct sluice_kafka {
     int fatal;                 /* a fatal consumer error: every poll returns it */
     uint64_t last_commit_ms;   /* below DURABLE acks, Kafka commits follow a flush, at
                                 * most once per COMMIT_EVERY_MS */
+    rd_kafka_queue_t *commit_q; /* outcomes of asynchronous commits (on_committed) */
     int closing;               /* sluice_kafka_close committed already: the revocation that
                                 * rd_kafka_consumer_close calls must not commit again (a
                                 * synchronous commit there never returned) */
@@ -117,13 +119,17 @@ static void source_name(char *out, size_t cap, const char *topic, int32_t partit
 }
 
 /* Stores the offsets of partitions with puts not yet stored; the last at `ack` (the log
- * orders it after everything before it). */
-static int store_offsets(sluice_kafka *k, int ack)
+ * orders it after everything before it). 0: all stored; 1: the ring is full — what is not
+ * stored yet waits for the next call, and nothing may be committed to Kafka; <0: an
+ * error. With `wait` (revocation, close: the offsets must be stored now) a full ring is
+ * waited out, up to STORE_WAIT_MS: the writer drains it unless the database is stuck. */
+static int store_offsets(sluice_kafka *k, int ack, int wait)
 {
     ssize_t last = -1;
     for (size_t i = 0; i < k->nparts; i++)
         if (k->parts[i].last_put > k->parts[i].stored)
             last = (ssize_t)i;
+    uint64_t deadline = now_ms() + STORE_WAIT_MS;
     int r = 0;
     for (size_t i = 0; i < k->nparts && !r; i++) {
         struct part *p = &k->parts[i];
@@ -133,6 +139,17 @@ static int store_offsets(sluice_kafka *k, int ack)
         source_name(src, sizeof src, p->topic, p->partition);
         r = sluice_offset_put(k->db, src, (uint64_t)p->last_put,
                               (ssize_t)i == last ? ack : SLUICE_ACK_MEMORY);
+        if (r == SLUICE_EBUSY || r == SLUICE_ETIMEDOUT) {
+            if (!wait)
+                return 1;
+            if (now_ms() < deadline) {
+                struct timespec ms = {0, 1000000};
+                nanosleep(&ms, NULL);
+                r = 0;
+                i--; /* this partition again */
+                continue;
+            }
+        }
         if (!r)
             p->stored = p->last_put;
     }
@@ -141,25 +158,72 @@ static int store_offsets(sluice_kafka *k, int ack)
     return r;
 }
 
+/* A synchronous commit that failed for good: the partitions and offsets it carried, told
+ * to the embedder (their next owner may store again what this directory holds). */
+static void warn_commit_failed(sluice_kafka *k, const rd_kafka_topic_partition_list_t *l,
+                               rd_kafka_resp_err_t err)
+{
+    k->st.commits_failed++;
+    if (!k->cfg.on_warning)
+        return;
+    char line[1024];
+    int n = snprintf(line, sizeof line, "committing offsets to Kafka failed (%s):", rd_kafka_err2str(err));
+    for (int i = 0; i < l->cnt && n > 0 && (size_t)n < sizeof line; i++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %s/%" PRId32 "@%" PRId64, l->elems[i].topic,
+                      l->elems[i].partition, l->elems[i].offset - 1);
+    if (n > 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n,
+                 "; a next owner of these partitions may store again messages up to these offsets");
+    k->cfg.on_warning(k->cfg.warning_arg, line);
+}
+
+/* The outcome of an asynchronous commit (served from commit_q by the poll). A failed one
+ * leaves its partitions to be committed again by the next commit. */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    sluice_kafka *k = opaque;
+    (void)rk;
+    if (!offsets || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    int failed = 0;
+    for (int i = 0; i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        if (!err && !tp->err)
+            continue;
+        failed = 1;
+        struct part *p = part_get(k, tp->topic, tp->partition, 0);
+        if (p && p->committed >= tp->offset - 1)
+            p->committed = tp->offset - 2; /* below what it carried: sent again */
+    }
+    if (failed)
+        k->st.commits_failed++;
+}
+
 /* Commits to Kafka the offsets stored in sluice — durable by then (the caller's duty).
- * An asynchronous commit may still fail (a rebalance began), so a synchronous one — on
- * revocation and close, where the next owner starts from it — commits every stored
- * offset of an assigned partition again, whatever was sent before. */
+ * An asynchronous commit that fails (a rebalance began) is seen by on_committed, which
+ * marks its partitions uncommitted again; a synchronous one — on revocation and close,
+ * where the next owner starts from it — commits every stored offset of an assigned
+ * partition again, whatever was sent before, and is tried twice. */
 static void commit_offsets(sluice_kafka *k, int async)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts + 1);
-    int n = 0;
     for (size_t i = 0; i < k->nparts; i++) {
         struct part *p = &k->parts[i];
-        if (p->stored > p->committed || (!async && p->assigned && p->stored >= 0)) {
+        /* never a partition of another owner now: that could move its offset back */
+        if (p->assigned && p->stored >= 0 && (p->stored > p->committed || !async)) {
             rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->stored + 1;
             p->committed = p->stored;
-            n++;
         }
     }
-    /* a synchronous commit that failed (the coordinator moving) is tried once more */
-    if (n && rd_kafka_commit(k->rk, l, async) != RD_KAFKA_RESP_ERR_NO_ERROR &&
-        (async || rd_kafka_commit(k->rk, l, 0) != RD_KAFKA_RESP_ERR_NO_ERROR))
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (l->cnt && async)
+        err = rd_kafka_commit_queue(k->rk, l, k->commit_q, on_committed, k);
+    else if (l->cnt && (err = rd_kafka_commit(k->rk, l, 0)))
+        err = rd_kafka_commit(k->rk, l, 0); /* the coordinator moving: once more */
+    if (err && !async)
+        warn_commit_failed(k, l, err);
+    else if (err)
         k->st.commits_failed++;
     rd_kafka_topic_partition_list_destroy(l);
     k->last_commit_ms = now_ms();
@@ -220,8 +284,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     /* revoked: what was put is stored, durable and committed before the release */
     fifo_drop(k, parts);
-    if (store_offsets(k, SLUICE_ACK_DURABLE))
-        k->fatal = k->fatal ? k->fatal : SLUICE_EPOISONED;
+    int r = store_offsets(k, SLUICE_ACK_DURABLE, 1);
+    if (r) /* not committed either: the next owner reads them again */
+        k->fatal = k->fatal ? k->fatal : r;
     else if (!k->closing)
         commit_offsets(k, 0);
     rd_kafka_assign(rk, NULL);
@@ -404,6 +469,7 @@ int sluice_kafka_poll(sluice_kafka *k, uint32_t timeout_ms)
     if (k->fatal)
         return k->fatal;
     uint64_t before = k->st.messages + k->st.bad;
+    rd_kafka_queue_poll_callback(k->commit_q, 0); /* earlier commits' outcomes */
     int r = drain_fifo(k);
     if (r < 0)
         return r;
@@ -450,10 +516,12 @@ int sluice_kafka_poll(sluice_kafka *k, uint32_t timeout_ms)
         if (r < 0)
             return r;
     }
-    r = store_offsets(k, k->cfg.ack);
-    if (r)
+    r = store_offsets(k, k->cfg.ack, 0);
+    if (r < 0)
         return r;
-    if (k->cfg.ack == SLUICE_ACK_DURABLE)
+    if (r == 1) /* the ring is full: stored and committed by a later batch */
+        r = 0;
+    else if (k->cfg.ack == SLUICE_ACK_DURABLE)
         commit_offsets(k, 1);
     else if (now_ms() - k->last_commit_ms >= COMMIT_EVERY_MS && !(r = sluice_flush(k->db)))
         commit_offsets(k, 1);
@@ -540,6 +608,10 @@ int sluice_kafka_open(sluice_db *db, const sluice_kafka_config *cfg, sluice_kafk
         return SLUICE_EINVAL;
     }
     rd_kafka_poll_set_consumer(k->rk);
+    if (!(k->commit_q = rd_kafka_queue_new(k->rk))) {
+        sluice_kafka_close(k);
+        return SLUICE_ENOMEM;
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
         (int)(cfg->ntopics * (cfg->partitions ? cfg->npartitions : 1)));
     for (size_t t = 0; t < cfg->ntopics; t++) {
@@ -568,35 +640,54 @@ int sluice_kafka_open(sluice_db *db, const sluice_kafka_config *cfg, sluice_kafk
     return 0;
 }
 
+/* An assigned partition's lag: the messages between this consumer's position and the high
+ * watermark; -1 until both are known (from a fetch). */
+static int64_t part_lag(sluice_kafka *k, const struct part *p)
+{
+    int64_t lo, hi;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    int64_t next = rd_kafka_position(k->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR ? l->elems[0].offset : -1;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (next < 0) /* nothing consumed in this assignment yet */
+        next = p->last_put + 1 > p->start ? p->last_put + 1 : p->start;
+    if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+        return -1;
+    if (next < lo)
+        next = lo;
+    return hi > next ? hi - next : 0;
+}
+
 void sluice_kafka_stats(sluice_kafka *k, struct sluice_kafka_stats *out)
 {
     if (!k || !out)
         return;
-    /* -1 until every assigned partition's position and high watermark are known (from
-     * a fetch) */
     int64_t lag = k->st.assigned ? 0 : -1;
     for (size_t i = 0; i < k->nparts && lag >= 0; i++) {
-        struct part *p = &k->parts[i];
-        int64_t lo, hi;
-        if (!p->assigned)
+        if (!k->parts[i].assigned)
             continue;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
-        int64_t next = rd_kafka_position(k->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR ? l->elems[0].offset : -1;
-        rd_kafka_topic_partition_list_destroy(l);
-        if (next < 0) /* nothing consumed in this assignment yet */
-            next = p->last_put + 1 > p->start ? p->last_put + 1 : p->start;
-        if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
-            lag = -1;
-            break;
-        }
-        if (next < lo)
-            next = lo;
-        lag += hi > next ? hi - next : 0;
+        int64_t one = part_lag(k, &k->parts[i]);
+        lag = one < 0 ? -1 : lag + one;
     }
     k->st.lag = lag;
     *out = k->st;
+}
+
+size_t sluice_kafka_partitions(sluice_kafka *k, struct sluice_kafka_partition *out, size_t cap)
+{
+    if (!k)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct part *p = &k->parts[i];
+        if (!p->assigned)
+            continue;
+        if (out && n < cap)
+            out[n] = (struct sluice_kafka_partition){p->topic, p->partition, part_lag(k, p), p->stored};
+        n++;
+    }
+    return n;
 }
 
 size_t sluice_kafka_prometheus(sluice_kafka *k, char *buf, size_t cap)
@@ -612,10 +703,26 @@ size_t sluice_kafka_prometheus(sluice_kafka *k, char *buf, size_t cap)
                      "# TYPE sluice_kafka_rebalances_total counter\nsluice_kafka_rebalances_total %" PRIu64 "\n"
                      "# TYPE sluice_kafka_commits_failed_total counter\nsluice_kafka_commits_failed_total %" PRIu64 "\n"
                      "# TYPE sluice_kafka_lag_messages gauge\nsluice_kafka_lag_messages %" PRId64 "\n"
-                     "# TYPE sluice_kafka_assigned_partitions gauge\nsluice_kafka_assigned_partitions %" PRIu32 "\n",
+                     "# TYPE sluice_kafka_assigned_partitions gauge\nsluice_kafka_assigned_partitions %" PRIu32 "\n"
+                     "# TYPE sluice_kafka_partition_lag_messages gauge\n",
                      s.messages, s.bytes, s.bad, s.batches, s.pauses, s.rebalances, s.commits_failed,
                      s.lag, s.assigned);
-    return n < 0 ? 0 : (size_t)n;
+    if (n < 0)
+        return 0;
+    size_t len = (size_t)n;
+    /* one line per assigned partition; Kafka topic names are [a-zA-Z0-9._-]: nothing to
+     * escape in a label */
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct part *p = &k->parts[i];
+        if (!p->assigned)
+            continue;
+        n = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
+                     "sluice_kafka_partition_lag_messages{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                     p->topic, p->partition, part_lag(k, p));
+        if (n > 0)
+            len += (size_t)n;
+    }
+    return len;
 }
 
 int sluice_kafka_close(sluice_kafka *k)
@@ -625,11 +732,13 @@ int sluice_kafka_close(sluice_kafka *k)
     int r = 0;
     if (k->rk) {
         fifo_drop(k, NULL); /* not stored: read again from the committed offset */
-        r = store_offsets(k, SLUICE_ACK_DURABLE);
+        r = store_offsets(k, SLUICE_ACK_DURABLE, 1);
         if (!r)
             commit_offsets(k, 0);
         k->closing = 1;
         rd_kafka_consumer_close(k->rk); /* a group member's revocation stores and commits too */
+        if (k->commit_q)
+            rd_kafka_queue_destroy(k->commit_q); /* before the handle it belongs to */
         rd_kafka_destroy(k->rk);
     }
     if (k->dead)

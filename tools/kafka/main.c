@@ -42,6 +42,32 @@ static int fail(int code, const char *fmt, const char *arg)
     return code;
 }
 
+/* The terminal's progress line: rate, lag (per partition when there are a few), bad
+ * messages, pauses. */
+static void progress_line(sluice_kafka *k, const struct sluice_kafka_stats *st, double rate)
+{
+    struct sluice_kafka_partition parts[8];
+    size_t n = sluice_kafka_partitions(k, parts, 8);
+    char lags[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; n <= 8 && i < n && used < sizeof lags; i++) {
+        int w = snprintf(lags + used, sizeof lags - used, "%s%s/%" PRId32 " %" PRId64, i ? ", " : " (",
+                         parts[i].topic, parts[i].partition, parts[i].lag);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (used && used < sizeof lags - 1)
+        strcat(lags, ")");
+    fprintf(stderr, "\r%" PRIu64 " messages (%.0f/s), lag %" PRId64 "%s, bad %" PRIu64 ", pauses %" PRIu64
+            ", %" PRIu32 " partitions   ",
+            st->messages, rate, st->lag, lags, st->bad, st->pauses, st->assigned);
+}
+
+static void on_warning(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "sluice-kafka: %s\n", line);
+}
+
 /* "a,b,c" split in place into out (at most max); the count, or -1. */
 static int split(char *s, char **out, int max)
 {
@@ -56,14 +82,17 @@ static int split(char *s, char **out, int max)
 
 static int write_prometheus(sluice_kafka *k, const char *path)
 {
-    char buf[4096], tmp[4200];
-    size_t n = sluice_kafka_prometheus(k, buf, sizeof buf);
+    char tmp[4200];
+    size_t n = sluice_kafka_prometheus(k, NULL, 0);
+    char *buf = malloc(n + 1);
+    if (!buf)
+        return -1;
+    n = sluice_kafka_prometheus(k, buf, n + 1);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fwrite(buf, 1, n, f) == n;
-    ok &= fclose(f) == 0;
+    int ok = f && fwrite(buf, 1, n, f) == n;
+    ok &= f && fclose(f) == 0;
+    free(buf);
     return ok && rename(tmp, path) == 0 ? 0 : -1;
 }
 
@@ -181,6 +210,7 @@ int main(int argc, char **argv)
     cfg.nprops = nprops;
     cfg.errbuf = errbuf;
     cfg.errbuf_bytes = sizeof errbuf;
+    cfg.on_warning = on_warning;
 
     sluice_options o;
     sluice_options_init(&o);
@@ -237,10 +267,7 @@ int main(int argc, char **argv)
             break;
         if (now - last_report >= 1000) {
             if (tty)
-                fprintf(stderr, "\r%" PRIu64 " messages (%.0f/s), lag %" PRId64 ", bad %" PRIu64
-                        ", pauses %" PRIu64 ", %" PRIu32 " partitions   ",
-                        st.messages, (double)(st.messages - last_count) * 1000.0 / (double)(now - last_report),
-                        st.lag, st.bad, st.pauses, st.assigned);
+                progress_line(k, &st, (double)(st.messages - last_count) * 1000.0 / (double)(now - last_report));
             if (prom)
                 (void)write_prometheus(k, prom);
             last_report = now;

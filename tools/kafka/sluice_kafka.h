@@ -49,6 +49,12 @@ typedef struct sluice_kafka_config {
     const char *dead_letter;    /* bad messages appended here as JSON lines; NULL: skipped */
     char *errbuf;               /* a failed open or poll says why here (one line) */
     size_t errbuf_bytes;
+    /* Told (one line, no newline) when the offsets of partitions being released could not
+     * be committed to Kafka: their next owner starts from the group's previous commit and
+     * may store again what this directory stored up to the offsets named. NULL: not told
+     * (commits_failed counts it either way). */
+    void (*on_warning)(void *arg, const char *line);
+    void *warning_arg;
 } sluice_kafka_config;
 
 typedef struct sluice_kafka sluice_kafka;
@@ -84,8 +90,18 @@ struct sluice_kafka_stats {
     uint32_t assigned;      /* partitions assigned now */
 };
 void sluice_kafka_stats(sluice_kafka *k, struct sluice_kafka_stats *out);
-/* The stats as Prometheus text (sluice_kafka_* metrics) into buf; its length, or the
- * length needed when cap is too small. */
+/* The partitions assigned now: up to cap into out; returns how many there are. topic
+ * points into the connector, valid until the next poll or close. */
+struct sluice_kafka_partition {
+    const char *topic;
+    int32_t partition;
+    int64_t lag;            /* messages behind the high watermark (-1: not known yet) */
+    int64_t stored;         /* the offset stored in sluice (-1: none) */
+};
+size_t sluice_kafka_partitions(sluice_kafka *k, struct sluice_kafka_partition *out, size_t cap);
+
+/* The stats as Prometheus text (sluice_kafka_* metrics, the lag also per partition) into
+ * buf; its length, or the length needed when cap is too small (buf may then be NULL). */
 size_t sluice_kafka_prometheus(sluice_kafka *k, char *buf, size_t cap);
 
 /* Makes what was stored durable, stores and commits the offsets, leaves the group and
