@@ -65,6 +65,10 @@ static void produce_one(const char *topic, uint64_t i, int64_t ts_ms)
         rd_kafka_poll(producer, 10);
 }
 
+/* Rates count from the n / WARMUP_DIV-th message on: the first fetches wait for the
+ * connections to three brokers, about a second here, whichever consumer comes first. */
+#define WARMUP_DIV 5
+
 static double discard_rate(const char *topic, uint64_t n)
 {
     char err[512];
@@ -73,6 +77,7 @@ static double discard_rate(const char *topic, uint64_t n)
     rd_kafka_conf_set(c, "group.id", "discard", err, sizeof err);
     rd_kafka_conf_set(c, "auto.offset.reset", "earliest", err, sizeof err);
     rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err);
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", err, sizeof err); /* as the connector's runs */
     rd_kafka_t *k = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
     if (!k)
         die(err);
@@ -82,21 +87,19 @@ static double discard_rate(const char *topic, uint64_t n)
         rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(k, l); /* no group join: the connector's static mode does the same */
     rd_kafka_topic_partition_list_destroy(l);
-    uint64_t got = 0, t0 = 0;
+    uint64_t got = 0, t0 = 0, from = n / WARMUP_DIV;
     while (got < n) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k, 1000);
         if (!m)
             continue;
-        if (!m->err) {
-            if (!got++)
-                t0 = now_ns();
-        }
+        if (!m->err && ++got == from)
+            t0 = now_ns();
         rd_kafka_message_destroy(m);
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     rd_kafka_consumer_close(k);
     rd_kafka_destroy(k);
-    return (double)(n - 1) / secs;
+    return (double)(n - from) / secs;
 }
 
 static sluice_db *open_dir(const char *root, const char *name)
@@ -116,45 +119,49 @@ static sluice_db *open_dir(const char *root, const char *name)
     return db;
 }
 
-/* low_latency: batches of at most 5 ms, and fetches the broker answers within 5 ms
+/* low_latency: batches of at most 5 ms. Every run: fetches the broker answers within 5 ms
  * (librdkafka's fetch.wait.max.ms is 500 by default: a quiet partition's fetch waits
- * that long for data) */
+ * that long for data), and a local queue deep enough for the whole topic (with the
+ * default queued.min.messages, a consumer slower than its fetches fills the queue past
+ * the threshold, and librdkafka 2.0.2 then stops fetching for about 0.8 s: every
+ * connector run stalled so, the faster discarding consumer seldom) */
 static sluice_kafka *connect_db(sluice_db *db, const char *topic, const char *group, int ack,
                                 int low_latency)
 {
     static const int32_t parts[PARTITIONS] = {0, 1, 2, 3, 4, 5, 6, 7};
-    static const char *fast[] = {"fetch.wait.max.ms=5"};
+    static const char *fast[] = {"fetch.wait.max.ms=5", "queued.min.messages=1000000"};
     const char *topics[1] = {topic};
     char errbuf[512] = "";
     sluice_kafka_config cfg = {.brokers = brokers, .topics = topics, .ntopics = 1, .group = group,
                                .partitions = parts, .npartitions = PARTITIONS, .ack = ack,
                                .errbuf = errbuf, .errbuf_bytes = sizeof errbuf,
-                               .linger_ms = low_latency ? 5 : 0, .props = low_latency ? fast : NULL,
-                               .nprops = low_latency ? 1 : 0};
+                               .linger_ms = low_latency ? 5 : 0, .props = fast, .nprops = 2};
     sluice_kafka *k;
     if (sluice_kafka_open(db, &cfg, &k))
         die(errbuf);
     return k;
 }
 
-static double connector_rate(const char *root, const char *topic, uint64_t n, int ack)
+static double connector_rate(const char *root, const char *topic, uint64_t n, int ack, const char *group)
 {
     sluice_db *db = open_dir(root, ack == SLUICE_ACK_MEMORY ? "memory" : "durable");
-    sluice_kafka *k = connect_db(db, topic, ack == SLUICE_ACK_MEMORY ? "g-memory" : "g-durable", ack, 0);
+    sluice_kafka *k = connect_db(db, topic, group, ack, 0);
     struct sluice_kafka_stats st = {0};
-    uint64_t t0 = 0;
+    uint64_t t0 = 0, from = 0;
     while (st.messages < n) {
         int r = sluice_kafka_poll(k, 1000);
         if (r < 0)
             die(sluice_strerror(r));
-        if (r > 0 && !t0)
-            t0 = now_ns();
         sluice_kafka_stats(k, &st);
+        if (!t0 && st.messages >= n / WARMUP_DIV) {
+            t0 = now_ns();
+            from = st.messages;
+        }
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     sluice_kafka_close(k);
     sluice_close(db);
-    return (double)st.messages / secs;
+    return (double)(st.messages - from) / secs;
 }
 
 struct lagrun {
@@ -236,10 +243,22 @@ int main(int argc, char **argv)
         produce_one("bulk", i, (int64_t)wall_ms());
     if (rd_kafka_flush(producer, 120000))
         die("produce");
-    double ceiling = discard_rate("bulk", n);
-    double mem = connector_rate(root, "bulk", n, SLUICE_ACK_MEMORY);
-    double dur = connector_rate(root, "bulk", n, SLUICE_ACK_DURABLE);
-    printf("| run | messages | per second | vs discard |\n|---|---|---|---|\n");
+    /* Best of three for each row: the mock cluster's fetches now and then stall for
+     * ~0.8 s whichever consumer reads (the discarding one included), which alone would
+     * decide a row; each repetition reads the topic from the start under a new group. */
+    double ceiling = 0, mem = 0, dur = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        char g[32];
+        double x = discard_rate("bulk", n);
+        ceiling = x > ceiling ? x : ceiling;
+        snprintf(g, sizeof g, "g-memory-%d", rep);
+        x = connector_rate(root, "bulk", n, SLUICE_ACK_MEMORY, g);
+        mem = x > mem ? x : mem;
+        snprintf(g, sizeof g, "g-durable-%d", rep);
+        x = connector_rate(root, "bulk", n, SLUICE_ACK_DURABLE, g);
+        dur = x > dur ? x : dur;
+    }
+    printf("| run (best of 3) | messages | per second | vs discard |\n|---|---|---|---|\n");
     printf("| discard (plain librdkafka consumer) | %" PRIu64 " | %.0f | 1.00 |\n", n, ceiling);
     printf("| sluice-kafka, --ack memory | %" PRIu64 " | %.0f | %.2f |\n", n, mem, mem / ceiling);
     printf("| sluice-kafka, --ack durable | %" PRIu64 " | %.0f | %.2f |\n", n, dur, dur / ceiling);
