@@ -160,6 +160,15 @@ static long long metric(const char *path, const char *name)
     return v;
 }
 
+/* Until the connector on dir has stored a message (its metrics say so), up to 20 s. */
+static void wait_until_stored(const char *dir)
+{
+    char prom[4200];
+    snprintf(prom, sizeof prom, "%s.prom", dir);
+    for (int i = 0; i < 400 && metric(prom, "sluice_kafka_messages_total") <= 0; i++)
+        usleep(50000); /* polling a file another process rewrites each second */
+}
+
 static int wait_exit(pid_t pid)
 {
     int status;
@@ -366,11 +375,7 @@ Test(kafka, group_rebalance_with_a_sigkill_loses_nothing)
     pid_t pid[4];
     for (int i = 0; i < 3; i++)
         pid[i] = spawn(d[i], "grp", "--exit-idle-ms", "8000", "--batch", "500", NULL);
-    /* killed once it has stored something: mid-batch, most likely */
-    char prom[4200];
-    snprintf(prom, sizeof prom, "%s.prom", d[1]);
-    for (int i = 0; i < 400 && metric(prom, "sluice_kafka_messages_total") <= 0; i++)
-        usleep(50000); /* polling a file another process rewrites each second */
+    wait_until_stored(d[1]); /* killed once it has stored something: mid-batch, most likely */
     produce(N / 3, 2 * N / 3, P);
     kill(pid[1], SIGKILL);
     cr_assert_eq(wait_exit(pid[1]), 128 + SIGKILL);
@@ -399,10 +404,7 @@ Test(kafka, sigkill_while_a_rebalance_is_in_flight_loses_nothing)
     pid_t pid[3];
     for (int i = 0; i < 2; i++)
         pid[i] = spawn(d[i], "reb", "--exit-idle-ms", "8000", "--batch", "300", NULL);
-    char prom[4200];
-    snprintf(prom, sizeof prom, "%s.prom", d[1]);
-    for (int i = 0; i < 400 && metric(prom, "sluice_kafka_messages_total") <= 0; i++)
-        usleep(50000); /* polling a file another process rewrites each second */
+    wait_until_stored(d[1]);
     pid[2] = spawn(d[2], "reb", "--exit-idle-ms", "8000", "--batch", "300", NULL);
     /* its JoinGroup reaches the coordinator within a few ms of the start; the rejoin
      * window it opens lasts up to session.timeout.ms - 1 s (5 s) in the mock */
