@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "block.h"
+#include "crc32c.h"
 #include "sluice.h"
 #include "util.h"
 
@@ -178,4 +179,67 @@ Test(block, find_le_never_returns_wrong_data_after_a_bit_flip)
             blk[bit / 8] ^= (uint8_t)(1u << bit % 8);
         }
     }
+}
+
+/* Damage under valid checksums: a block whose entry table contradicts itself or its
+ * header, resealed as a writer with a bug would write it (docs/format.md gives the
+ * checksums). Both readers refuse it: ECORRUPT, never a record. */
+struct test_entry {
+    uint64_t ts, lsn;
+    uint32_t voff, vlen;
+};
+_Static_assert(sizeof(struct test_entry) == BLOCK_ENTRY_BYTES, "the format's entry");
+
+static void reseal(uint8_t *blk)
+{
+    struct block_hdr h;
+    memcpy(&h, blk, sizeof h);
+    const uint8_t *body = blk + BLOCK_HDR_BYTES; /* uncompressed: stored is raw */
+    h.stored_crc = crc32c_mask(crc32c(body, h.stored_bytes));
+    h.crc = 0;
+    h.crc = crc32c_mask(crc32c_extend(crc32c_extend(0, &h, sizeof h), body, h.raw_bytes));
+    memcpy(blk, &h, sizeof h);
+}
+
+static struct test_entry *entry_at(uint8_t *blk, size_t i)
+{
+    return (struct test_entry *)(void *)(blk + BLOCK_HDR_BYTES + i * BLOCK_ENTRY_BYTES);
+}
+
+Test(block, contradictions_under_valid_checksums_are_ecorrupt)
+{
+    enum { N = 20 };
+    static uint8_t blk[16 << 10], orig[16 << 10], vals[N * 100];
+    struct block_rec recs[N];
+    size_t len = make(0, N, orig, sizeof orig, recs, vals);
+    struct block_hdr h;
+    memcpy(&h, orig, sizeof h);
+    cr_assert_eq(h.codec, BLOCK_CODEC_NONE, "incompressible values: an uncompressed body");
+    for (int kind = 0; kind < 9; kind++) {
+        memcpy(blk, orig, len);
+        struct block_hdr *bh = (struct block_hdr *)(void *)blk;
+        switch (kind) {
+        case 0: entry_at(blk, 3)->voff += 1; break;                 /* values not packed */
+        case 1: entry_at(blk, N - 1)->vlen += 1000; break;          /* past the body */
+        case 2: entry_at(blk, 5)->ts = entry_at(blk, 4)->ts; break; /* ts not increasing */
+        case 3: entry_at(blk, 7)->lsn = 0; break;                   /* no LSN */
+        case 4: entry_at(blk, N - 1)->vlen -= 1; break;             /* body longer than the values */
+        case 5: bh->ts_min -= 1; break;                             /* header and table disagree */
+        case 6: bh->ts_max += 1; break;
+        case 7: entry_at(blk, 0)->ts += 1; break;                   /* the first ts is not ts_min */
+        case 8: entry_at(blk, N - 1)->ts -= 1; break;               /* the last is not ts_max */
+        }
+        reseal(blk);
+        struct block_hdr got;
+        struct block_rec one;
+        cr_expect_eq(block_decode(blk, len, raw, out, 4096, &got), SLUICE_ECORRUPT, "decode, damage %d", kind);
+        for (size_t i = 0; i < N; i++) {
+            int r = block_find_le(blk, len, recs[i].ts, raw, &one, &got);
+            cr_expect_eq(r, SLUICE_ECORRUPT, "find_le at record %zu, damage %d: %s", i, kind,
+                         sluice_errname(r));
+        }
+    }
+    memcpy(blk, orig, len);
+    reseal(blk);
+    cr_expect_eq(block_decode(blk, len, raw, out, 4096, &h), 0, "resealing alone changes nothing");
 }
