@@ -66,3 +66,64 @@ Test(poison, failed_direct_write_io_uring) { poison_case(SLUICE_IO_AUTO, IO_OP_W
 Test(poison, failed_direct_write_posix) { poison_case(SLUICE_IO_POSIX, IO_OP_WRITE, 5); }
 Test(poison, failed_fdatasync_buffered) { poison_case(SLUICE_IO_POSIX_BUFFERED, IO_OP_FDATASYNC, 4); }
 Test(poison, failed_write_buffered) { poison_case(SLUICE_IO_POSIX_BUFFERED, IO_OP_WRITE, 2); }
+
+/* A read that fails while the log is recovered fails the open with that error — not
+ * SLUICE_ECORRUPT, and never read as the end of the log, which recovery would cut: the
+ * next open, without the fault, finds every record. Every read of the recovery in turn,
+ * and each also as a short read (which must be read on, not taken for the end). */
+Test(poison, a_read_error_during_recovery_fails_the_open_and_cuts_nothing)
+{
+    char *dir = tu_mkdtemp();
+    sluice_options o;
+    sluice_options_init(&o);
+    o.ring_bytes = 1 << 20;
+    o.segment_bytes = 256 << 10;
+    o.manual_compaction = 1;
+    o.stats_interval_ms = 0;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    enum { N = 3000 };
+    char k[16], v[200];
+    memset(v, 'r', sizeof v);
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "k%d", i % 37);
+        cr_assert_eq(sluice_put(db, k, strlen(k), (uint64_t)i, v, sizeof v, SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_close(db), 0); /* several segments, none compacted */
+    int failed = 0, shortened = 0;
+    for (int mode = 0; mode < 4; mode++) { /* EIO, short; each as a reader and a writer */
+        for (int nth = 1;; nth++) {
+            struct io *real;
+            cr_assert_eq(io_create(SLUICE_IO_POSIX, &real), 0);
+            struct io *faulty = fault_io_create(real, FAULT_OP_PREAD, nth, mode & 1 ? FAULT_SHORT_READ : -EIO);
+            o.read_only = mode < 2;
+            int r = db_open_with_io(dir, &o, faulty, &db);
+            if (r == 0) {
+                int fired = fault_io_fired(db->io);
+                struct sluice_stats st;
+                cr_assert_eq(sluice_stats(db, &st), 0);
+                cr_expect_eq(st.durable_lsn, (uint64_t)N, "read %d (%s): the whole log", nth,
+                             mode & 1 ? "short" : "EIO");
+                cr_assert_eq(sluice_close(db), 0);
+                if (!fired)
+                    break; /* past the last read */
+                cr_expect(mode & 1, "an EIO from read %d must fail the open", nth);
+                shortened++;
+                continue;
+            }
+            cr_expect_eq(r, -EIO, "read %d (%s): %s, not ECORRUPT", nth, mode & 1 ? "short" : "EIO",
+                         sluice_errname(r));
+            failed++;
+            /* the failed open changed nothing: a writer's open finds every record */
+            o.read_only = 0;
+            cr_assert_eq(sluice_open(dir, &o, &db), 0);
+            struct sluice_stats st;
+            cr_assert_eq(sluice_stats(db, &st), 0);
+            cr_expect_eq(st.durable_lsn, (uint64_t)N, "after a failed open at read %d", nth);
+            cr_assert_eq(sluice_close(db), 0);
+        }
+    }
+    cr_log_info("%d opens failed on a read error, %d read through a short read", failed, shortened);
+    cr_expect_gt(failed, 2);
+    tu_rmdir(dir);
+}
