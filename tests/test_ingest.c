@@ -147,7 +147,8 @@ static size_t read_all(const char *d, struct rec *out, size_t cap)
         cr_assert_leq(r.klen, sizeof out[n].key);
         cr_assert_leq(r.vlen, sizeof out[n].val);
         memcpy(out[n].key, r.key, r.klen);
-        memcpy(out[n].val, r.val, r.vlen);
+        if (r.vlen) /* an empty value may come as NULL: memcpy must not see it */
+            memcpy(out[n].val, r.val, r.vlen);
         out[n].klen = r.klen;
         out[n].vlen = r.vlen;
         out[n].ts = r.ts;
