@@ -23,6 +23,7 @@
 
 #include "block.h"
 #include "cli.h"
+#include "cold.h"
 #include "cli_run.h"
 #include "sluice.h"
 #include "util.h"
@@ -225,6 +226,9 @@ Test(corrupt, zero_filled_blocks_in_every_segment)
             t.cases, t.detected, t.intact, recovered, refused);
 }
 
+static uint8_t decoded[BLOCK_RAW_MAX];
+static struct block_rec decoded_recs[COLD_BLOCK_RECORDS];
+
 Test(corrupt, bit_flips_across_every_cold_block)
 {
     char mdb[1024];
@@ -239,8 +243,13 @@ Test(corrupt, bit_flips_across_every_cold_block)
         if (h.magic != BLOCK_MAGIC || h.version != BLOCK_VERSION ||
             h.stored_bytes > n - at - BLOCK_HDR_BYTES)
             continue;
-        blocks++;
         size_t len = BLOCK_HDR_BYTES + h.stored_bytes;
+        /* only a block that decodes: a stale copy in a reused page may share its bytes
+         * with LMDB's own node headers, whose damage is LMDB's (a flip there made LMDB
+         * read past the file: SIGBUS, 1 run in 10 of the coverage build) */
+        if (block_decode(orig + at, len, decoded, decoded_recs, COLD_BLOCK_RECORDS, &h) != 0)
+            continue;
+        blocks++;
         flip_sweep(mdb, orig, at, at + len, "data.mdb (a cold block)", &t);
         at += len - 1;
     }
