@@ -407,8 +407,10 @@ Test(kafka, sigkill_while_a_rebalance_is_in_flight_loses_nothing)
         pid[i] = spawn(d[i], "reb", "--exit-idle-ms", "8000", "--batch", "300", NULL);
     wait_until_stored(d[1]);
     pid[2] = spawn(d[2], "reb", "--exit-idle-ms", "8000", "--batch", "300", NULL);
-    /* its JoinGroup reaches the coordinator within a few ms of the start; the rejoin
-     * window it opens lasts up to session.timeout.ms - 1 s (5 s) in the mock */
+    /* A sleep, because nothing can be waited on: the mock (librdkafka 2.0.2) reports no
+     * group state, and the joining connector says nothing until it has partitions. Its
+     * JoinGroup reaches the coordinator within a few ms of the start, and the rejoin
+     * window it opens lasts up to session.timeout.ms - 1 s (5 s): 300 ms lands inside. */
     usleep(300000);
     kill(pid[1], SIGKILL);
     cr_assert_eq(wait_exit(pid[1]), 128 + SIGKILL);
@@ -557,6 +559,10 @@ Test(kafka, broker_errors_are_retried)
                                       RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
     char *d = dir_of("errors");
     pid_t pid = spawn(d, "g", "--exit-idle-ms", "4000", NULL);
+    /* Sleeps, because an outage is a length of time: the broker goes down while the
+     * connector is still joining and fetching (it has not stored anything to wait for
+     * yet: the group's first rebalance alone takes longer than 0.5 s in the mock) and
+     * stays down 1.5 s, longer than librdkafka's reconnect backoff. */
     usleep(500000);
     rd_kafka_mock_broker_set_down(mock, 2);
     usleep(1500000);

@@ -175,6 +175,8 @@ int cli_code(int err)
                                                                                    : CLI_USAGE;
 }
 
+int cli_is_damage(int err) { return err == SLUICE_ECORRUPT || err == SLUICE_EVERSION; }
+
 int cli_open(const char *cmd, const char *dir, int read_only, sluice_db **db)
 {
     sluice_options o;

@@ -33,6 +33,9 @@ enum { CLI_OK = 0, CLI_ABSENT = 1, CLI_USAGE = 2 };
 int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The exit code for a library error: 1 for damage or absence, 2 otherwise. */
 int cli_code(int err);
+/* 1 when err says something of the bytes (SLUICE_ECORRUPT, SLUICE_EVERSION); 0 for a
+ * read that could not be made (I/O, out of memory), which says nothing of them. */
+int cli_is_damage(int err);
 /* Opens dir (read_only: without lock, threads or writes); on failure prints the reason
  * and returns the exit code. */
 int cli_open(const char *cmd, const char *dir, int read_only, sluice_db **db);

@@ -230,7 +230,7 @@ static void repair_log(struct repair *rp, struct inspect *in)
             lost_lsns(rp, path, 0, next, in->firsts[i] - 1, "no segment holds them");
         struct seg_summary s;
         int r = cli_walk_segment(in->io, path, UINT64_MAX, repair_record, rp, &s, msg, sizeof msg);
-        if (r && !rp->fatal && cli_code(r) != CLI_ABSENT && r != -ELOOP) {
+        if (r && !rp->fatal && !cli_is_damage(r) && r != -ELOOP) {
             /* could not read (I/O, out of memory): nothing is known of those records, so
              * none is called lost; the repair stops and says why */
             rp->fatal = cli_fail("repair", CLI_USAGE, "%s: %s", path, msg);

@@ -45,8 +45,6 @@ static void say(struct verify *vf, int is_problem, const char *file, uint64_t of
 
 /* Whether a failure to read is a finding about the bytes (exit 1), not a failure of this
  * run (memory, I/O, a limit: exit 2, "usage or I/O"). */
-static int is_damage(int r) { return r == SLUICE_ECORRUPT || r == SLUICE_EVERSION; }
-
 static void problem(struct verify *vf, const char *file, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void problem(struct verify *vf, const char *file, uint64_t off, const char *fmt, ...)
@@ -86,7 +84,7 @@ static int verify_block(void *arg, const struct cold_block_ref *b)
     int r = cold_series_name(vf->v, b->series, &key, &klen);
     if (!r)
         r = cold_series_of(vf->v, key, klen, &back);
-    if (r && !is_damage(r) && r != SLUICE_NOTFOUND)
+    if (r && !cli_is_damage(r) && r != SLUICE_NOTFOUND)
         return r; /* the walk stops: this run could not read, nothing is known of the bytes */
     if (r || back != b->series)
         problem(vf, file, cli_file_offset(&vf->map, b->data), "series %u has no consistent dictionary entry", b->series);
@@ -129,7 +127,7 @@ int cli_verify(int argc, char **argv)
     snprintf(cold_file, sizeof cold_file, "%s/cold/data.mdb", dir);
     if (c) {
         int r = cold_meta(c, &compacted, uuid, &has_uuid);
-        if (r && !is_damage(r))
+        if (r && !cli_is_damage(r))
             code = cli_fail("verify", CLI_USAGE, "%s: cannot read: %s", cold_file, sluice_strerror(r));
         else if (r)
             problem(&vf, cold_file, 0, "meta database unreadable: %s", sluice_strerror(r));
@@ -146,7 +144,7 @@ int cli_verify(int argc, char **argv)
         if (r) {
             /* a read that could not be made (I/O, out of memory) says nothing of the bytes:
              * an error, never a problem in the directory; a symlink is one (ELOOP) */
-            if (!is_damage(r) && r != -ELOOP) {
+            if (!cli_is_damage(r) && r != -ELOOP) {
                 code = cli_fail("verify", CLI_USAGE, "%s: %s", path, msg);
                 break;
             }
@@ -196,7 +194,7 @@ int cli_verify(int argc, char **argv)
         cli_find_map(dir, &vf.map);
         if (!r)
             r = cold_for_each_block(&v, UINT32_MAX, verify_block, &vf);
-        if (r && !is_damage(r))
+        if (r && !cli_is_damage(r))
             code = cli_fail("verify", CLI_USAGE, "%s: cannot read: %s", cold_file, sluice_strerror(r));
         else if (r)
             problem(&vf, cold_file, 0, "cold tier unreadable: %s", sluice_strerror(r));

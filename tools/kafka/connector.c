@@ -137,18 +137,15 @@ static int store_offsets(sluice_kafka *k, int ack, int wait)
             continue;
         char src[SLUICE_SOURCE_MAX + 1];
         source_name(src, sizeof src, p->topic, p->partition);
-        r = sluice_offset_put(k->db, src, (uint64_t)p->last_put,
-                              (ssize_t)i == last ? ack : SLUICE_ACK_MEMORY);
-        if (r == SLUICE_EBUSY || r == SLUICE_ETIMEDOUT) {
+        for (;;) {
+            r = sluice_offset_put(k->db, src, (uint64_t)p->last_put,
+                                  (ssize_t)i == last ? ack : SLUICE_ACK_MEMORY);
+            if ((r != SLUICE_EBUSY && r != SLUICE_ETIMEDOUT) || (wait && now_ms() >= deadline))
+                break;
             if (!wait)
                 return 1;
-            if (now_ms() < deadline) {
-                struct timespec ms = {0, 1000000};
-                nanosleep(&ms, NULL);
-                r = 0;
-                i--; /* this partition again */
-                continue;
-            }
+            struct timespec ms = {0, 1000000}; /* the writer drains the ring meanwhile */
+            nanosleep(&ms, NULL);
         }
         if (!r)
             p->stored = p->last_put;
