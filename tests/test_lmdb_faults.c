@@ -286,3 +286,57 @@ Test(lmdb_faults, every_lmdb_call_site_fails_alone)
     cr_log_info("%d runs over %d call sites of the %d wrapped LMDB functions", runs, n, FN_COUNT);
     cr_expect_eq(failures, 0, "%d of %d runs broke a rule (above)", failures, runs);
 }
+
+/* The seek that finds a scan's first block fails once. A failed MDB_SET_RANGE leaves the
+ * cursor unpositioned, and LMDB's MDB_PREV from there is MDB_LAST: a fallback that took
+ * it started the scan at the series' last block and silently skipped the rest (the
+ * sweep above caught it once in CI, on the last call of the seek's site). The scan must
+ * fail with a named code, or return every record. */
+Test(lmdb_faults, a_failed_block_seek_fails_the_scan_and_never_skips_blocks)
+{
+    char *dir = tu_mkdtemp();
+    sluice_options o;
+    sluice_options_init(&o);
+    o.manual_compaction = 1;
+    sluice_db *db;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    enum { N = 2000 };
+    char val[100];
+    for (uint64_t ts = 1; ts <= N; ts++) {
+        tu_fill(val, sizeof val, ts);
+        cr_assert_eq(sluice_put(db, "only", 4, ts, val, sizeof val, SLUICE_ACK_MEMORY, NULL), 0);
+    }
+    cr_assert_eq(sluice_flush(db), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    struct sluice_stats st;
+    cr_assert_eq(sluice_stats(db, &st), 0);
+    cr_assert_eq(st.compacted_lsn, N, "setup: every record is in the cold tier");
+
+    for (int sticky = 0; sticky < 2; sticky++) {
+        /* the first mdb_cursor_get of the scan is the seek for its first block */
+        fault.fn = FN_mdb_cursor_get;
+        fault.site = NULL;
+        fault.at = atomic_load(&calls[FN_mdb_cursor_get]);
+        fault.sticky = sticky;
+        fault.code = EIO;
+        atomic_store(&fired, 0);
+        sluice_iter *it;
+        int r = sluice_iter_open(db, "only", 4, 0, UINT64_MAX, &it);
+        uint64_t n = 0;
+        if (!r) {
+            sluice_record rec;
+            while ((r = sluice_iter_next(it, &rec)) == 0)
+                n++;
+            sluice_iter_close(it);
+        }
+        fault.fn = -1;
+        cr_expect(atomic_load(&fired), "the fault was reached (sticky %d)", sticky);
+        cr_expect(r == -EIO || (r == SLUICE_END && n == N),
+                  "sticky %d: the scan ended with %s after %llu of %d records", sticky,
+                  sluice_errname(r), (unsigned long long)n, N);
+    }
+    cr_assert_eq(sluice_close(db), 0);
+    tu_rmdir(dir);
+}

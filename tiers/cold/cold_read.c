@@ -58,6 +58,11 @@ int cold_seek_block_le(MDB_cursor *cur, uint32_t series, uint64_t ts, MDB_val *k
     int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
     if (rc == 0 && k->mv_size == BLOCK_KEY_BYTES && memcmp(k->mv_data, want, BLOCK_KEY_BYTES) == 0)
         return 0;
+    /* a failed seek leaves the cursor unpositioned, and MDB_PREV from there is MDB_LAST:
+     * the series' last block instead of the one holding ts, and the blocks between silently
+     * skipped by a scan or left out of a compaction merge */
+    if (rc && rc != MDB_NOTFOUND)
+        return cold_lmdb_error(rc);
     rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, k, v, MDB_LAST) : mdb_cursor_get(cur, k, v, MDB_PREV);
     if (rc)
         return cold_lmdb_error(rc);
