@@ -143,6 +143,23 @@ static int reads(sluice_db *db)
             tu_exit(RUN_DATA_HIDDEN);
         }
     }
+    /* the catalogue with counts and latest values: as many records as were acknowledged */
+    sluice_series *s;
+    int r = sluice_series_open(db, NULL, 0, SLUICE_SERIES_STATS | SLUICE_SERIES_LATEST, &s);
+    CHECK(r, "sluice_series_open");
+    if (!r) {
+        sluice_series_info info;
+        uint64_t n = 0;
+        while ((r = sluice_series_next(s, &info)) == 0)
+            n += info.records;
+        sluice_series_close(s);
+        CHECK(r, "sluice_series_next");
+        if (r == SLUICE_END && n < nacked) {
+            fprintf(stderr, "the catalogue counts %llu of %llu records\n", (unsigned long long)n,
+                    (unsigned long long)nacked);
+            tu_exit(RUN_DATA_HIDDEN);
+        }
+    }
     return rc;
 }
 

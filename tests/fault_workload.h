@@ -1,9 +1,10 @@
 /*
  * One fixed workload for fault sweeps: three opens of one directory, puts of 850 records
  * (7 keys, 0.6-1.8 KB incompressible values: the cold tier's 1 MiB map must grow once),
- * flushes, manual compactions, point and latest gets, a one-key and an all-key scan, an
- * offset, closes; the third open sets retention, so its compaction drops the first open's
- * records. Then the tool's read-only commands and a backup run on the closed directory.
+ * flushes, manual compactions, point and latest gets, a one-key and an all-key scan, the
+ * series catalogue with counts and latest values, an offset, closes; the third open sets
+ * retention, so its compaction drops the first open's records. Then the tool's read-only
+ * commands and a backup run on the closed directory.
  * A sweep arms its fault, runs it in a forked child (fw_run_case), and the child checks
  * the rules of every faulty run:
  *   - only named error codes, never SLUICE_ECORRUPT (nothing was damaged) nor

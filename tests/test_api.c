@@ -256,6 +256,49 @@ Test(api, close_with_open_iterator_is_ebusy)
     sluice_iter_close(it);
 }
 
+/* The catalogue and the latest values, from a view fixed at open like an iterator's;
+ * an open handle keeps the database from closing like one. */
+Test(api, series_list_keys_stats_and_latest_from_a_stable_view)
+{
+    cr_assert_eq(PUT("b", 5, "b5", 0), 0);
+    cr_assert_eq(PUT("a", 1, "a1", 0), 0);
+    cr_assert_eq(PUT("a", 3, "a3", 0), 0);
+    cr_assert_eq(PUT("a", 2, "a2", 0), 0);
+    cr_assert_eq(PUT("ab", 7, "ab7", 0), 0);
+    cr_assert_eq(sluice_delete(db, "a", 1, 3, 0, NULL), 0); /* the newest of a */
+    cr_assert_eq(PUT("gone", 1, "x", 0), 0);
+    cr_assert_eq(sluice_delete(db, "gone", 4, 1, 0, NULL), 0);
+    sluice_series *s;
+    cr_assert_eq(sluice_series_open(db, NULL, 0, SLUICE_SERIES_STATS | SLUICE_SERIES_LATEST, &s), 0);
+    cr_assert_eq(PUT("a", 9, "later", 0), 0); /* after the open: not seen */
+    cr_expect_eq(sluice_close(db), SLUICE_EBUSY);
+    static const struct {
+        const char *key, *latest;
+        uint64_t records, first, last;
+    } want[] = {{"a", "a2", 2, 1, 2}, {"ab", "ab7", 1, 7, 7}, {"b", "b5", 1, 5, 5}};
+    sluice_series_info info;
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(sluice_series_next(s, &info), 0);
+        cr_expect(info.klen == strlen(want[i].key) && !memcmp(info.key, want[i].key, info.klen));
+        cr_expect_eq(info.records, want[i].records, "%s", want[i].key);
+        cr_expect_eq(info.first_ts, want[i].first);
+        cr_expect_eq(info.last_ts, want[i].last);
+        cr_expect_eq(info.latest_ts, want[i].last);
+        cr_expect(info.latest_vlen == strlen(want[i].latest) &&
+                  !memcmp(info.latest_val, want[i].latest, info.latest_vlen), "%s", want[i].key);
+    }
+    cr_expect_eq(sluice_series_next(s, &info), SLUICE_END, "'gone' has no record left");
+    sluice_series_close(s);
+    /* a prefix, names only */
+    cr_assert_eq(sluice_series_open(db, "a", 1, 0, &s), 0);
+    cr_assert_eq(sluice_series_next(s, &info), 0);
+    cr_expect(info.klen == 1 && info.records == 0 && info.latest_val == NULL);
+    cr_assert_eq(sluice_series_next(s, &info), 0);
+    cr_expect_eq(info.klen, 2);
+    cr_expect_eq(sluice_series_next(s, &info), SLUICE_END);
+    sluice_series_close(s);
+}
+
 Test(api, offsets_are_stored_in_order_with_data)
 {
     uint64_t off;
@@ -363,6 +406,7 @@ Test(api, bad_inputs_table)
     uint64_t u64;
     sluice_iter *it;
     sluice_record rec;
+    sluice_series *ser;
     memset(key, 'k', sizeof key);
     struct {
         const char *what;
@@ -409,6 +453,12 @@ Test(api, bad_inputs_table)
         {"iter NULL db", sluice_iter_open(NULL, NULL, 0, 0, 5, &it), SLUICE_EINVAL},
         {"iter key klen 0", sluice_iter_open(db, "k", 0, 0, 5, &it), SLUICE_EINVAL},
         {"iter_next NULL", sluice_iter_next(NULL, &rec), SLUICE_EINVAL},
+        {"series NULL db", sluice_series_open(NULL, NULL, 0, 0, &ser), SLUICE_EINVAL},
+        {"series NULL out", sluice_series_open(db, NULL, 0, 0, NULL), SLUICE_EINVAL},
+        {"series NULL prefix plen 1", sluice_series_open(db, NULL, 1, 0, &ser), SLUICE_EINVAL},
+        {"series plen 512", sluice_series_open(db, key, 512, 0, &ser), SLUICE_EINVAL},
+        {"series what 4", sluice_series_open(db, NULL, 0, 4, &ser), SLUICE_EINVAL},
+        {"series_next NULL", sluice_series_next(NULL, &(sluice_series_info){0}), SLUICE_EINVAL},
         {"offset_put NULL source", sluice_offset_put(db, NULL, 1, 0), SLUICE_EINVAL},
         {"offset_put empty source", sluice_offset_put(db, "", 1, 0), SLUICE_EINVAL},
         {"offset_put ack 7", sluice_offset_put(db, "s", 1, 7), SLUICE_EINVAL},
@@ -437,6 +487,7 @@ Test(api, bad_inputs_table)
     cr_expect_eq(sluice_offset_put(db, longsrc, 1, 0), SLUICE_EINVAL);
     cr_expect_eq(sluice_offset_get(db, longsrc, &u64), SLUICE_EINVAL);
     sluice_iter_close(NULL); /* accepted */
+    sluice_series_close(NULL);
     struct sluice_stats st;
     cr_assert_eq(sluice_stats(db, &st), 0);
     cr_expect_eq(st.claimed_lsn, 0, "no bad input took an LSN");

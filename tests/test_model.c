@@ -104,6 +104,62 @@ static void run_child(const char *dir, int fd, uint64_t seed, uint64_t from, uin
         _exit(7);
 }
 
+/* Slot (key, ts) of the model, ts in [1, TICKS + EXTRA]: the ticks after TICKS are
+ * appended after the stream, so that some series have records past their cold span. */
+#define EXTRA 8u
+#define SLOT(k, ts) ((size_t)(k) * (TICKS + EXTRA + 1) + (ts))
+
+/* The catalogue and the latest of every series, in each mode and under a prefix, as the
+ * model says: key order, records, first and last ts, the latest value. */
+static void check_series(sluice_db *db, const uint32_t *model, const char *when)
+{
+    static const char *const prefixes[] = {"", "k00", "k0999", "x"};
+    for (int what = 0; what < 4; what++)
+        for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
+            size_t plen = strlen(prefixes[p]);
+            sluice_series *s;
+            cr_assert_eq(sluice_series_open(db, prefixes[p], plen, what, &s), 0);
+            sluice_series_info info;
+            int r;
+            for (uint32_t k = 0; k < KEYS; k++) {
+                char key[16];
+                uint8_t want[64];
+                size_t klen = key_of(k, key);
+                if (klen < plen || memcmp(key, prefixes[p], plen))
+                    continue;
+                uint64_t n = 0, first = 0, last = 0;
+                for (uint32_t ts = 1; ts <= TICKS + EXTRA; ts++)
+                    if (model[SLOT(k, ts)]) {
+                        first = n++ ? first : ts;
+                        last = ts;
+                    }
+                if (!n)
+                    continue;
+                cr_assert_eq(r = sluice_series_next(s, &info), 0, "%s: series(%d, '%s') ended before %s: %s",
+                             when, what, prefixes[p], key, sluice_errname(r));
+                cr_assert(info.klen == klen && !memcmp(info.key, key, klen),
+                          "%s: series(%d): got %.*s, want %s", when, what, (int)info.klen,
+                          (const char *)info.key, key);
+                if (what & SLUICE_SERIES_STATS)
+                    cr_assert(info.records == n && info.first_ts == first && info.last_ts == last,
+                              "%s: %s: %llu records in [%llu, %llu], want %llu in [%llu, %llu]", when,
+                              key, (unsigned long long)info.records,
+                              (unsigned long long)info.first_ts, (unsigned long long)info.last_ts,
+                              (unsigned long long)n, (unsigned long long)first, (unsigned long long)last);
+                if (what & SLUICE_SERIES_LATEST) {
+                    size_t wlen = value_of(model[SLOT(k, last)] - 1, want);
+                    cr_assert(info.latest_ts == last && info.latest_vlen == wlen &&
+                                  !memcmp(info.latest_val, want, wlen) && info.latest_lsn > 0,
+                              "%s: latest of %s: ts %llu, want %llu", when, key,
+                              (unsigned long long)info.latest_ts, (unsigned long long)last);
+                }
+            }
+            cr_assert_eq(r = sluice_series_next(s, &info), SLUICE_END, "%s: series(%d, '%s') has extra: %s",
+                         when, what, prefixes[p], sluice_errname(r));
+            sluice_series_close(s);
+        }
+}
+
 Test(model, million_ops_with_crashes_read_back_as_the_model_says)
 {
     uint64_t seed = tu_seed("model");
@@ -112,11 +168,11 @@ Test(model, million_ops_with_crashes_read_back_as_the_model_says)
     char *dir = tu_mkdtemp();
 
     /* the model: slot (key, ts) -> 1 + index of the op that last put it, 0 if none */
-    uint32_t *model = calloc((size_t)KEYS * (TICKS + 1), sizeof *model);
+    uint32_t *model = calloc((size_t)KEYS * (TICKS + EXTRA + 1), sizeof *model);
     cr_assert(model);
     for (uint64_t i = 0; i < nops; i++) {
         struct op o = op_at(seed, i);
-        model[(size_t)o.key * (TICKS + 1) + o.ts] = o.del ? 0 : (uint32_t)(i + 1);
+        model[SLOT(o.key, o.ts)] = o.del ? 0 : (uint32_t)(i + 1);
     }
 
     uint64_t done = 0, kills = 0, children = 0;
@@ -175,7 +231,7 @@ Test(model, million_ops_with_crashes_read_back_as_the_model_says)
     for (uint32_t k = 0; k < KEYS; k++) {
         size_t klen = key_of(k, key);
         for (uint32_t ts = 1; ts <= TICKS; ts++) {
-            uint32_t m = model[(size_t)k * (TICKS + 1) + ts];
+            uint32_t m = model[SLOT(k, ts)];
             size_t vlen = 0;
             int r = sluice_get(db, key, klen, ts, val, sizeof val, &vlen);
             if (!m) {
@@ -199,7 +255,7 @@ Test(model, million_ops_with_crashes_read_back_as_the_model_says)
         size_t klen = key_of(k, key);
         cr_assert_eq(sluice_iter_open(db, key, klen, 0, UINT64_MAX, &it), 0);
         for (uint32_t ts = 1; ts <= TICKS; ts++) {
-            uint32_t m = model[(size_t)k * (TICKS + 1) + ts];
+            uint32_t m = model[SLOT(k, ts)];
             if (!m)
                 continue;
             cr_assert_eq(r = sluice_iter_next(it, &rec), 0, "scan of %s ended before ts %u: %s",
@@ -218,7 +274,7 @@ Test(model, million_ops_with_crashes_read_back_as_the_model_says)
     uint64_t seen = 0;
     for (uint32_t ts = 1; ts <= TICKS; ts++)
         for (uint32_t k = 0; k < KEYS; k++) {
-            uint32_t m = model[(size_t)k * (TICKS + 1) + ts];
+            uint32_t m = model[SLOT(k, ts)];
             if (!m)
                 continue;
             size_t klen = key_of(k, key), wlen = value_of(m - 1, want);
@@ -235,6 +291,41 @@ Test(model, million_ops_with_crashes_read_back_as_the_model_says)
     cr_assert_eq(seen, present);
     fprintf(stderr, "model: %llu records present, all read back exactly by get, per-key and "
                     "all-key scans\n", (unsigned long long)present);
+
+    /* the catalogue and the latest values: over both tiers as the stream left them (late
+     * data and deletes in the log tier: merged record by record), compacted (block
+     * headers alone), then with records appended past some series' ends (headers and
+     * the log tier) and the newest deleted in others, and compacted and reopened */
+    check_series(db, model, "after the stream");
+    cr_assert_eq(sluice_compact(db), 0);
+    check_series(db, model, "compacted");
+    for (uint32_t k = 0; k < KEYS; k++) {
+        size_t klen = key_of(k, key);
+        uint64_t op = nops + k;
+        if (k % 3 == 0) {
+            uint32_t ts = TICKS + 1 + k % EXTRA;
+            cr_assert_eq(sluice_put(db, key, klen, ts, val, value_of(op, val), SLUICE_ACK_MEMORY, NULL), 0);
+            model[SLOT(k, ts)] = (uint32_t)(op + 1);
+        }
+        if (k % 5 == 0) {
+            uint32_t last = 0;
+            for (uint32_t ts = 1; ts <= TICKS + EXTRA; ts++)
+                last = model[SLOT(k, ts)] ? ts : last;
+            cr_assert_eq(sluice_delete(db, key, klen, last, SLUICE_ACK_MEMORY, NULL), 0);
+            model[SLOT(k, last)] = 0;
+        }
+        if (k % 50 == 0) /* every record of the key deleted: it leaves the catalogue */
+            for (uint32_t ts = 1; ts <= TICKS + EXTRA; ts++)
+                if (model[SLOT(k, ts)]) {
+                    cr_assert_eq(sluice_delete(db, key, klen, ts, SLUICE_ACK_MEMORY, NULL), 0);
+                    model[SLOT(k, ts)] = 0;
+                }
+    }
+    check_series(db, model, "after appends and deletes");
+    cr_assert_eq(sluice_compact(db), 0);
+    cr_assert_eq(sluice_close(db), 0);
+    open_db(dir, &db);
+    check_series(db, model, "reopened");
     cr_assert_eq(sluice_close(db), 0);
     free(model);
     tu_rmdir(dir);

@@ -343,6 +343,40 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_iter_next(sluice_iter *it, sluice_record
 SLUICE_API void sluice_iter_close(sluice_iter *it);
 
 /*
+ * Series: the catalogue of keys and the latest value of each, one series per call in key
+ * (byte) order, from a stable view taken at open as an iterator's is. Only series with
+ * at least one record not deleted are listed; prefix (plen bytes; NULL and 0: every
+ * key) keeps those whose key starts with it. `what` asks for more than the key:
+ *   SLUICE_SERIES_STATS   records (what a scan of the key would return), first_ts and
+ *                         last_ts — from block headers and the log tier's index, without
+ *                         decoding blocks (a series with late data or deletes not yet
+ *                         compacted is merged record by record);
+ *   SLUICE_SERIES_LATEST  the newest record not deleted: latest_ts, latest_lsn and its
+ *                         value (as sluice_get_latest returns it).
+ * Errors: SLUICE_EINVAL (NULL db/out, NULL prefix with plen > 0, plen > SLUICE_KEY_MAX,
+ * unknown bits in what), SLUICE_ENOMEM; next: SLUICE_END, SLUICE_ECORRUPT. The handle
+ * counts as an open iterator (close it before the database); one thread at a time.
+ */
+typedef struct sluice_series sluice_series;
+enum { SLUICE_SERIES_STATS = 1, SLUICE_SERIES_LATEST = 2 };
+typedef struct sluice_series_info {
+    const void *key;        /* valid until the next call or the close, as values are */
+    size_t klen;
+    uint64_t records;       /* SLUICE_SERIES_STATS */
+    uint64_t first_ts, last_ts;
+    uint64_t latest_ts;     /* SLUICE_SERIES_LATEST */
+    uint64_t latest_lsn;
+    const void *latest_val;
+    size_t latest_vlen;
+} sluice_series_info;
+
+SLUICE_API SLUICE_MUST_CHECK int sluice_series_open(sluice_db *db, const void *prefix,
+                                                    size_t plen, int what, sluice_series **out);
+SLUICE_API SLUICE_MUST_CHECK int sluice_series_next(sluice_series *s, sluice_series_info *info);
+/* NULL is ignored. */
+SLUICE_API void sluice_series_close(sluice_series *s);
+
+/*
  * Stores the consumed offset of an upstream `source` (a NUL-terminated name) in the log,
  * in order with the data: after a crash the recovered offset never runs ahead of the
  * recovered records. Same errors as sluice_put. Names starting with byte 0x01 are

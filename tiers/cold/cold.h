@@ -117,6 +117,23 @@ int cold_get(struct cold_view *v, const void *key, size_t klen, uint64_t ts, uin
 int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, uint64_t *ts,
                 uint64_t *lsn, void *buf, size_t cap, size_t *vlen);
 
+/* cold_get_le for a series id the caller has already looked up. */
+int cold_get_le_id(struct cold_view *v, uint32_t sid, uint64_t at, uint64_t *ts, uint64_t *lsn,
+                   void *buf, size_t cap, size_t *vlen);
+
+/*
+ * What the block headers of one series say: its first and last ts, and (count != 0, a
+ * walk over every block of the series instead of two seeks) its record and block
+ * counts. Headers are checked for shape (block_peek), not against the CRC, which covers
+ * them together with the body and would cost a full decode: a scan or `sluice verify`
+ * checks every byte. 0, SLUICE_NOTFOUND (no block), SLUICE_ECORRUPT.
+ */
+struct cold_span {
+    uint64_t first_ts, last_ts;
+    uint64_t records, blocks; /* with count only */
+};
+int cold_series_span(struct cold_view *v, uint32_t sid, int count, struct cold_span *out);
+
 /* The offset stored for a source in the view. */
 int cold_offset_get(struct cold_view *v, const char *source, uint64_t *offset);
 

@@ -87,8 +87,13 @@ int cold_get_le(struct cold_view *v, const void *key, size_t klen, uint64_t at, 
 {
     uint32_t sid;
     int r = cold_sid_lookup(v->txn, v->c, key, klen, &sid);
-    if (r)
-        return r;
+    return r ? r : cold_get_le_id(v, sid, at, ts, lsn, buf, cap, vlen);
+}
+
+int cold_get_le_id(struct cold_view *v, uint32_t sid, uint64_t at, uint64_t *ts, uint64_t *lsn,
+                   void *buf, size_t cap, size_t *vlen)
+{
+    int r;
     MDB_cursor *cur;
     if ((r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->blocks, &cur))))
         return r;
@@ -132,6 +137,57 @@ int cold_offset_get(struct cold_view *v, const char *source, uint64_t *offset)
     memcpy(name + 2, source, n);
     name[2 + n] = 0;
     return cold_meta_u64(v->txn, v->c->meta, name, offset);
+}
+
+int cold_series_span(struct cold_view *v, uint32_t sid, int count, struct cold_span *out)
+{
+    MDB_cursor *cur;
+    int r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->blocks, &cur));
+    if (r)
+        return r;
+    *out = (struct cold_span){0};
+    uint8_t first[BLOCK_KEY_BYTES];
+    block_key(first, sid, 0);
+    MDB_val k = {sizeof first, first}, val;
+    struct block_hdr h;
+    int rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND || (rc == 0 && k.mv_size == BLOCK_KEY_BYTES && get_be32(k.mv_data) != sid)) {
+        r = SLUICE_NOTFOUND;
+    } else if (rc) {
+        r = cold_lmdb_error(rc);
+    } else if (k.mv_size != BLOCK_KEY_BYTES) {
+        r = SLUICE_ECORRUPT;
+    } else if (!(r = block_peek(val.mv_data, val.mv_size, &h))) {
+        out->first_ts = h.ts_min;
+        out->last_ts = h.ts_max;
+        out->records = count ? h.count : 0;
+        out->blocks = count ? 1 : 0;
+        /* blocks of a series never overlap in ts (cold_apply): the last one ends it */
+        if (count) {
+            while (!r && (rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) == 0) {
+                if (k.mv_size != BLOCK_KEY_BYTES) {
+                    r = SLUICE_ECORRUPT;
+                } else if (get_be32(k.mv_data) != sid) {
+                    break;
+                } else if (!(r = block_peek(val.mv_data, val.mv_size, &h))) {
+                    if (h.ts_min <= out->last_ts)
+                        r = SLUICE_ECORRUPT;
+                    out->last_ts = h.ts_max;
+                    out->records += h.count;
+                    out->blocks++;
+                }
+            }
+            if (!r && rc && rc != MDB_NOTFOUND)
+                r = cold_lmdb_error(rc);
+        } else if (!(r = cold_seek_block_le(cur, sid, UINT64_MAX, &k, &val)) &&
+                   !(r = block_peek(val.mv_data, val.mv_size, &h))) {
+            out->last_ts = h.ts_max;
+        } else if (r == SLUICE_NOTFOUND) {
+            r = SLUICE_ECORRUPT; /* the series' first block was there a moment ago */
+        }
+    }
+    mdb_cursor_close(cur);
+    return r;
 }
 
 /* ---- series cursors ---- */
