@@ -318,6 +318,123 @@ static void run_reads(const char *engine, const char *payload, const struct gen 
     row(engine, payload, "all-series window scan", got, got / ((clock_now_ns() - t0) / 1e9), &h, note);
 }
 
+/* The latest record of every series, each checked to be the value put at `tick`: one
+ * sluice_series pass, or one sluice_get_latest per key (what a dashboard did before). */
+static uint64_t sl_latest_pass(sluice_db *db, const struct gen *g, uint64_t tick, int one_call)
+{
+    uint8_t out[VALUE_BYTES], want[VALUE_BYTES];
+    uint64_t n = 0;
+    if (one_call) {
+        sluice_series *s;
+        sluice_series_info in;
+        int r = sluice_series_open(db, NULL, 0, SLUICE_SERIES_LATEST, &s);
+        if (r)
+            die("sluice_series_open", r);
+        while ((r = sluice_series_next(s, &in)) == 0) {
+            char digits[8] = {0}; /* "sensor-%05u"; the key is not NUL-terminated */
+            memcpy(digits, (const char *)in.key + 7, in.klen == KEY_BYTES ? 5 : 0);
+            unsigned k = (unsigned)strtoul(digits, NULL, 10);
+            gen_value(g, k, tick, want);
+            if (in.latest_ts != ts_of(tick) || in.latest_vlen != VALUE_BYTES ||
+                memcmp(in.latest_val, want, VALUE_BYTES))
+                die("sluice_series_next returned a wrong latest value", -EIO);
+            n++;
+        }
+        if (r != SLUICE_END)
+            die("sluice_series_next", r);
+        sluice_series_close(s);
+        return n;
+    }
+    for (uint64_t k = 0; k < g->series; k++) {
+        uint64_t ts;
+        size_t vlen;
+        int r = sluice_get_latest(db, g->keys[k], KEY_BYTES, &ts, out, sizeof out, &vlen);
+        gen_value(g, k, tick, want);
+        if (r || ts != ts_of(tick) || vlen != VALUE_BYTES || memcmp(out, want, VALUE_BYTES))
+            die("sluice_get_latest returned a wrong value", r ? r : -EIO);
+        n++;
+    }
+    return n;
+}
+
+static uint64_t sl_catalogue_pass(sluice_db *db, const struct gen *g, uint64_t ticks)
+{
+    sluice_series *s;
+    sluice_series_info in;
+    int r = sluice_series_open(db, NULL, 0, SLUICE_SERIES_STATS, &s);
+    if (r)
+        die("sluice_series_open", r);
+    uint64_t n = 0;
+    while ((r = sluice_series_next(s, &in)) == 0) {
+        if (in.records != ticks || in.first_ts != ts_of(0) || in.last_ts != ts_of(ticks - 1))
+            die("the catalogue has a wrong count or span", -EIO);
+        n++;
+    }
+    if (r != SLUICE_END || n != g->series)
+        die("sluice_series_next", r == SLUICE_END ? -EIO : r);
+    sluice_series_close(s);
+    return n;
+}
+
+/* Dashboard reads: the latest of every series by one pass and by a get per key, with
+ * every series in the cold tier, then with its newest tick in the log tier; and the
+ * catalogue of keys with counts. */
+static void run_dashboard_reads(sluice_db *db, const struct gen *g, const char *payload, uint64_t ticks)
+{
+    struct hist h;
+    char note[160];
+    static const char *const how[2] = {"latest of every series: get_latest per key",
+                                       "latest of every series: sluice_series"};
+    for (int hot = 0; hot < 2; hot++) {
+        if (hot) { /* one more tick of every series, left in the log tier */
+            uint8_t val[VALUE_BYTES];
+            for (uint64_t k = 0; k < g->series; k++) {
+                gen_value(g, k, ticks, val);
+                int r = sluice_put(db, g->keys[k], KEY_BYTES, ts_of(ticks), val, VALUE_BYTES,
+                                   SLUICE_ACK_MEMORY, NULL);
+                if (r)
+                    die("sluice_put", r);
+            }
+        }
+        double rate[2];
+        if (!hot) { /* the first call in the process builds the cold tier's last-value cache */
+            uint64_t a = clock_now_ns();
+            uint64_t got = sl_latest_pass(db, g, ticks - 1, 1);
+            snprintf(note, sizeof note, "the process's first call: builds the last-value cache (one decode per series)");
+            row("sluice", payload, "latest of every series: first call", got,
+                got / ((clock_now_ns() - a) / 1e9), NULL, note);
+        }
+        for (int one = 0; one < 2; one++) {
+            hist_init(&h);
+            uint64_t got = 0, passes = 5;
+            uint64_t t0 = clock_now_ns();
+            for (uint64_t i = 0; i < passes; i++) {
+                uint64_t a = clock_now_ns();
+                got += sl_latest_pass(db, g, ticks - 1 + (uint64_t)hot, one);
+                hist_record(&h, clock_now_ns() - a);
+            }
+            rate[one] = got / ((clock_now_ns() - t0) / 1e9);
+            if (one)
+                snprintf(note, sizeof note, "%s; %.1fx the get per key; latency per pass of %" PRIu64 " series",
+                         hot ? "newest tick in the log" : "all in the cold tier", rate[1] / rate[0], g->series);
+            else
+                snprintf(note, sizeof note, "%s; latency per pass of %" PRIu64 " series",
+                         hot ? "newest tick in the log" : "all in the cold tier", g->series);
+            row("sluice", payload, how[one], got, rate[one], &h, note);
+        }
+    }
+    hist_init(&h);
+    uint64_t got = 0, t0 = clock_now_ns();
+    for (int i = 0; i < 5; i++) {
+        uint64_t a = clock_now_ns();
+        got += sl_catalogue_pass(db, g, ticks + 1);
+        hist_record(&h, clock_now_ns() - a);
+    }
+    snprintf(note, sizeof note, "records, first and last ts per key; latency per pass of %" PRIu64 " series",
+             g->series);
+    row("sluice", payload, "catalogue of series", got, got / ((clock_now_ns() - t0) / 1e9), &h, note);
+}
+
 static void bench_sluice(const struct gen *g, const char *payload)
 {
     const struct cold_cfg *c = g_cfg;
@@ -384,6 +501,7 @@ end_to_end:
     row("sluice", payload, "bytes per record", n, (double)bytes / n, NULL, note);
     struct read_api api = {db, sl_get, sl_scan};
     run_reads("sluice", payload, g, &api, ticks);
+    run_dashboard_reads(db, g, payload, ticks);
     sluice_close(db);
     rm_rf(dir);
 }

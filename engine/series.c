@@ -52,8 +52,8 @@ struct sluice_series {
     int what;
     const uint8_t *prefix; /* copied */
     size_t plen;
-    struct series_ref *refs;
-    size_t n, cap, next;
+    struct series_ref *refs; /* key order */
+    size_t n, next;
     struct winner *w; /* the current series' winners, ts order */
     size_t nw, wcap;
     uint8_t *val;     /* the current latest value */
@@ -61,19 +61,26 @@ struct sluice_series {
     uint8_t prefix_buf[SLUICE_KEY_MAX];
 };
 
-static int add_ref(sluice_series *s, struct series_ref r)
+struct ref_list {
+    struct series_ref *v;
+    size_t n, cap;
+    const uint8_t *prefix;
+    size_t plen;
+};
+
+static int add_ref(struct ref_list *l, struct series_ref r)
 {
-    if (r.klen < s->plen || memcmp(r.key, s->prefix, s->plen) != 0)
+    if (r.klen < l->plen || memcmp(r.key, l->prefix, l->plen) != 0)
         return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        struct series_ref *p = realloc(s->refs, cap * sizeof *p);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct series_ref *p = realloc(l->v, cap * sizeof *p);
         if (!p)
             return SLUICE_ENOMEM;
-        s->refs = p;
-        s->cap = cap;
+        l->v = p;
+        l->cap = cap;
     }
-    s->refs[s->n++] = r;
+    l->v[l->n++] = r;
     return 0;
 }
 
@@ -83,36 +90,35 @@ static int add_cold(void *arg, uint32_t sid, const void *key, size_t klen)
                                             .has_sid = 1});
 }
 
-static int ref_cmp(const void *a, const void *b)
+static int key_cmp(const struct series_ref *x, const struct series_ref *y)
 {
-    const struct series_ref *x = a, *y = b;
     size_t n = x->klen < y->klen ? x->klen : y->klen;
     int c = memcmp(x->key, y->key, n);
-    if (c)
-        return c;
-    if (x->klen != y->klen)
-        return x->klen < y->klen ? -1 : 1;
-    return (y->hot != NULL) - (x->hot != NULL); /* the hot ref of a key first */
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-/* Sorts the refs by key and folds each key's cold ref into its hot one. */
-static void refs_sort_merge(sluice_series *s)
+static int ref_cmp(const void *a, const void *b) { return key_cmp(a, b); }
+
+/* The refs in key order: the hot ones sorted, merged with the cold ones (in key order
+ * already: LMDB's), a key in both tiers once. */
+static int refs_merge(sluice_series *s, struct ref_list *hot, struct ref_list *cold)
 {
-    qsort(s->refs, s->n, sizeof *s->refs, ref_cmp);
-    size_t out = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        struct series_ref *prev = out ? &s->refs[out - 1] : NULL;
-        if (prev && prev->klen == s->refs[i].klen &&
-            memcmp(prev->key, s->refs[i].key, prev->klen) == 0) {
-            if (s->refs[i].has_sid) {
-                prev->sid = s->refs[i].sid;
-                prev->has_sid = 1;
-            }
-            continue;
+    qsort(hot->v, hot->n, sizeof *hot->v, ref_cmp);
+    s->refs = malloc((hot->n + cold->n + 1) * sizeof *s->refs);
+    if (!s->refs)
+        return SLUICE_ENOMEM;
+    size_t i = 0, j = 0;
+    while (i < hot->n || j < cold->n) {
+        int c = i == hot->n ? 1 : j == cold->n ? -1 : key_cmp(&hot->v[i], &cold->v[j]);
+        struct series_ref r = c <= 0 ? hot->v[i++] : cold->v[j++];
+        if (c == 0) {
+            r.sid = cold->v[j].sid;
+            r.has_sid = 1;
+            j++;
         }
-        s->refs[out++] = s->refs[i];
+        s->refs[s->n++] = r;
     }
-    s->n = out;
+    return 0;
 }
 
 static void series_free(sluice_series *s)
@@ -155,19 +161,28 @@ int sluice_series_open(sluice_db *db, const void *prefix, size_t plen, int what,
     if (s->view.txn)
         s->held = !(r = db_view_hold(db, s->view.compacted_lsn));
     /* hot series live as long as the handle (hot_index.h), so the refs may keep them */
+    struct ref_list hot = {.prefix = s->prefix, .plen = plen}, cold = hot;
     for (size_t i = 0; !r && i < db->index.nslots; i++) {
         const struct hot_series *h = db->index.slots[i];
         if (h)
-            r = add_ref(s, (struct series_ref){.key = h->key, .klen = h->klen, .hot = h});
+            r = add_ref(&hot, (struct series_ref){.key = h->key, .klen = h->klen, .hot = h});
     }
     hot_unlock(&db->index);
     if (!r && s->view.txn)
-        r = cold_for_each_series(&s->view, add_cold, s);
+        r = cold_for_each_key(&s->view, s->prefix, plen, add_cold, &cold);
+    if (!r)
+        r = refs_merge(s, &hot, &cold);
+    free(hot.v);
+    free(cold.v);
+    /* once per process, then the compactor keeps it. A failed build leaves the cache off
+     * and changes no answer: each series is then decoded, and a damaged or unreadable
+     * block fails its own series' next() with its own error, not the whole open. */
+    if (!r && (what & SLUICE_SERIES_LATEST) && s->view.txn)
+        (void)cold_latest_build(&s->view);
     if (r) {
         series_free(s);
         return r;
     }
-    refs_sort_merge(s);
     atomic_fetch_add(&db->open_iters, 1);
     *out = s;
     return 0;
@@ -294,13 +309,22 @@ static int cold_latest_value(sluice_series *s, uint32_t sid, uint64_t at, uint64
     }
 }
 
+/* What the cold tier says of a series' newest record before any search: from the
+ * last-value cache, or from its last block's header (value not read). */
+struct cold_top {
+    int present;   /* the view's cold tier holds a record of the series */
+    int have_val;  /* ... and its value is in s->val */
+    uint64_t ts, lsn;
+    size_t vlen;
+};
+
 /*
  * The newest record not deleted (sluice_get_latest's search, over the copied winners).
  * 0 with info->latest_*, SLUICE_NOTFOUND (every record deleted), or an error. want_val
- * 0: the ts and LSN only (existence), with no cold decode where the headers settle it.
+ * 0: the ts and LSN only (existence), with no cold decode where `top` settles it.
  */
-static int series_latest(sluice_series *s, const struct series_ref *ref, const struct cold_span *cs,
-                         int has_cold, int want_val, sluice_series_info *info)
+static int series_latest(sluice_series *s, const struct series_ref *ref, const struct cold_top *top,
+                         int want_val, sluice_series_info *info)
 {
     uint64_t at = UINT64_MAX;
     size_t hi = s->nw;
@@ -310,10 +334,11 @@ static int series_latest(sluice_series *s, const struct series_ref *ref, const s
         uint64_t cts = 0, clsn = 0;
         size_t cvlen = 0;
         int cold = 0, cold_read = 0;
-        if (has_cold && at >= cs->last_ts) {
+        if (top->present && at >= top->ts) {
             cold = 1;
-            cts = cs->last_ts;
-        } else if (has_cold) {
+            cts = top->ts, clsn = top->lsn, cvlen = top->vlen;
+            cold_read = top->have_val;
+        } else if (top->present) {
             int r = cold_latest_value(s, ref->sid, at, &cts, &clsn, &cvlen);
             if (r && r != SLUICE_NOTFOUND)
                 return r;
@@ -351,9 +376,14 @@ static int series_latest(sluice_series *s, const struct series_ref *ref, const s
         if (!cold)
             return SLUICE_NOTFOUND;
         if (!cold_read && want_val) {
+            uint64_t want_ts = cts;
             int r = cold_latest_value(s, ref->sid, at, &cts, &clsn, &cvlen);
+            if (r == SLUICE_NOTFOUND || (!r && cts != want_ts))
+                r = SLUICE_ECORRUPT; /* the header said a record of this ts is there */
             if (r)
-                return r == SLUICE_NOTFOUND ? SLUICE_ECORRUPT : r; /* the header said so */
+                return r;
+            if (at == UINT64_MAX) /* what the cache could not say, for the next reader */
+                cold_latest_fill(&s->view, ref->sid, cts, clsn, s->val, cvlen);
         }
         info->latest_ts = cts;
         info->latest_lsn = clsn;
@@ -363,6 +393,44 @@ static int series_latest(sluice_series *s, const struct series_ref *ref, const s
     }
 }
 
+/* The cold tier's newest record of the series: from the cache, else the span's header. */
+static int cold_top_of(sluice_series *s, const struct series_ref *ref, int want_val,
+                       const struct cold_span *cs, int have_span, struct cold_top *top)
+{
+    *top = (struct cold_top){0};
+    if (!ref->has_sid || !s->view.txn)
+        return 0;
+    for (;;) {
+        int r = cold_latest_get(&s->view, ref->sid, &top->ts, &top->lsn, s->val, s->val_cap,
+                                &top->vlen);
+        if (r == SLUICE_ERANGE && want_val) {
+            if ((r = ensure_val(s, top->vlen)))
+                return r;
+            continue;
+        }
+        if (r == 0 || r == SLUICE_ERANGE || r == COLD_LATEST_NO_VALUE) {
+            top->present = 1;
+            top->have_val = r == 0;
+            return 0;
+        }
+        if (r == SLUICE_NOTFOUND)
+            return 0;
+        break; /* COLD_LATEST_MISS */
+    }
+    struct cold_span own;
+    if (!have_span) {
+        int r = cold_series_span(&s->view, ref->sid, 0, &own);
+        if (r == SLUICE_NOTFOUND) /* retention dropped every block of it */
+            return 0;
+        if (r)
+            return r;
+        cs = &own;
+    }
+    top->present = 1;
+    top->ts = cs->last_ts;
+    return 0;
+}
+
 int sluice_series_next(sluice_series *s, sluice_series_info *info)
 {
     if (!s || !info)
@@ -370,28 +438,33 @@ int sluice_series_next(sluice_series *s, sluice_series_info *info)
     int bad = db_check(s->db);
     if (bad)
         return bad;
+    int stats = s->what & SLUICE_SERIES_STATS, latest = s->what & SLUICE_SERIES_LATEST;
     while (s->next < s->n) {
         const struct series_ref *ref = &s->refs[s->next++];
         int r = copy_winners(s, ref->hot);
-        struct cold_span cs = {0};
-        int has_cold = 0;
-        if (!r && ref->has_sid && s->view.txn) {
-            r = cold_series_span(&s->view, ref->sid, s->what & SLUICE_SERIES_STATS, &cs);
-            has_cold = !r;
-            if (r == SLUICE_NOTFOUND) /* retention dropped every block of it */
-                r = 0;
-        }
         if (r)
             return r;
         *info = (sluice_series_info){.key = ref->key, .klen = ref->klen};
-        int stats = s->what & SLUICE_SERIES_STATS, latest = s->what & SLUICE_SERIES_LATEST;
+        struct cold_span cs = {0};
+        int has_cold = 0;
+        if (stats && ref->has_sid && s->view.txn) {
+            r = cold_series_span(&s->view, ref->sid, 1, &cs);
+            has_cold = !r;
+            if (r && r != SLUICE_NOTFOUND) /* NOTFOUND: retention dropped every block */
+                return r;
+        }
         if (stats && (r = series_stats(s, ref, &cs, has_cold, info)))
             return r;
         if (stats && !info->records)
             continue; /* every record deleted, or never a put */
         if (latest || !stats) { /* without stats, the search for the latest says it exists */
+            struct cold_top top;
+            if ((r = cold_top_of(s, ref, latest, &cs, has_cold, &top)))
+                return r;
+            if (stats && top.present != has_cold)
+                return SLUICE_EINTERNAL; /* the cache and the blocks disagree: a bug */
             sluice_series_info l = *info;
-            r = series_latest(s, ref, &cs, has_cold, latest, &l);
+            r = series_latest(s, ref, &top, latest, &l);
             if (r == SLUICE_NOTFOUND && !stats)
                 continue;
             if (r == SLUICE_NOTFOUND)

@@ -191,6 +191,48 @@ static void scan_one_key(struct stress *s, const char *k)
              (unsigned long long)cnt);
 }
 
+/* The latest of every key while producers put and the compactor publishes rounds into
+ * the last-value cache: never older than what was published before the open, and the
+ * value put at that ts. */
+static void check_latest(struct stress *s)
+{
+    uint64_t before[PRODUCERS];
+    for (int p = 0; p < PRODUCERS; p++)
+        before[p] = atomic_load(&s->published[p]);
+    sluice_series *ser;
+    int r = sluice_series_open(s->db, "p", 1, SLUICE_SERIES_LATEST, &ser);
+    if (r) {
+        fail(&s->f, "series_open: %s", sluice_strerror(r));
+        return;
+    }
+    sluice_series_info in;
+    uint8_t want[128];
+    while ((r = sluice_series_next(ser, &in)) == 0) {
+        char k[32];
+        snprintf(k, sizeof k, "%.*s", (int)in.klen, (const char *)in.key);
+        int p;
+        unsigned m;
+        if (sscanf(k, "p%d-%u", &p, &m) != 2 || p < 0 || p >= PRODUCERS || m >= 64) {
+            fail(&s->f, "series: a key never put: %s", k);
+            break;
+        }
+        uint64_t n = before[p], q = in.latest_ts;
+        if (n > m && q < m + 64 * ((n - 1 - m) / 64)) {
+            fail(&s->f, "series: latest of %s is %llu, older than one published before", k,
+                 (unsigned long long)q);
+            break;
+        }
+        tu_fill(want, 16 + q % 100, q * PRODUCERS + (uint64_t)p);
+        if (q % 64 != m || in.latest_vlen != 16 + q % 100 || memcmp(in.latest_val, want, in.latest_vlen)) {
+            fail(&s->f, "series: latest of %s at %llu: wrong value", k, (unsigned long long)q);
+            break;
+        }
+    }
+    sluice_series_close(ser);
+    if (r && r != SLUICE_END)
+        fail(&s->f, "series_next: %s", sluice_strerror(r));
+}
+
 static void *stress_reader(void *arg)
 {
     struct stress_arg *a = arg;
@@ -215,6 +257,8 @@ static void *stress_reader(void *arg)
             fail(&s->f, "p%d seq %llu: wrong value", p, (unsigned long long)q);
         if (++reads % 512 == 0)
             scan_one_key(s, k);
+        if (reads % 4096 == 0)
+            check_latest(s);
     }
     return NULL;
 }

@@ -277,6 +277,79 @@ Test(tiers, retention_drops_old_data_in_whole_blocks)
     cr_expect_eq(sluice_get(db, "r", 1, 2990, buf, sizeof buf, &vlen), 0, "recent: kept");
 }
 
+/* sluice_series' latest of every key against sluice_get_latest key by key (no cache on
+ * that path): the same keys, in order, with the same ts and value. */
+static void expect_series_latest(const char *const *keys, int nkeys, const char *when)
+{
+    sluice_series *s;
+    cr_assert_eq(sluice_series_open(db, NULL, 0, SLUICE_SERIES_LATEST, &s), 0);
+    sluice_series_info in;
+    for (int i = 0; i < nkeys; i++) {
+        char v[64];
+        uint64_t ts;
+        size_t vlen;
+        int r = sluice_get_latest(db, keys[i], strlen(keys[i]), &ts, v, sizeof v, &vlen);
+        if (r == SLUICE_NOTFOUND)
+            continue;
+        cr_assert_eq(r, 0);
+        cr_assert_eq(r = sluice_series_next(s, &in), 0, "%s: ended before %s: %s", when, keys[i],
+                     sluice_errname(r));
+        cr_assert(in.klen == strlen(keys[i]) && !memcmp(in.key, keys[i], in.klen), "%s: got %.*s, want %s",
+                  when, (int)in.klen, (const char *)in.key, keys[i]);
+        cr_assert(in.latest_ts == ts && in.latest_vlen == vlen && !memcmp(in.latest_val, v, vlen),
+                  "%s: latest of %s: %llu, get_latest says %llu", when, keys[i],
+                  (unsigned long long)in.latest_ts, (unsigned long long)ts);
+    }
+    cr_assert_eq(sluice_series_next(s, &in), SLUICE_END, "%s: extra series", when);
+    sluice_series_close(s);
+}
+
+/* The cold tier's last-value cache, kept by the compactor once a reader built it: a
+ * merge that empties a series' last block (its newest is then in a block the merge did
+ * not read), late data below the newest, a series that appears, retention that drops a
+ * series whole, and a reopen. */
+Test(tiers, the_latest_of_every_series_follows_compaction_deletes_and_retention)
+{
+    cr_assert_eq(sluice_close(db), 0);
+    sluice_options o;
+    opts(&o);
+    o.manual_compaction = 1;
+    o.retention_ns = 600;
+    cr_assert_eq(sluice_open(dir, &o, &db), 0);
+    static const char *const keys[] = {"a", "b", "c", "d"};
+    char v[2] = "x";
+    /* 1-byte values: a block holds 160 records (4,000 raw bytes of 25): a's last block
+     * starts at 480 */
+    for (uint64_t t = 0; t < 512; t++)
+        cr_assert_eq(sluice_put(db, "a", 1, t, v, 1, SLUICE_ACK_MEMORY, NULL), 0);
+    for (uint64_t t = 0; t < 5; t++)
+        cr_assert_eq(sluice_put(db, "c", 1, t, "c", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_put(db, "b", 1, 500, "b", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    expect_series_latest(keys, 4, "compacted"); /* builds the cache */
+    for (uint64_t t = 480; t < 512; t++)
+        cr_assert_eq(sluice_delete(db, "a", 1, t, SLUICE_ACK_MEMORY, NULL), 0);
+    expect_series_latest(keys, 4, "a's last block deleted, in the log");
+    cr_assert_eq(sluice_compact(db), 0);
+    expect_series_latest(keys, 4, "a's last block deleted, compacted");
+    cr_assert_eq(sluice_put(db, "a", 1, 50, "L", 1, SLUICE_ACK_MEMORY, NULL), 0); /* late */
+    cr_assert_eq(sluice_put(db, "d", 1, 7, "d", 1, SLUICE_ACK_MEMORY, NULL), 0);  /* new */
+    cr_assert_eq(sluice_compact(db), 0);
+    expect_series_latest(keys, 4, "late data and a new series compacted");
+    /* newest ts 1000: retention keeps ts >= 400, so c (0..4) and d (7) go whole */
+    cr_assert_eq(sluice_put(db, "b", 1, 1000, "B", 1, SLUICE_ACK_MEMORY, NULL), 0);
+    cr_assert_eq(sluice_compact(db), 0);
+    uint64_t ts;
+    size_t vlen;
+    char buf[8];
+    cr_expect_eq(sluice_get_latest(db, "c", 1, &ts, buf, sizeof buf, &vlen), SLUICE_NOTFOUND);
+    cr_expect_eq(sluice_get_latest(db, "a", 1, &ts, buf, sizeof buf, &vlen), 0);
+    cr_expect_eq(ts, 479, "a keeps its block [320, 479]");
+    expect_series_latest(keys, 4, "retention");
+    reopen();
+    expect_series_latest(keys, 4, "reopened");
+}
+
 Test(tiers, bit_flips_in_the_cold_file_never_give_wrong_data)
 {
     uint64_t seed = tu_seed("cold bit flips");

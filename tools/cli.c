@@ -1,7 +1,7 @@
 /*
  * sluice: dispatch, help, and what every command shares — opening a directory, options,
  * timestamps, and printing bytes for people, JSON and CSV. The commands live in
- * cli_inspect.c (info, dump, verify), cli_query.c (get, scan, stats, compact),
+ * cli_inspect.c (info, dump, verify), cli_query.c (get, scan, keys, stats, compact),
  * cli_ingest.c and demo.c.
  */
 #include "cli.h"
@@ -44,10 +44,16 @@ static const struct command commands[] = {
      "    The value of KEY at TS, or its newest, through the public API. Read-only."},
     {"scan", cli_scan,
      "scan DIR [DIR...] [--key K] --from T --to T [--limit N] [--json|--csv] [--time-format ns|rfc3339]\n"
+     "scan DIR --latest [--prefix P] [--limit N] [--json|--csv] [--time-format ns|rfc3339]\n"
      "    Records in [from, to): one key in ts order, or all keys in (ts, key) order.\n"
      "    Several directories (a Kafka consumer group's machines) merge into one, each\n"
-     "    (key, ts) once.\n"
-     "    Read-only."},
+     "    (key, ts) once. --latest: the newest record of every key (starting with P), in\n"
+     "    key order. Read-only."},
+    {"keys", cli_keys,
+     "keys DIR [--prefix P] [--json|--csv] [--time-format ns|rfc3339]\n"
+     "    The catalogue of keys with at least one record, in key order: each one's\n"
+     "    records and first and last ts, from block headers and the log's index (no\n"
+     "    block is decompressed unless late data or deletes await compaction). Read-only."},
     {"tail", cli_tail,
      "tail DIR [--from-lsn N | --from-cursor NAME | --from-end] [--follow] [--max N]\n"
      "     [--ack memory|written|durable] [--json|--csv] [--time-format ns|rfc3339]\n"

@@ -18,6 +18,7 @@ int cli_dump(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_get(int argc, char **argv);    /* cli_query.c */
 int cli_scan(int argc, char **argv);
+int cli_keys(int argc, char **argv);
 int cli_stats(int argc, char **argv);
 int cli_compact(int argc, char **argv);
 int cli_repair(int argc, char **argv); /* cli_salvage.c */

@@ -1,4 +1,4 @@
-/* sluice get, scan, stats and compact: thin layers on the public API. */
+/* sluice get, scan, keys, stats and compact: thin layers on the public API. */
 #include "cli.h"
 
 #include <inttypes.h>
@@ -202,10 +202,40 @@ static int scan_merged(struct out *o, const char **dirs, int ndirs, const char *
     return code;
 }
 
+/* scan --latest: the newest record of every key starting with prefix, in key order. */
+static int scan_latest(struct out *o, const char *dir, const char *prefix, uint64_t limit)
+{
+    sluice_db *db;
+    int code = cli_open("scan", dir, 1, &db);
+    if (code)
+        return code;
+    sluice_series *s;
+    sluice_series_info info;
+    int r = sluice_series_open(db, prefix, prefix ? strlen(prefix) : 0, SLUICE_SERIES_LATEST, &s);
+    for (uint64_t n = 0; !r && n < limit && (r = sluice_series_next(s, &info)) == 0; n++) {
+        sluice_record rec = {.key = info.key, .klen = info.klen, .ts = info.latest_ts,
+                             .val = info.latest_val, .vlen = info.latest_vlen,
+                             .lsn = info.latest_lsn};
+        print_record(o, &rec);
+    }
+    code = r == 0 || r == SLUICE_END ? CLI_OK
+                                     : cli_fail("scan", cli_code(r), "%s: %s", dir, sluice_strerror(r));
+    sluice_series_close(s);
+    sluice_close(db);
+    return code;
+}
+
+static int usage_latest(void)
+{
+    return cli_fail("scan", CLI_USAGE, "--latest takes one DIR and --prefix, not --key, --from "
+                                       "or --to (the newest record of every key)");
+}
+
 int cli_scan(int argc, char **argv)
 {
     struct out o = {0};
-    const char *dir = NULL, *key = NULL, *v;
+    const char *dir = NULL, *key = NULL, *prefix = NULL, *v;
+    int latest = 0;
     const char *dirs[SCAN_DIRS_MAX];
     int ndirs = 0;
     uint64_t from = 0, to = 0, limit = UINT64_MAX;
@@ -220,6 +250,10 @@ int cli_scan(int argc, char **argv)
             return cli_fail("scan", CLI_USAGE, "bad timestamp '%s' (integer ns or RFC 3339)", v);
         if (!m && (m = cli_opt(argc, argv, &i, "--limit", &v)) > 0 && cli_u64(v, &limit))
             return cli_fail("scan", CLI_USAGE, "bad --limit '%s'", v);
+        if (!m && (m = cli_opt(argc, argv, &i, "--prefix", &v)) > 0)
+            prefix = v;
+        if (!m && !strcmp(argv[i], "--latest"))
+            m = latest = 1;
         if (m < 0)
             return cli_fail("scan", CLI_USAGE, "%s needs a valid value", argv[i]);
         if (m)
@@ -233,6 +267,15 @@ int cli_scan(int argc, char **argv)
     }
     if (!dir)
         return cli_fail("scan", CLI_USAGE, "usage: sluice scan DIR [--key K] --from T --to T");
+    if (prefix && strlen(prefix) > SLUICE_KEY_MAX)
+        return cli_fail("scan", CLI_USAGE, "a prefix is at most %d bytes", SLUICE_KEY_MAX);
+    if (latest && (key || have_from || have_to || ndirs > 1))
+        return usage_latest();
+    if (latest)
+        return scan_latest(&o, dir, prefix, limit);
+    if (prefix)
+        return cli_fail("scan", CLI_USAGE, "--prefix goes with --latest (a time-range scan "
+                                           "takes --key)");
     if (!have_from || !have_to)
         return cli_fail("scan", CLI_USAGE,
                         "the time range is required: --from T --to T selects records with "
@@ -262,6 +305,75 @@ int cli_scan(int argc, char **argv)
     else
         code = cli_fail("scan", cli_code(r), "%s: %s", dir, sluice_strerror(r));
     sluice_iter_close(it);
+    sluice_close(db);
+    return code;
+}
+
+static void print_series(struct out *o, const sluice_series_info *in)
+{
+    char first[48], last[48];
+    cli_format_ts(in->first_ts, o->rfc3339, first);
+    cli_format_ts(in->last_ts, o->rfc3339, last);
+    switch (o->fmt) {
+    case CLI_JSON: /* counts and ts as strings, as scan --json writes them (cli.h) */
+        fputc('{', stdout);
+        cli_print_json_bytes(stdout, 0, "key", in->key, in->klen);
+        cli_print_json_u64(stdout, 1, "records", in->records);
+        printf(",\"first_ts\":\"%s\",\"last_ts\":\"%s\"}\n", first, last);
+        break;
+    case CLI_CSV:
+        if (!o->header_done)
+            fputs("key,records,first_ts,last_ts\r\n", stdout);
+        cli_print_csv_field(stdout, in->key, in->klen);
+        printf(",%" PRIu64 ",%s,%s\r\n", in->records, first, last);
+        break;
+    case CLI_TABLE:
+        if (!o->header_done)
+            printf("%-24s %12s %*s %*s\n", "KEY", "RECORDS", o->rfc3339 ? 30 : 20, "FIRST",
+                   o->rfc3339 ? 30 : 20, "LAST");
+        {
+            char key[CLI_KEY_COLUMN];
+            cli_key_column(key, in->key, in->klen);
+            printf("%-24s %12" PRIu64 " %*s %*s\n", key, in->records, o->rfc3339 ? 30 : 20, first,
+                   o->rfc3339 ? 30 : 20, last);
+        }
+        break;
+    }
+    o->header_done = 1;
+}
+
+int cli_keys(int argc, char **argv)
+{
+    struct out o = {0};
+    const char *dir = NULL, *prefix = NULL, *v;
+    for (int i = 2; i < argc; i++) {
+        int m = out_opt(&o, argc, argv, &i);
+        if (!m && (m = cli_opt(argc, argv, &i, "--prefix", &v)) > 0)
+            prefix = v;
+        if (m < 0)
+            return cli_fail("keys", CLI_USAGE, "%s needs a valid value", argv[i]);
+        if (m)
+            continue;
+        if ((argv[i][0] == '-' && argv[i][1] == '-') || dir)
+            return cli_fail("keys", CLI_USAGE, "usage: sluice keys DIR [--prefix P] [--json|--csv]");
+        dir = argv[i];
+    }
+    if (!dir)
+        return cli_fail("keys", CLI_USAGE, "usage: sluice keys DIR [--prefix P] [--json|--csv]");
+    if (prefix && strlen(prefix) > SLUICE_KEY_MAX)
+        return cli_fail("keys", CLI_USAGE, "a prefix is at most %d bytes", SLUICE_KEY_MAX);
+    sluice_db *db;
+    int code = cli_open("keys", dir, 1, &db);
+    if (code)
+        return code;
+    sluice_series *s;
+    sluice_series_info info;
+    int r = sluice_series_open(db, prefix, prefix ? strlen(prefix) : 0, SLUICE_SERIES_STATS, &s);
+    while (!r && (r = sluice_series_next(s, &info)) == 0)
+        print_series(&o, &info);
+    code = r == 0 || r == SLUICE_END ? CLI_OK
+                                     : cli_fail("keys", cli_code(r), "%s: %s", dir, sluice_strerror(r));
+    sluice_series_close(s);
     sluice_close(db);
     return code;
 }

@@ -120,7 +120,15 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
         mdb_txn_abort(txn);
         goto err;
     }
-    if ((r = cold_lmdb_error(mdb_txn_commit(txn))))
+    /* where the last-value cache starts (cold_latest.c) */
+    uint64_t compacted_lsn = 0;
+    if (!r && (r = cold_meta_u64(txn, c->meta, "compacted_lsn", &compacted_lsn)) == SLUICE_NOTFOUND)
+        r = 0;
+    if (r) {
+        mdb_txn_abort(txn);
+        goto err;
+    }
+    if ((r = cold_lmdb_error(mdb_txn_commit(txn))) || (r = cold_latest_init(c, compacted_lsn)))
         goto err;
     *out = c;
     return 0;
@@ -146,6 +154,7 @@ void cold_close(struct cold *c)
     free(c->scratch);
     free(c->lz4_gate);
     cold_keep_free(c->keep);
+    cold_latest_free(c);
     free(c);
 }
 

@@ -134,6 +134,25 @@ struct cold_span {
 };
 int cold_series_span(struct cold_view *v, uint32_t sid, int count, struct cold_span *out);
 
+/*
+ * The last-value cache (cold_latest.c): each series' newest record in the cold tier.
+ * cold_latest_build turns it on from a view (one decode per series; 0 and nothing done
+ * when it is on already, or the view is not at the last compacted_lsn this process
+ * published — a later call builds). cold_latest_get: 0 with the record (value copied,
+ * up to cap: SLUICE_ERANGE and *vlen), COLD_LATEST_NO_VALUE (ts, LSN and *vlen only:
+ * the value is larger than the cache keeps), SLUICE_NOTFOUND (the view's cold tier holds
+ * nothing of the series), COLD_LATEST_MISS (the cache cannot say for this view: decode).
+ * cold_latest_fill gives it what a decode found for a series it could not say.
+ */
+#define COLD_LATEST_VALUE_MAX 1024u
+#define COLD_LATEST_MISS 1
+#define COLD_LATEST_NO_VALUE 2
+int cold_latest_build(struct cold_view *v);
+int cold_latest_get(struct cold_view *v, uint32_t sid, uint64_t *ts, uint64_t *lsn, void *buf,
+                    size_t cap, size_t *vlen);
+void cold_latest_fill(struct cold_view *v, uint32_t sid, uint64_t ts, uint64_t lsn,
+                      const void *val, size_t vlen);
+
 /* The offset stored for a source in the view. */
 int cold_offset_get(struct cold_view *v, const char *source, uint64_t *offset);
 
@@ -154,6 +173,12 @@ void cold_series_close(struct cold_series_cursor *cur);
 int cold_for_each_series(struct cold_view *v,
                          int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
                          void *arg);
+
+/* The same in key (byte) order, for keys starting with prefix (plen 0: every key), from
+ * the key -> id dictionary: a prefix costs a seek, not a walk over every series. */
+int cold_for_each_key(struct cold_view *v, const void *prefix, size_t plen,
+                      int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
+                      void *arg);
 
 /* ---- inspection, for the CLI ---- */
 

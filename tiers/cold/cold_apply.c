@@ -315,7 +315,8 @@ static int write_blocks(struct apply *ap, uint32_t sid, const struct merged *m, 
 
 /* Loads the blocks of sid that the new records' range [lo, hi] touches into ap->old and
  * deletes them (they are rewritten merged). */
-static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi, size_t *nold)
+static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi, size_t *nold,
+                       int *tail)
 {
     struct cold *c = ap->c;
     MDB_cursor *cur;
@@ -334,14 +335,17 @@ static int take_blocks(struct apply *ap, uint32_t sid, uint64_t lo, uint64_t hi,
     uint64_t *dels = NULL;
     size_t ndel = 0, dcap = 0;
     *nold = 0;
+    *tail = 1; /* no block of the series after the ones taken */
     while (!r) {
         if (k.mv_size != BLOCK_KEY_BYTES || get_be32(k.mv_data) != sid)
             break;
         struct block_hdr h;
         if ((r = block_peek(v.mv_data, v.mv_size, &h)))
             break;
-        if (h.ts_min > hi)
+        if (h.ts_min > hi) {
+            *tail = 0;
             break;
+        }
         if ((r = cold_decode(&ap->dec, &v, sid)) || (r = grow(&ap->old, &ap->old_cap, *nold + h.count)))
             break;
         for (uint32_t i = 0; i < h.count; i++) {
@@ -423,7 +427,8 @@ static int apply_series(struct apply *ap, const struct cold_rec *const *g, size_
         r = new_series(ap, g[0], &sid);
     }
     size_t nold;
-    if (r || (r = take_blocks(ap, sid, ap->news[0].ts, ap->news[nn - 1].ts, &nold)))
+    int tail;
+    if (r || (r = take_blocks(ap, sid, ap->news[0].ts, ap->news[nn - 1].ts, &nold, &tail)))
         return r;
     if ((r = grow(&ap->out, &ap->out_cap, nold + nn)))
         return r;
@@ -441,6 +446,14 @@ static int apply_series(struct apply *ap, const struct cold_rec *const *g, size_
         if (pick->type == REC_PUT && pick->ts >= ap->retain_from)
             ap->out[no++] = *pick;
     }
+    /* the series' newest record, for the last-value cache (cold_latest.c): the merge's
+     * last when nothing of the series comes after it; if the merge kept nothing, it is
+     * in a block the merge did not read */
+    if (tail && no)
+        cold_latest_note(ap->c, sid, 1, ap->out[no - 1].ts, ap->out[no - 1].lsn, ap->out[no - 1].val,
+                         ap->out[no - 1].vlen);
+    else if (tail)
+        cold_latest_note(ap->c, sid, 0, 0, 0, NULL, 0);
     return write_blocks(ap, sid, ap->out, no);
 }
 
@@ -569,6 +582,7 @@ static int apply_share_txn(struct cold *c, struct apply *ap, const struct cold_r
 {
     for (;;) {
         struct cold_apply_stats before = *st;
+        size_t notes = cold_latest_mark(c);
         int r = cold_lmdb_error(mdb_txn_begin(c->env, NULL, 0, &ap->txn));
         if (r)
             return r;
@@ -581,6 +595,7 @@ static int apply_share_txn(struct cold *c, struct apply *ap, const struct cold_r
             return r;
         /* Grow between transactions, with no view open in this process. */
         *st = before;
+        cold_latest_rewind(c, notes); /* the share is applied again */
         MDB_envinfo info;
         if ((r = cold_lmdb_error(mdb_env_info(c->env, &info))))
             return r;
@@ -624,6 +639,7 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
                        .old_cap = keep->old_cap, .news_cap = keep->news_cap,
                        .out_cap = keep->out_cap, .dec = keep->dec};
     ap.arena.len = 0;
+    cold_latest_round_begin(c);
     /* Shares of about COLD_TXN_BYTES, one transaction each, the pacer between them: the
      * device sees bounded commits spread in time, not one burst per segment. */
     size_t from = 0;
@@ -640,5 +656,7 @@ int cold_apply(struct cold *c, const struct cold_rec *recs, size_t n, uint64_t c
     keep->news = ap.news, keep->news_cap = ap.news_cap;
     keep->out = ap.out, keep->out_cap = ap.out_cap;
     keep->dec = ap.dec;
+    if (!r)
+        cold_latest_publish(c, compacted_lsn, retain_from);
     return r;
 }

@@ -306,6 +306,35 @@ void cold_series_close(struct cold_series_cursor *c)
     free(c);
 }
 
+int cold_for_each_key(struct cold_view *v, const void *prefix, size_t plen,
+                      int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
+                      void *arg)
+{
+    MDB_cursor *cur;
+    int r = cold_lmdb_error(mdb_cursor_open(v->txn, v->c->series, &cur));
+    if (r)
+        return r;
+    MDB_val k = {plen, (void *)prefix}, val;
+    int rc = plen ? mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break; /* past the keys that start with the prefix */
+        uint32_t sid;
+        if (k.mv_size == 0 || k.mv_size > SLUICE_KEY_MAX || val.mv_size != sizeof sid) {
+            r = SLUICE_ECORRUPT;
+            break;
+        }
+        memcpy(&sid, val.mv_data, sizeof sid);
+        if ((r = fn(arg, sid, k.mv_data, k.mv_size)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+    }
+    if (!r && rc && rc != MDB_NOTFOUND)
+        r = cold_lmdb_error(rc);
+    mdb_cursor_close(cur);
+    return r;
+}
+
 int cold_for_each_series(struct cold_view *v,
                          int (*fn)(void *arg, uint32_t series, const void *key, size_t klen),
                          void *arg)

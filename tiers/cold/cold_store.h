@@ -1,9 +1,10 @@
 /*
- * The cold tier's insides, shared by its three files and by nothing else (the guard
+ * The cold tier's insides, shared by its files and by nothing else (the guard
  * below makes an include from another floor fail to compile):
  *   cold.c        the LMDB environment, map growth, read views, meta, inspection
  *   cold_read.c   decoding a block for a reader, point gets, series cursors
  *   cold_apply.c  the compactor's writes (cold_apply)
+ *   cold_latest.c the last-value cache: each series' newest record
  */
 #ifndef SLUICE_COLD_STORE_H
 #define SLUICE_COLD_STORE_H
@@ -55,7 +56,21 @@ struct cold {
      * without a map, and any further use would fault. Every later call returns this
      * error; reopening the database is the way out. */
     _Atomic int broken;
+    struct cold_latest *latest; /* the last-value cache (cold_latest.c) */
 };
+
+/* cold_latest.c: the compactor's side of the last-value cache. A round begins, notes
+ * each series whose newest record it changed (known: that record; else unknown), may
+ * rewind to a mark when a transaction is retried, and publishes once its last
+ * transaction committed. */
+int cold_latest_init(struct cold *c, uint64_t compacted_lsn);
+void cold_latest_free(struct cold *c);
+void cold_latest_round_begin(struct cold *c);
+size_t cold_latest_mark(struct cold *c);
+void cold_latest_rewind(struct cold *c, size_t mark);
+void cold_latest_note(struct cold *c, uint32_t sid, int known, uint64_t ts, uint64_t lsn,
+                      const void *val, uint32_t vlen);
+void cold_latest_publish(struct cold *c, uint64_t compacted_lsn, uint64_t retain_from);
 
 /* Block keys: be32(series id) || be64(first ts), so one series' blocks are adjacent
  * and in time order. */
