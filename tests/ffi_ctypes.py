@@ -1,5 +1,6 @@
 """Python's ctypes loads libsluice.so (it did not start with jemalloc), mirrors
-sluice_options by hand the way a binding would, does a put and a get, and reads the
+sluice_options by hand the way a binding would, does puts and a get, lists the keys
+with their newest values (sluice_series_info mirrored by hand), and reads the
 closed writer's last live stats (sluice_stats_read_live) into Python's json module.
 Usage: python3 ffi_ctypes.py LIBSLUICE.so DIR"""
 import ctypes as C
@@ -45,6 +46,29 @@ buf = C.create_string_buffer(16)
 vlen = C.c_size_t()
 r = lib.sluice_get(db, b"key", C.c_size_t(3), C.c_uint64(7), buf, C.c_size_t(16), C.byref(vlen))
 assert r == 0 and buf.raw[:vlen.value] == b"caf\xc3\xa9", (r, buf.raw)
+
+
+class SeriesInfo(C.Structure):
+    _fields_ = [("key", C.c_void_p), ("klen", C.c_size_t), ("records", C.c_uint64),
+                ("first_ts", C.c_uint64), ("last_ts", C.c_uint64), ("latest_ts", C.c_uint64),
+                ("latest_lsn", C.c_uint64), ("latest_val", C.c_void_p),
+                ("latest_vlen", C.c_size_t)]
+
+
+# the catalogue with each key's newest value, as a dashboard binding would read it
+SERIES_STATS, SERIES_LATEST = 1, 2
+r = lib.sluice_put(db, b"key", C.c_size_t(3), C.c_uint64(9), b"newer", C.c_size_t(5), 0, None)
+assert r == 0, lib.sluice_strerror(r)
+ser = C.c_void_p()
+r = lib.sluice_series_open(db, b"k", C.c_size_t(1), SERIES_STATS | SERIES_LATEST, C.byref(ser))
+assert r == 0, lib.sluice_strerror(r)
+info = SeriesInfo()
+got = []
+while lib.sluice_series_next(ser, C.byref(info)) == 0:
+    got.append((C.string_at(info.key, info.klen), info.records, info.first_ts, info.last_ts,
+                info.latest_ts, C.string_at(info.latest_val, info.latest_vlen)))
+lib.sluice_series_close(ser)
+assert got == [(b"key", 2, 7, 9, 9, b"newer")], got
 assert lib.sluice_close(db) == 0
 
 
@@ -59,8 +83,8 @@ live = LiveStats()
 r = lib.sluice_stats_read_live(sys.argv[2].encode(), C.byref(live))
 assert r == 0, lib.sluice_strerror(r)
 stats = json.loads(C.string_at(live.json).decode())
-assert stats["records_total"] == 1 and live.pid == os.getpid(), (stats, live.pid)
-assert b"sluice_records_total 1" in C.string_at(live.prometheus)
+assert stats["records_total"] == 2 and live.pid == os.getpid(), (stats, live.pid)
+assert b"sluice_records_total 2" in C.string_at(live.prometheus)
 lib.sluice_live_stats_free(C.byref(live))
 assert live.json is None
 # a bad option is named in errbuf
