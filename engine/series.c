@@ -188,14 +188,12 @@ int sluice_series_open(sluice_db *db, const void *prefix, size_t plen, int what,
     return 0;
 }
 
-/* Copies the series' hot winners (lsn in (C, snap]) into s->w. */
-static int copy_winners(sluice_series *s, const struct hot_series *h)
+/* Index read lock held. Copies the series' hot winners (lsn in (C, snap]) into s->w;
+ * *newest gets the entry of the newest one (NULL if none). */
+static int copy_winners(sluice_series *s, const struct hot_series *h, const struct hot_entry **newest)
 {
     s->nw = 0;
-    if (!h)
-        return 0;
-    int r = 0;
-    hot_rdlock(&s->db->index);
+    *newest = NULL;
     for (size_t i = 0; i < h->n;) {
         uint64_t ts = h->e[i].ts;
         const struct hot_entry *best = NULL;
@@ -209,17 +207,15 @@ static int copy_winners(sluice_series *s, const struct hot_series *h)
         if (s->nw == s->wcap) {
             size_t cap = s->wcap ? s->wcap * 2 : 64;
             struct winner *p = realloc(s->w, cap * sizeof *p);
-            if (!p) {
-                r = SLUICE_ENOMEM;
-                break;
-            }
+            if (!p)
+                return SLUICE_ENOMEM;
             s->w = p;
             s->wcap = cap;
         }
         s->w[s->nw++] = (struct winner){best->ts, best->lsn, best->type};
+        *newest = best;
     }
-    hot_unlock(&s->db->index);
-    return r;
+    return 0;
 }
 
 static int ensure_val(sluice_series *s, size_t n)
@@ -309,6 +305,9 @@ static int cold_latest_value(sluice_series *s, uint32_t sid, uint64_t at, uint64
     }
 }
 
+static int latest_from_hot(sluice_series *s, const struct series_ref *ref, const struct hot_entry *e,
+                           sluice_series_info *info);
+
 /* What the cold tier says of a series' newest record before any search: from the
  * last-value cache, or from its last block's header (value not read). */
 struct cold_top {
@@ -358,14 +357,7 @@ static int series_latest(sluice_series *s, const struct series_ref *ref, const s
                     hot_unlock(&s->db->index);
                     return SLUICE_EINTERNAL;
                 }
-                int r = ensure_val(s, e->vlen);
-                if (r) {
-                    hot_unlock(&s->db->index);
-                    return r;
-                }
-                info->latest_vlen = e->vlen;
-                info->latest_val = s->val;
-                return db_fetch_unlock(s->db, e, ref->key, ref->klen, s->val);
+                return latest_from_hot(s, ref, e, info);
             }
             if (w->ts == 0)
                 return SLUICE_NOTFOUND;
@@ -431,6 +423,22 @@ static int cold_top_of(sluice_series *s, const struct series_ref *ref, int want_
     return 0;
 }
 
+/* Index read lock held; releases it. The value of the hot entry e as the latest. */
+static int latest_from_hot(sluice_series *s, const struct series_ref *ref, const struct hot_entry *e,
+                           sluice_series_info *info)
+{
+    info->latest_ts = e->ts;
+    info->latest_lsn = e->lsn;
+    int r = ensure_val(s, e->vlen);
+    if (r) {
+        hot_unlock(&s->db->index);
+        return r;
+    }
+    info->latest_vlen = e->vlen;
+    info->latest_val = s->val;
+    return db_fetch_unlock(s->db, e, ref->key, ref->klen, s->val);
+}
+
 int sluice_series_next(sluice_series *s, sluice_series_info *info)
 {
     if (!s || !info)
@@ -441,10 +449,9 @@ int sluice_series_next(sluice_series *s, sluice_series_info *info)
     int stats = s->what & SLUICE_SERIES_STATS, latest = s->what & SLUICE_SERIES_LATEST;
     while (s->next < s->n) {
         const struct series_ref *ref = &s->refs[s->next++];
-        int r = copy_winners(s, ref->hot);
-        if (r)
-            return r;
-        *info = (sluice_series_info){.key = ref->key, .klen = ref->klen};
+        int r = 0;
+        /* the cold tier first (no index lock held while LMDB is read), then the hot
+         * winners under one lock, which also serves the value when the newest is hot */
         struct cold_span cs = {0};
         int has_cold = 0;
         if (stats && ref->has_sid && s->view.txn) {
@@ -452,18 +459,37 @@ int sluice_series_next(sluice_series *s, sluice_series_info *info)
             has_cold = !r;
             if (r && r != SLUICE_NOTFOUND) /* NOTFOUND: retention dropped every block */
                 return r;
+            r = 0;
         }
+        struct cold_top top = {0};
+        int want_top = latest || !stats;
+        if (want_top && (r = cold_top_of(s, ref, latest, &cs, has_cold, &top)))
+            return r;
+        if (stats && want_top && top.present != has_cold)
+            return SLUICE_EINTERNAL; /* the cache and the blocks disagree: a bug */
+        *info = (sluice_series_info){.key = ref->key, .klen = ref->klen};
+        sluice_series_info l = *info;
+        int answered = 0;
+        const struct hot_entry *newest = NULL;
+        s->nw = 0;
+        if (ref->hot) {
+            hot_rdlock(&s->db->index);
+            r = copy_winners(s, ref->hot, &newest);
+            if (!r && latest && newest && newest->type == REC_PUT &&
+                (!top.present || newest->ts >= top.ts)) {
+                r = latest_from_hot(s, ref, newest, &l); /* releases the lock */
+                answered = 1;
+            } else {
+                hot_unlock(&s->db->index);
+            }
+        }
+        if (r)
+            return r;
         if (stats && (r = series_stats(s, ref, &cs, has_cold, info)))
             return r;
         if (stats && !info->records)
             continue; /* every record deleted, or never a put */
-        if (latest || !stats) { /* without stats, the search for the latest says it exists */
-            struct cold_top top;
-            if ((r = cold_top_of(s, ref, latest, &cs, has_cold, &top)))
-                return r;
-            if (stats && top.present != has_cold)
-                return SLUICE_EINTERNAL; /* the cache and the blocks disagree: a bug */
-            sluice_series_info l = *info;
+        if (want_top && !answered) { /* without stats, the search for the latest says it exists */
             r = series_latest(s, ref, &top, latest, &l);
             if (r == SLUICE_NOTFOUND && !stats)
                 continue;
@@ -471,8 +497,12 @@ int sluice_series_next(sluice_series *s, sluice_series_info *info)
                 r = SLUICE_ECORRUPT; /* records counted, none found: the headers lied */
             if (r)
                 return r;
-            if (latest)
-                *info = l;
+        }
+        if (latest) {
+            info->latest_ts = l.latest_ts;
+            info->latest_lsn = l.latest_lsn;
+            info->latest_val = l.latest_val;
+            info->latest_vlen = l.latest_vlen;
         }
         return 0;
     }
