@@ -5,23 +5,25 @@
  *
  * The view is an iterator's (iter.c): the snapshot LSN for the hot index and a cold read
  * transaction at compacted_lsn C, registered so that the compactor keeps every hot entry
- * above C while the handle lives. Per series, the hot "winners" — for each ts, the entry
- * of highest LSN in (C, snapshot] — are copied under the index lock, and the lock is
- * dropped before the cold tier is read, so a series of millions of records never holds
- * the writer's indexing back.
+ * above C while the handle lives. Per series, the cold tier is asked first (no index
+ * lock is held while LMDB is read), then the hot "winners" — for each ts, the entry of
+ * highest LSN in (C, snapshot] — are copied under one index read lock, which also serves
+ * the value when the newest winner is a put at or after the cold tier's newest record.
+ * A series of millions of records never holds the writer's indexing back for long.
  *
  * What the cold tier gives without decoding: the headers of a series' blocks say its
  * first and last ts and how many records each holds (blocks of a series never overlap,
- * and each ts is once in a block). So:
+ * and each ts is once in a block), and the last-value cache (cold_latest.c) holds its
+ * newest record. So:
  *  - counts: the cold count plus the hot winners after the cold tier's last ts (puts
  *    only). A hot winner inside the cold span may replace or delete a cold record; such
  *    a series (late data, deletes) is counted exactly by a merge of its two streams.
- *  - latest: the newest hot put at or after the cold tier's last ts answers without a
- *    block decode; otherwise the cold record at its last ts is read (checked), and a hot
+ *  - latest: the newest hot put at or after the cold tier's newest answers; otherwise
+ *    the cold tier's newest, from the cache or a checked decode of the last block; a hot
  *    delete sends the search below it, as sluice_get_latest does.
- * The header fields a count or the fast path uses are checked for shape, not against the
- * CRC (block.h: it covers header and body together, and checking it is a full decode);
- * every value returned from the cold tier is read through a checked decode.
+ * The header fields a count uses are checked for shape, not against the CRC (block.h:
+ * it covers header and body together, and checking it is a full decode); every value
+ * returned from the cold tier was read through a checked decode.
  */
 #include <stdlib.h>
 #include <string.h>
