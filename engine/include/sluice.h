@@ -350,7 +350,8 @@ SLUICE_API void sluice_iter_close(sluice_iter *it);
  *   SLUICE_SERIES_STATS   records (what a scan of the key would return), first_ts and
  *                         last_ts — from block headers and the log tier's index, without
  *                         decoding blocks (a series with late data or deletes not yet
- *                         compacted is merged record by record);
+ *                         compacted is merged record by record); headers are checked for
+ *                         shape, not by CRC (sluice verify checks every byte);
  *   SLUICE_SERIES_LATEST  the newest record not deleted: latest_ts, latest_lsn and its
  *                         value (as sluice_get_latest returns it).
  * Errors: SLUICE_EINVAL (NULL db/out, NULL prefix with plen > 0, plen > SLUICE_KEY_MAX,
