@@ -120,10 +120,12 @@ int cold_open(const char *path, int read_only, size_t map_bytes, struct cold **o
         mdb_txn_abort(txn);
         goto err;
     }
-    /* where the last-value cache starts (cold_latest.c) */
+    /* where the last-value cache starts (cold_latest.c). A damaged value is not this
+     * open's to report (reads of the checkpoint do): the cache then waits for a round. */
     uint64_t compacted_lsn = 0;
-    if (!r && (r = cold_meta_u64(txn, c->meta, "compacted_lsn", &compacted_lsn)) == SLUICE_NOTFOUND)
-        r = 0;
+    int m = r ? 0 : cold_meta_u64(txn, c->meta, "compacted_lsn", &compacted_lsn);
+    if (m && m != SLUICE_NOTFOUND)
+        compacted_lsn = UINT64_MAX; /* no view is at it: the cache never builds */
     if (r) {
         mdb_txn_abort(txn);
         goto err;
