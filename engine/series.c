@@ -105,7 +105,8 @@ static int ref_cmp(const void *a, const void *b) { return key_cmp(a, b); }
  * already: LMDB's), a key in both tiers once. */
 static int refs_merge(sluice_series *s, struct ref_list *hot, struct ref_list *cold)
 {
-    qsort(hot->v, hot->n, sizeof *hot->v, ref_cmp);
+    if (hot->n) /* qsort's array may not be NULL, even empty */
+        qsort(hot->v, hot->n, sizeof *hot->v, ref_cmp);
     s->refs = malloc((hot->n + cold->n + 1) * sizeof *s->refs);
     if (!s->refs)
         return SLUICE_ENOMEM;
