@@ -257,7 +257,7 @@ static void *stress_reader(void *arg)
             fail(&s->f, "p%d seq %llu: wrong value", p, (unsigned long long)q);
         if (++reads % 512 == 0)
             scan_one_key(s, k);
-        if (reads % 4096 == 0)
+        if (reads % 1024 == 0)
             check_latest(s);
     }
     return NULL;
