@@ -341,7 +341,7 @@ int sluice_iter_next(sluice_iter *it, sluice_record *rec)
             continue; /* nothing at this ts, or a delete that hides the cold record */
         if ((r = ensure_val(it, h->vlen)))
             break;
-        *rec = (sluice_record){.key = key, .klen = klen, .ts = ts, .val = it->val,
+        *rec = (sluice_record){.key = key, .klen = klen, .ts = ts, .val = it->val ? it->val : (const void *)"",
                                .vlen = h->vlen, .lsn = h->lsn};
         return db_fetch_unlock(db, h, key, klen, it->val); /* h: so locked */
     }

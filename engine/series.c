@@ -382,7 +382,7 @@ static int series_latest(sluice_series *s, const struct series_ref *ref, const s
         }
         info->latest_ts = cts;
         info->latest_lsn = clsn;
-        info->latest_val = s->val;
+        info->latest_val = s->val ? s->val : (const void *)""; /* never NULL */
         info->latest_vlen = cvlen;
         return 0;
     }
@@ -438,7 +438,7 @@ static int latest_from_hot(sluice_series *s, const struct series_ref *ref, const
         return r;
     }
     info->latest_vlen = e->vlen;
-    info->latest_val = s->val;
+    info->latest_val = s->val ? s->val : (const void *)""; /* never NULL */
     return db_fetch_unlock(s->db, e, ref->key, ref->klen, s->val);
 }
 

@@ -336,7 +336,8 @@ SLUICE_API SLUICE_MUST_CHECK int sluice_iter_open(sluice_db *db, const void *key
                                                   sluice_iter **it);
 
 /* Fills *rec with the next record. Its pointers stay valid until the next call on this
- * iterator or its close. Returns SLUICE_END when done, SLUICE_ECORRUPT, SLUICE_EINVAL. */
+ * iterator or its close; val is never NULL, also for an empty value (memcpy from it is
+ * defined). Returns SLUICE_END when done, SLUICE_ECORRUPT, SLUICE_EINVAL. */
 SLUICE_API SLUICE_MUST_CHECK int sluice_iter_next(sluice_iter *it, sluice_record *rec);
 
 /* Closes an iterator; NULL is ignored. */
