@@ -102,6 +102,14 @@ static char *dir_of(const char *name)
     return p;
 }
 
+/* The connectors started, and where each one's stderr goes: printed when one exits in
+ * a way a test did not expect (the directory, and the log, are gone after the test). */
+static struct {
+    pid_t pid;
+    char log[4200];
+} kids[32];
+static size_t nkids;
+
 /* Starts sluice-kafka on dir with the extra arguments (NULL-terminated). */
 static pid_t spawn(const char *dir, const char *group, ...)
 {
@@ -133,6 +141,10 @@ static pid_t spawn(const char *dir, const char *group, ...)
     argv[n] = NULL;
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
+    if (pid > 0 && nkids < sizeof kids / sizeof *kids) {
+        kids[nkids].pid = pid;
+        snprintf(kids[nkids++].log, sizeof kids[0].log, "%s.log", dir);
+    }
     if (pid == 0) {
         char log[4096];
         snprintf(log, sizeof log, "%s.log", dir);
@@ -173,7 +185,23 @@ static int wait_exit(pid_t pid)
 {
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    for (size_t i = 0; code && code != 128 + SIGKILL && i < nkids; i++) {
+        if (kids[i].pid != pid)
+            continue;
+        FILE *f = fopen(kids[i].log, "r");
+        char buf[4096];
+        size_t n = 0;
+        if (f) {
+            fseek(f, -(long)sizeof buf + 1, SEEK_END); /* fails on a short log: from 0 */
+            n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+        }
+        buf[n] = 0;
+        fprintf(stderr, "sluice-kafka (pid %d) exited %d; the end of its stderr:\n%s\n", (int)pid,
+                code, buf);
+    }
+    return code;
 }
 
 struct holding {

@@ -119,8 +119,8 @@ static int entry_set(struct cold_latest *l, uint32_t sid, uint64_t ts, uint64_t 
     struct latest_entry *e = &l->e[sid];
     free(e->val);
     *e = (struct latest_entry){.ts = ts, .lsn = lsn, .vlen = vlen, .state = E_KNOWN};
-    if (have_val && vlen <= COLD_LATEST_VALUE_MAX && (e->val = malloc(vlen ? vlen : 1)))
-        memcpy(e->val, val, vlen);
+    if (have_val && vlen <= COLD_LATEST_VALUE_MAX && (e->val = malloc(vlen ? vlen : 1)) && vlen)
+        memcpy(e->val, val, vlen); /* val may be NULL for an empty value */
     return 0;
 }
 
