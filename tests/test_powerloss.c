@@ -14,7 +14,7 @@
  *     log (tier_check.h reads both directly).
  * First every sync point of one calibration run is cut (before and after it takes
  * effect), then random seeds cut at random sync points or random calls.
- * $SLUICE_POWERLOSS_SEEDS sets how many random seeds (default 2000; CI runs 20000);
+ * $SLUICE_POWERLOSS_SEEDS sets how many random seeds (default 2000; CI runs 6000);
  * $SLUICE_TEST_SEED replays one seed. A failure prints the seed and the cut.
  */
 #include <criterion/criterion.h>
